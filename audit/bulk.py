@@ -1,0 +1,79 @@
+"""Bulk writes that keep history, attributed to the current actor.
+
+Thin wrappers over django-simple-history's helpers that also fill ``history_actor``
+(bulk paths send no ``pre_create_historical_record`` signal) and pass the guard of
+``audit.guard``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import models, transaction
+from simple_history import utils as history_utils
+
+from audit.context import current_actor
+from audit.guard import history_recorded_by_caller
+
+
+def _history_kwargs(reason: str | None) -> dict:
+    actor = current_actor()
+    return {
+        "default_user": actor.user,
+        "default_change_reason": reason or actor.reason or "",
+        "custom_historical_attrs": {"history_actor": actor.label},
+    }
+
+
+def bulk_create_with_history(
+    objs: Sequence[models.Model],
+    model: type[models.Model],
+    *,
+    batch_size: int | None = 2000,
+    reason: str | None = None,
+) -> list[models.Model]:
+    """Insert ``objs`` and one ``+`` history row each, in one transaction."""
+    if not objs:
+        return []
+    with history_recorded_by_caller():
+        return history_utils.bulk_create_with_history(
+            objs, model, batch_size=batch_size, **_history_kwargs(reason)
+        )
+
+
+def bulk_update_with_history(
+    objs: Sequence[models.Model],
+    model: type[models.Model],
+    fields: Iterable[str],
+    *,
+    batch_size: int | None = 2000,
+    reason: str | None = None,
+) -> int:
+    """Update ``fields`` of ``objs`` and write one ``~`` history row each, in one transaction."""
+    if not objs:
+        return 0
+    with history_recorded_by_caller():
+        return history_utils.bulk_update_with_history(
+            objs, model, list(fields), batch_size=batch_size, **_history_kwargs(reason)
+        )
+
+
+def update_with_history(queryset: models.QuerySet, *, reason: str | None = None, **values) -> int:
+    """``queryset.update(**values)`` with a history row per changed row.
+
+    Locks the rows (in primary-key order, so concurrent callers cannot deadlock), applies
+    the values in Python and writes them back with ``bulk_update_with_history``. Rows
+    that already hold the values are left alone and get no history row. Returns the
+    number of rows changed.
+    """
+    fields = list(values)
+    with transaction.atomic():
+        rows = list(queryset.select_for_update().order_by("pk"))
+        changed = []
+        for row in rows:
+            if any(getattr(row, name) != value for name, value in values.items()):
+                for name, value in values.items():
+                    setattr(row, name, value)
+                changed.append(row)
+        bulk_update_with_history(changed, queryset.model, fields, reason=reason)
+    return len(changed)

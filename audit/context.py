@@ -1,0 +1,50 @@
+"""Who is acting: the one place every history row takes its actor from.
+
+A web request acts as the signed-in user; a Celery task as ``task:<name>``; a management
+command as ``command:<name>``; webhook processing as ``webhook:<webhook-id>``. Writes made
+outside any of these are recorded as ``unattributed`` so the gap is visible, never hidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+UNATTRIBUTED = "unattributed"
+
+
+@dataclass(frozen=True)
+class Actor:
+    label: str
+    user: Any = None  # the auth user for people; None for system actors
+    reason: str = ""
+
+
+_current: ContextVar[Actor | None] = ContextVar("opsdesk_actor", default=None)
+
+
+def current_actor() -> Actor:
+    return _current.get() or Actor(label=UNATTRIBUTED)
+
+
+@contextlib.contextmanager
+def acting_as(label: str, *, user: Any = None, reason: str = "") -> Iterator[Actor]:
+    """Attribute every write inside the block to ``label`` (and ``user`` for people)."""
+    actor = Actor(label=label, user=user, reason=reason)
+    token = _current.set(actor)
+    try:
+        yield actor
+    finally:
+        _current.reset(token)
+
+
+def acting_as_user(user: Any, *, reason: str = "") -> contextlib.AbstractContextManager[Actor]:
+    return acting_as(user.get_username(), user=user, reason=reason)
+
+
+def system_label(kind: str, name: str) -> str:
+    """``system_label("task", "opsdesk.tasks.send_digests")`` -> ``task:send_digests``."""
+    return f"{kind}:{name.rsplit('.', 1)[-1]}"

@@ -1,0 +1,61 @@
+"""History for every model: the audited base that all opsdesk models share.
+
+``AuditedModel`` gives a model (1) a ``history`` of django-simple-history whose rows name
+their actor (``history_actor``) and (2) a manager whose write paths that would skip
+history fail loudly. Bulk writes go through ``audit.bulk`` instead, which records history.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+from audit.context import current_actor
+from audit.guard import AuditedManager
+
+
+class HistoricalActor(models.Model):
+    """Fields every historical row carries besides simple-history's own."""
+
+    history_actor = models.CharField(
+        max_length=200,
+        db_index=True,  # the audit log filters by actor
+        help_text="Who made the change: a username, task:<name>, command:<name> or webhook:<id>.",
+    )
+
+    class Meta:
+        abstract = True
+
+
+def _history_user(request=None, **kwargs):
+    return current_actor().user
+
+
+def audited_history(**kwargs) -> HistoricalRecords:
+    """The ``HistoricalRecords`` every opsdesk model uses."""
+    return HistoricalRecords(
+        bases=[HistoricalActor],
+        get_user=_history_user,
+        cascade_delete_history=False,
+        **kwargs,
+    )
+
+
+def _stamp_actor(sender, history_instance, **kwargs):
+    actor = current_actor()
+    history_instance.history_actor = actor.label
+    if not history_instance.history_change_reason and actor.reason:
+        history_instance.history_change_reason = actor.reason
+
+
+pre_create_historical_record.connect(_stamp_actor, dispatch_uid="audit.stamp_actor")
+
+
+class AuditedModel(models.Model):
+    """Abstract base of every opsdesk model: guarded manager; add ``history = audited_history()``."""
+
+    objects = AuditedManager()
+
+    class Meta:
+        abstract = True

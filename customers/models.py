@@ -1,0 +1,356 @@
+"""The core: who our customers are, what they bought and how they use it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower, Upper
+
+from audit.models import AuditedModel, audited_history
+
+CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
+
+
+class Customer(AuditedModel):
+    class Status(models.TextChoices):
+        ONBOARDING = "onboarding", "Onboarding"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        CHURNED = "churned", "Churned"
+
+    external_id = models.CharField(
+        "tenant id", max_length=100, unique=True, help_text="The product's tenant id."
+    )
+    name = models.CharField(max_length=200)
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        # A departing manager must not take their customers' records with them.
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="managed_customers",
+    )
+    crm_id = models.CharField("CRM id", max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.ONBOARDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("migrate_account", "Can migrate an account's contacts, entitlements and tickets"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["crm_id"], condition=~Q(crm_id=""), name="customer_crm_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["onboarding", "active", "paused", "churned"]),
+                name="customer_status_valid",
+            ),
+            models.CheckConstraint(condition=~Q(external_id=""), name="customer_external_id_set"),
+        ]
+        indexes = [
+            # Admin search and ordering by name (case-insensitive `icontains`).
+            models.Index(Upper("name"), name="customer_name_upper"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(AuditedModel):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        BILLING = "billing", "Billing"
+        TECHNICAL = "technical", "Technical"
+        EXECUTIVE = "executive", "Executive"
+        USER = "user", "User"
+
+    customer = models.ForeignKey(
+        Customer,
+        # Contacts mean nothing without their customer; an account migration moves them first.
+        on_delete=models.CASCADE,
+        related_name="contacts",
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role, default=Role.USER)
+    is_primary = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["customer", "-is_primary", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                "customer", Lower("email"), name="contact_email_unique_per_customer"
+            ),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(is_primary=True), name="contact_one_primary"
+            ),
+        ]
+        indexes = [
+            # Search by email across customers (support looks up the requester).
+            models.Index(Lower("email"), name="contact_email_lower"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Contract(AuditedModel):
+    class Plan(models.TextChoices):
+        STARTER = "starter", "Starter"
+        GROWTH = "growth", "Growth"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Integration(models.TextChoices):
+        SSO = "sso", "Single sign-on"
+        CRM_SYNC = "crm_sync", "CRM sync"
+        DATA_IMPORT = "data_import", "Data import"
+        SLACK = "slack", "Slack"
+        API = "api", "API access"
+        WAREHOUSE = "warehouse", "Data warehouse export"
+
+    customer = models.ForeignKey(
+        Customer,
+        # A contract is a financial record: the customer cannot be deleted while it exists.
+        on_delete=models.PROTECT,
+        related_name="contracts",
+    )
+    plan = models.CharField(max_length=20, choices=Plan)
+    seats = models.PositiveIntegerField()
+    monthly_fee = models.DecimalField(max_digits=12, decimal_places=2)
+    price_per_extra_seat = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="EUR")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True, help_text="Empty for open-ended contracts.")
+    status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
+    integrations = ArrayField(
+        models.CharField(max_length=30, choices=Integration),
+        default=list,
+        blank=True,
+        help_text="Integrations in the contract's scope.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-start_date"]
+        constraints = [
+            models.CheckConstraint(condition=Q(seats__gte=1), name="contract_seats_positive"),
+            models.CheckConstraint(condition=Q(monthly_fee__gte=0), name="contract_fee_not_negative"),
+            models.CheckConstraint(
+                condition=Q(price_per_extra_seat__gte=0), name="contract_extra_seat_not_negative"
+            ),
+            models.CheckConstraint(condition=CURRENCY_CODE, name="contract_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="contract_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(plan__in=["starter", "growth", "enterprise"]), name="contract_plan_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "ended", "cancelled"]),
+                name="contract_status_valid",
+            ),
+        ]
+        indexes = [
+            # Renewal-soon and reconciliation: active contracts by end date.
+            models.Index(fields=["status", "end_date"], name="contract_status_end"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} · {self.get_plan_display()} · {self.seats} seats"
+
+
+class Product(AuditedModel):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status, default=Status.ACTIVE)
+    term_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long an entitlement lasts; empty for perpetual."
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(sku=""), name="product_sku_set"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "retired"]), name="product_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+
+class Order(AuditedModel):
+    class Fulfilment(models.TextChoices):
+        PENDING = "pending", "Pending"
+        FULFILLED = "fulfilled", "Fulfilled"
+        FAILED = "failed", "Failed"
+
+    external_id = models.CharField("order id", max_length=100, unique=True)
+    # Unknown tenants and SKUs are recorded as sent, so an order is never lost.
+    tenant_id = models.CharField(max_length=100)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    sku = models.CharField("SKU", max_length=64)
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    quantity = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    paid_at = models.DateTimeField()
+    fulfilment = models.CharField(max_length=20, choices=Fulfilment, default=Fulfilment.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-paid_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_not_negative"),
+            models.CheckConstraint(condition=CURRENCY_CODE, name="order_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(fulfilment__in=["pending", "fulfilled", "failed"]),
+                name="order_fulfilment_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Entitlement(AuditedModel):
+    class State(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        ASSIGNED = "assigned", "Assigned"
+        REDEEMED = "redeemed", "Redeemed"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    order = models.ForeignKey(
+        Order,
+        # An entitlement is evidence of what an order delivered.
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entitlements",
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="entitlements")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="entitlements")
+    code = models.CharField(max_length=32, unique=True, help_text="Redemption code.")
+    state = models.CharField(max_length=20, choices=State, default=State.ISSUED)
+    assignee_email = models.EmailField(blank=True)
+    redeemed_by_email = models.EmailField(blank=True)
+    valid_from = models.DateField()
+    valid_until = models.DateField(null=True, blank=True)
+    issued_at = models.DateTimeField()
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.TextField(blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-issued_at"]
+        permissions = [
+            ("transfer_entitlement", "Can transfer entitlements to another customer"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["issued", "assigned", "redeemed", "revoked", "expired"]),
+                name="entitlement_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="assigned") | ~Q(assignee_email=""),
+                name="entitlement_assigned_has_assignee",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="redeemed")
+                | (Q(redeemed_at__isnull=False) & ~Q(redeemed_by_email="")),
+                name="entitlement_redeemed_has_redemption",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="revoked") | (Q(revoked_at__isnull=False) & ~Q(revoke_reason="")),
+                name="entitlement_revoked_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gte=models.F("valid_from")),
+                name="entitlement_valid_range",
+            ),
+        ]
+        indexes = [
+            # Daily expiry sweep: live entitlements past their end date.
+            models.Index(fields=["state", "valid_until"], name="entitlement_state_until"),
+            # Support looks up who holds a seat by email.
+            models.Index(Lower("assignee_email"), name="entitlement_assignee_lower"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class UsageDaily(AuditedModel):
+    """One tenant's usage for one UTC day, as reported by the product (`usage.daily`)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="usage")
+    date = models.DateField()
+    active_users_1d = models.PositiveIntegerField()
+    active_users_7d = models.PositiveIntegerField()
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    requests = models.PositiveBigIntegerField()
+    errors = models.PositiveBigIntegerField()
+    reported_at = models.DateTimeField(auto_now=True)
+
+    history = audited_history()
+
+    class Meta:
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+        ordering = ["-date"]
+        constraints = [
+            # Also serves "this customer's usage, newest first" (customer page, digest).
+            models.UniqueConstraint(fields=["customer", "date"], name="usage_one_row_per_day"),
+            models.CheckConstraint(
+                condition=Q(errors__lte=models.F("requests")), name="usage_errors_within_requests"
+            ),
+        ]
+        indexes = [
+            # Health computation and digests read all customers' rows of one date.
+            models.Index(fields=["date"], name="usage_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} · {self.date}"
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None

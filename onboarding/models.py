@@ -1,0 +1,1 @@
+# Checklist templates and checklists arrive with the onboarding feature.

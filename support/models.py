@@ -1,0 +1,225 @@
+"""Support: the webhook inbox, tickets and tags, and cases (every exception ops works)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+from audit.models import AuditedModel, audited_history
+from customers.models import Customer
+
+
+class Tag(AuditedModel):
+    name = models.SlugField(max_length=50, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookEvent(AuditedModel):
+    """A product webhook as received: the source of truth for its processing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+
+    webhook_id = models.CharField(max_length=200, unique=True)
+    type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    payload = models.JSONField(null=True, blank=True)
+    raw_body = models.TextField(blank=True, help_text="Kept when the body is not valid JSON.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "processed", "failed", "rejected"]),
+                name="webhookevent_status_valid",
+            ),
+        ]
+        indexes = [
+            # The sweep: events still waiting, oldest first.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(status="pending"),
+                name="webhookevent_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type or 'unknown'} {self.webhook_id}"
+
+
+class Ticket(AuditedModel):
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High"
+        URGENT = "urgent", "Urgent"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Waiting on customer"
+        SOLVED = "solved", "Solved"
+        CLOSED = "closed", "Closed"
+
+    class Category(models.TextChoices):
+        ACCESS = "access", "Access"
+        BILLING = "billing", "Billing"
+        BUG = "bug", "Bug"
+        HOW_TO = "how-to", "How-to"
+        INCIDENT = "incident", "Incident"
+        OTHER = "other", "Other"
+
+    customer = models.ForeignKey(
+        Customer,
+        # Tickets are the support record of a customer; keep the link, never cascade.
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
+    subject = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    requester_email = models.EmailField(blank=True)
+    requester_name = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=20, choices=Category, default=Category.OTHER)
+    priority = models.CharField(max_length=10, choices=Priority, default=Priority.NORMAL)
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    webhook_event = models.ForeignKey(
+        WebhookEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        help_text="The event this ticket came from, if any.",
+    )
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    first_responded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = audited_history(m2m_fields=[tags])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__in=["low", "normal", "high", "urgent"]),
+                name="ticket_priority_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "pending", "solved", "closed"]),
+                name="ticket_status_valid",
+            ),
+        ]
+        indexes = [
+            # Triage queue: open tickets by deadline.
+            models.Index(fields=["status", "first_response_due_at"], name="ticket_status_due"),
+            # Customer page: a customer's tickets, newest first.
+            models.Index(fields=["customer", "-created_at"], name="ticket_customer_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Case(AuditedModel):
+    """One exception for ops to work, whichever app raised it."""
+
+    class Kind(models.TextChoices):
+        FAILED_FULFILMENT = "failed_fulfilment", "Failed fulfilment"
+        PROBLEM_REDEMPTION = "problem_redemption", "Problem redemption"
+        MISSING_INVOICE = "missing_invoice", "Missing invoice"
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount mismatch"
+        INVOICE_WITHOUT_CONTRACT = "invoice_without_contract", "Invoice without active contract"
+        CURRENCY_MISMATCH = "currency_mismatch", "Currency differs from contract"
+        DUPLICATE_INVOICE = "duplicate_invoice", "Duplicate invoices"
+        OVERDUE_INVOICE = "overdue_invoice", "Overdue invoice"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        WAIVED = "waived", "Waived"
+
+    CLOSED_STATES = (State.RESOLVED, State.WAIVED)
+
+    kind = models.CharField(max_length=40, choices=Kind)
+    state = models.CharField(max_length=20, choices=State, default=State.OPEN)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="cases"
+    )
+    # The object the case is about (an order, an entitlement, an invoice, ...).
+    subject_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    subject_id = models.CharField(max_length=64, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    summary = models.CharField(max_length=300)
+    expected = models.TextField(blank=True)
+    found = models.TextField(blank=True)
+    expected_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    found_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Whoever raises a case may name it, so that raising it again finds the same case.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_cases",
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closing_note = models.TextField(blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["opened_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["open", "acknowledged", "resolved", "waived"]),
+                name="case_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["resolved", "waived"])
+                | (Q(closed_at__isnull=False) & ~Q(closing_note="")),
+                name="case_closed_has_note",
+            ),
+        ]
+        indexes = [
+            # The ops inbox: open work, oldest first.
+            models.Index(fields=["state", "opened_at"], name="case_state_opened"),
+            models.Index(fields=["subject_type", "subject_id"], name="case_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.summary}"
