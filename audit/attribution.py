@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import signals as celery_signals
 from django.core.management.base import BaseCommand
 
-from audit.context import _current, Actor, system_label
+from audit.context import Actor, _current, system_label
 
 _task_tokens: dict[str, object] = {}
 

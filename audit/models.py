@@ -53,7 +53,7 @@ pre_create_historical_record.connect(_stamp_actor, dispatch_uid="audit.stamp_act
 
 
 class AuditedModel(models.Model):
-    """Abstract base of every opsdesk model: guarded manager; add ``history = audited_history()``."""
+    """Base of every opsdesk model: the guarded manager. Add ``history = audited_history()``."""
 
     objects = AuditedManager()
 

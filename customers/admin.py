@@ -1,3 +1,200 @@
 from django.contrib import admin
+from django.db.models import Count
+from unfold.contrib.filters.admin import AutocompleteSelectFilter
+from unfold.decorators import display
 
-# Register your models here.
+from audit.admin import AuditedModelAdmin
+from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
+from opsdesk.roles import user_may_edit_customer
+
+
+class ManagedByUserMixin:
+    """Account managers edit only the customers they manage and what belongs to them."""
+
+    customer_path = "customer"
+
+    def _customer_of(self, obj):
+        return obj if self.customer_path is None else getattr(obj, self.customer_path)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if not allowed or obj is None:
+            return allowed
+        customer = self._customer_of(obj)
+        return customer is not None and user_may_edit_customer(request.user, customer)
+
+
+class CustomerAdmin(ManagedByUserMixin, AuditedModelAdmin):
+    """Registered by ``opsdesk.admin`` with the cross-app overview on its change page."""
+
+    customer_path = None
+    list_display = [
+        "name",
+        "external_id",
+        "status_badge",
+        "account_manager",
+        "crm_id",
+        "created_at",
+    ]
+    list_select_related = ["account_manager"]
+    list_filter = ["status", "account_manager"]
+    search_fields = ["name", "external_id", "crm_id", "contacts__email"]
+    search_help_text = "Name, tenant id, CRM id or a contact's email"
+    readonly_fields = ["created_at", "updated_at"]
+    autocomplete_fields = ["account_manager"]
+    fieldsets = [
+        (None, {"fields": ["name", "external_id", "status", "account_manager", "crm_id"]}),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    @display(
+        description="Status",
+        ordering="status",
+        label={
+            Customer.Status.ACTIVE: "success",
+            Customer.Status.ONBOARDING: "info",
+            Customer.Status.PAUSED: "warning",
+            Customer.Status.CHURNED: "danger",
+        },
+    )
+    def status_badge(self, obj):
+        return obj.status, obj.get_status_display()
+
+
+@admin.register(Contact)
+class ContactAdmin(ManagedByUserMixin, AuditedModelAdmin):
+    list_display = ["name", "email", "customer", "role", "is_primary"]
+    list_select_related = ["customer"]
+    list_filter = ["role", "is_primary", ("customer", AutocompleteSelectFilter)]
+    list_filter_submit = True
+    search_fields = ["name", "email", "customer__name"]
+    autocomplete_fields = ["customer"]
+
+
+@admin.register(Contract)
+class ContractAdmin(ManagedByUserMixin, AuditedModelAdmin):
+    list_display = [
+        "customer",
+        "plan",
+        "seats",
+        "monthly_fee",
+        "currency",
+        "start_date",
+        "end_date",
+        "status_badge",
+    ]
+    list_select_related = ["customer"]
+    list_filter = ["status", "plan", "currency", ("customer", AutocompleteSelectFilter)]
+    list_filter_submit = True
+    search_fields = ["customer__name", "customer__external_id"]
+    autocomplete_fields = ["customer"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    @display(
+        description="Status",
+        ordering="status",
+        label={
+            Contract.Status.ACTIVE: "success",
+            Contract.Status.DRAFT: "info",
+            Contract.Status.ENDED: "warning",
+            Contract.Status.CANCELLED: "danger",
+        },
+    )
+    def status_badge(self, obj):
+        return obj.status, obj.get_status_display()
+
+
+@admin.register(Product)
+class ProductAdmin(AuditedModelAdmin):
+    list_display = ["sku", "name", "status", "term_days", "entitlement_count"]
+    list_filter = ["status"]
+    search_fields = ["sku", "name"]
+
+    def get_queryset(self, request):
+        # Products are few; counting their entitlements per page is one grouped query.
+        return super().get_queryset(request).annotate(_entitlements=Count("entitlements"))
+
+    @display(description="Entitlements", ordering="_entitlements")
+    def entitlement_count(self, obj):
+        return obj._entitlements
+
+
+@admin.register(Order)
+class OrderAdmin(AuditedModelAdmin):
+    list_display = [
+        "external_id",
+        "customer",
+        "tenant_id",
+        "sku",
+        "quantity",
+        "amount",
+        "currency",
+        "paid_at",
+        "fulfilment",
+    ]
+    list_select_related = ["customer"]
+    list_filter = ["fulfilment", "currency", ("customer", AutocompleteSelectFilter)]
+    list_filter_submit = True
+    search_fields = ["external_id", "tenant_id", "customer__name"]
+    autocomplete_fields = ["customer", "product"]
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(AuditedModelAdmin):
+    list_display = [
+        "code",
+        "customer",
+        "product",
+        "state_badge",
+        "assignee_email",
+        "valid_until",
+        "order",
+    ]
+    list_select_related = ["customer", "product", "order"]
+    list_filter = [
+        "state",
+        ("product", admin.RelatedOnlyFieldListFilter),
+        ("customer", AutocompleteSelectFilter),
+    ]
+    list_filter_submit = True
+    search_fields = ["code", "assignee_email", "redeemed_by_email", "customer__name"]
+    search_help_text = "Code, assignee or redeemer email, customer name"
+    autocomplete_fields = ["customer", "product", "order"]
+
+    @display(
+        description="State",
+        ordering="state",
+        label={
+            Entitlement.State.ISSUED: "info",
+            Entitlement.State.ASSIGNED: "primary",
+            Entitlement.State.REDEEMED: "success",
+            Entitlement.State.REVOKED: "danger",
+            Entitlement.State.EXPIRED: "warning",
+        },
+    )
+    def state_badge(self, obj):
+        return obj.state, obj.get_state_display()
+
+
+@admin.register(UsageDaily)
+class UsageDailyAdmin(AuditedModelAdmin):
+    list_display = [
+        "customer",
+        "date",
+        "active_users_1d",
+        "active_users_7d",
+        "requests",
+        "errors",
+        "error_rate_display",
+        "last_login_at",
+    ]
+    list_select_related = ["customer"]
+    list_filter = [("customer", AutocompleteSelectFilter), "date"]
+    list_filter_submit = True
+    search_fields = ["customer__name", "customer__external_id"]
+    autocomplete_fields = ["customer"]
+
+    @display(description="Error rate")
+    def error_rate_display(self, obj):
+        rate = obj.error_rate
+        return "—" if rate is None else f"{rate:.2%}"

@@ -153,7 +153,9 @@ class Contract(AuditedModel):
         ordering = ["-start_date"]
         constraints = [
             models.CheckConstraint(condition=Q(seats__gte=1), name="contract_seats_positive"),
-            models.CheckConstraint(condition=Q(monthly_fee__gte=0), name="contract_fee_not_negative"),
+            models.CheckConstraint(
+                condition=Q(monthly_fee__gte=0), name="contract_fee_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(price_per_extra_seat__gte=0), name="contract_extra_seat_not_negative"
             ),
@@ -163,7 +165,8 @@ class Contract(AuditedModel):
                 name="contract_ends_after_start",
             ),
             models.CheckConstraint(
-                condition=Q(plan__in=["starter", "growth", "enterprise"]), name="contract_plan_valid"
+                condition=Q(plan__in=["starter", "growth", "enterprise"]),
+                name="contract_plan_valid",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "ended", "cancelled"]),
@@ -299,7 +302,8 @@ class Entitlement(AuditedModel):
                 name="entitlement_redeemed_has_redemption",
             ),
             models.CheckConstraint(
-                condition=~Q(state="revoked") | (Q(revoked_at__isnull=False) & ~Q(revoke_reason="")),
+                condition=~Q(state="revoked")
+                | (Q(revoked_at__isnull=False) & ~Q(revoke_reason="")),
                 name="entitlement_revoked_has_reason",
             ),
             models.CheckConstraint(

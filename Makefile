@@ -1,0 +1,37 @@
+# opsdesk: `make run` brings up the whole app locally, `make test` runs every check.
+# Both keep their Python environment in .venv/ and their data in var/.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint format install clean-var
+
+$(STAMP): requirements/dev.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start PostgreSQL (embedded unless DATABASE_URL), a broker (embedded unless
+## CELERY_BROKER_URL), migrate, seed the demo once, then web + worker + beat.
+run: $(STAMP)
+	$(PY) -m opsdesk.stack run
+
+## Lint, migrations check, deploy check, and the whole pytest suite (browser included).
+test: $(STAMP)
+	$(PY) -m opsdesk.stack test $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Remove local data (embedded database, broker, mail). Stop `make run` first.
+clean-var:
+	rm -rf var/

@@ -1,0 +1,191 @@
+"""Bring up opsdesk on one machine: ``python -m opsdesk.stack run|test``.
+
+``run``  — PostgreSQL (embedded under var/ unless ``DATABASE_URL``), a Redis broker
+           (embedded under var/ unless ``CELERY_BROKER_URL``), migrations, the demo data
+           once, then the web server, a Celery worker and beat under one process manager.
+           Ctrl-C stops everything, the embedded database included.
+``test`` — the checks of ``make test``: ruff, ``makemigrations --check``, ``check --deploy``,
+           then pytest against real PostgreSQL and Redis, browser tests included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from opsdesk import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("OPSDESK_VAR_DIR", ROOT / "var")).resolve()
+PY = sys.executable
+BIN = Path(PY).parent
+DEMO_USERS = ["support", "manager", "opslead", "admin"]
+CHROMIUM_INSTALL = "sudo apt-get install -y chromium"
+
+
+def say(message: str) -> None:
+    print(f"opsdesk | {message}", flush=True)
+
+
+def manage(*args: str, env: dict[str, str] | None = None, check: bool = True, **kwargs):
+    return subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=check, **kwargs)
+
+
+def _database(env: dict[str, str]) -> bool:
+    """Point ``env`` at a database; return True when we started the embedded one."""
+    if env.get("DATABASE_URL"):
+        return False
+    started = time.monotonic()
+    env["DATABASE_URL"] = embedded.postgres_url(VAR)
+    say(f"embedded PostgreSQL ready under {VAR / 'pg'} ({time.monotonic() - started:.1f}s)")
+    return True
+
+
+def _wait_for_socket(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the embedded broker did not start: no socket at {path}")
+        time.sleep(0.05)
+
+
+def run() -> int:
+    from honcho.manager import Manager
+
+    env = dict(os.environ)
+    env.setdefault("DJANGO_DEBUG", "true")
+    port = env.setdefault("PORT", "8000")
+    VAR.mkdir(parents=True, exist_ok=True)
+    started_postgres = _database(env)
+    manager = Manager()
+    if not env.get("CELERY_BROKER_URL"):
+        env["CELERY_BROKER_URL"] = embedded.broker_url(VAR)
+        manager.add_process("broker", subprocess.list2cmdline(embedded.redis_command(VAR)), env=env)
+
+    try:
+        manage("migrate", "--noinput", env=env)
+        seeded = (
+            manage(
+                "shell",
+                "--no-imports",
+                "-c",
+                "from customers.models import Customer; print(Customer.objects.exists())",
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .endswith("True")
+        )
+        if not seeded:
+            say("seeding the demo data (first run only)")
+            manage("seed_demo", env=env)
+
+        manager.add_process("web", f"{PY} manage.py runserver 127.0.0.1:{port}", env=env, cwd=ROOT)
+        celery = BIN / "celery"
+        manager.add_process(
+            "worker", f"{celery} -A opsdesk worker -l info --concurrency 2", env=env, cwd=ROOT
+        )
+        manager.add_process(
+            "beat",
+            f"{celery} -A opsdesk beat -l info -s {VAR / 'celerybeat-schedule'}",
+            env=env,
+            cwd=ROOT,
+        )
+        say(f"opsdesk is starting at http://127.0.0.1:{port}/admin/")
+        say(f"demo logins ({', '.join(DEMO_USERS)}), password: opsdesk-demo")
+        say("Ctrl-C stops everything")
+        manager.loop()
+        return manager.returncode or 0
+    finally:
+        if started_postgres:
+            embedded.postgres_stop(VAR)
+            say("embedded PostgreSQL stopped")
+
+
+def _chromium_ready(env: dict[str, str]) -> bool:
+    binary = env.get("OPSDESK_CHROMIUM", "/usr/bin/chromium")
+    if Path(binary).exists():
+        return True
+    if env.get("CI") == "true":
+        say("CI: installing Debian's chromium for the browser tests")
+        apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "apt-get"]
+        subprocess.run([*apt, "update", "-qq"], check=True)
+        subprocess.run(
+            [*apt, "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+            check=True,
+            env={**env, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        return Path(binary).exists()
+    return False
+
+
+def test(pytest_args: list[str]) -> int:
+    env = dict(os.environ)
+    # pytest-django runs with DEBUG off; the settings need a key for that.
+    env.setdefault(
+        "DJANGO_SECRET_KEY", "opsdesk-test-only-secret-key-not-for-production-use-0123456789"
+    )
+    env.setdefault("DJANGO_DEBUG", "false")
+
+    steps = [
+        ("ruff check", [str(BIN / "ruff"), "check", "."]),
+        ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+    ]
+    for name, command in steps:
+        say(name)
+        if subprocess.run(command, cwd=ROOT, env=env).returncode:
+            return 1
+
+    _database(env)
+    say("makemigrations --check")
+    if manage("makemigrations", "--check", "--dry-run", env=env, check=False).returncode:
+        return 1
+    say("check --deploy (DJANGO_DEBUG=false)")
+    deploy_env = {**env, "DJANGO_DEBUG": "false"}
+    if manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=deploy_env, check=False
+    ).returncode:
+        return 1
+
+    if not _chromium_ready(env):
+        say("the browser tests need Debian's Chromium; install it with:")
+        print(f"    {CHROMIUM_INSTALL}", flush=True)
+        return 1
+
+    broker = None
+    if not env.get("REDIS_URL"):
+        # A private Redis for this run, so tests never touch anyone else's data.
+        broker_dir = Path(tempfile.mkdtemp(prefix="opsdesk-redis-"))
+        command = embedded.redis_command(broker_dir)
+        broker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_socket(embedded.redis_socket(broker_dir))
+        env["REDIS_URL"] = f"unix://{embedded.redis_socket(broker_dir)}"
+        env["CELERY_BROKER_URL"] = embedded.broker_url(broker_dir)
+    env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
+    try:
+        say("pytest")
+        return subprocess.run([str(BIN / "pytest"), *pytest_args], cwd=ROOT, env=env).returncode
+    finally:
+        if broker is not None:
+            broker.terminate()
+            broker.wait(timeout=10)
+            shutil.rmtree(broker_dir, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return run()
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

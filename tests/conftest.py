@@ -1,0 +1,101 @@
+"""Shared fixtures: the personas of PRODUCT.md and a few well-known records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from audit.context import acting_as
+from customers.models import Contract, Customer
+from opsdesk import roles
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _test_transport(settings):
+    # Tests talk plain HTTP to the test client and live server; production redirects to HTTPS.
+    settings.SECURE_SSL_REDIRECT = False
+    # The manifest storage of production needs `collectstatic`; tests serve sources.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def _staff(username: str, group: str | None = None, **extra) -> User:
+    user = User.objects.create_user(
+        username=username,
+        email=f"{username}@opsdesk.test",
+        password=PASSWORD,
+        is_staff=True,
+        first_name=username.capitalize(),
+        **extra,
+    )
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def agent(db) -> User:
+    """Sam, a support agent."""
+    return _staff("sam", roles.SUPPORT)
+
+
+@pytest.fixture
+def manager(db) -> User:
+    """Alice, an account manager."""
+    return _staff("alice", roles.ACCOUNT_MANAGERS)
+
+
+@pytest.fixture
+def other_manager(db) -> User:
+    """Bob, an account manager with customers of his own."""
+    return _staff("bob", roles.ACCOUNT_MANAGERS)
+
+
+@pytest.fixture
+def ops_lead(db) -> User:
+    """Olga, an ops lead."""
+    return _staff("olga", roles.OPS_LEADS)
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return _staff("root", is_superuser=True)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Otto: has an account but is not staff and belongs to no group."""
+    return User.objects.create_user(username="otto", password=PASSWORD)
+
+
+@pytest.fixture
+def customer(db, manager) -> Customer:
+    """Acme, managed by Alice, with an active growth contract."""
+    with acting_as("test:fixture"):
+        acme = Customer.objects.create(
+            external_id="acme-7f3a",
+            name="Acme Corp",
+            account_manager=manager,
+            crm_id="CRM-1001",
+            status=Customer.Status.ACTIVE,
+        )
+        Contract.objects.create(
+            customer=acme,
+            plan=Contract.Plan.GROWTH,
+            seats=50,
+            monthly_fee=Decimal("1450.00"),
+            price_per_extra_seat=Decimal("25.00"),
+            currency="EUR",
+            start_date=dt.date(2026, 1, 1),
+            end_date=dt.date(2026, 12, 31),
+            status=Contract.Status.ACTIVE,
+            integrations=["sso", "crm_sync"],
+        )
+    return acme

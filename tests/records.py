@@ -1,0 +1,100 @@
+"""Build a small, complete world of records for tests that need every model filled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.utils import timezone
+
+from audit.context import acting_as
+from billing.models import Invoice
+from customers.models import (
+    Contact,
+    Contract,
+    Customer,
+    Entitlement,
+    Order,
+    Product,
+    UsageDaily,
+)
+from support.models import Case, Tag, Ticket, WebhookEvent
+
+
+def populate(n: int, *, manager=None, start: int = 0) -> list[Customer]:
+    """``n`` customers, each with one of everything (two usage days, two entitlements)."""
+    now = timezone.now()
+    customers = []
+    with acting_as("test:populate"):
+        product, _ = Product.objects.get_or_create(sku="SEAT-PACK-10", defaults={"name": "Seats"})
+        tag, _ = Tag.objects.get_or_create(name="vip")
+        for i in range(start, start + n):
+            customer = Customer.objects.create(
+                external_id=f"tenant-{i}", name=f"Customer {i}", account_manager=manager
+            )
+            customers.append(customer)
+            Contact.objects.create(customer=customer, name=f"C {i}", email=f"c{i}@example.com")
+            Contract.objects.create(
+                customer=customer,
+                plan=Contract.Plan.STARTER,
+                seats=10,
+                monthly_fee=Decimal("100.00"),
+                price_per_extra_seat=Decimal("5.00"),
+                start_date=dt.date(2026, 1, 1),
+                status=Contract.Status.ACTIVE,
+            )
+            order = Order.objects.create(
+                external_id=f"ord-{i}",
+                tenant_id=customer.external_id,
+                customer=customer,
+                sku=product.sku,
+                product=product,
+                quantity=2,
+                amount=Decimal("20.00"),
+                currency="EUR",
+                paid_at=now,
+            )
+            for k in range(2):
+                Entitlement.objects.create(
+                    order=order,
+                    customer=customer,
+                    product=product,
+                    code=f"CODE-{i}-{k}",
+                    valid_from=dt.date(2026, 1, 1),
+                    issued_at=now,
+                )
+            for day in (1, 2):
+                UsageDaily.objects.create(
+                    customer=customer,
+                    date=now.date() - dt.timedelta(days=day),
+                    active_users_1d=3,
+                    active_users_7d=8,
+                    requests=100,
+                    errors=1,
+                )
+            event = WebhookEvent.objects.create(webhook_id=f"msg_{i}", type="support.request")
+            ticket = Ticket.objects.create(
+                customer=customer,
+                subject=f"Help {i}",
+                webhook_event=event,
+                first_response_due_at=now + dt.timedelta(hours=8),
+            )
+            ticket.tags.add(tag)
+            Case.objects.create(
+                kind=Case.Kind.FAILED_FULFILMENT, customer=customer, summary=f"Case {i}"
+            )
+            Invoice.objects.create(
+                external_id=f"in_{i}",
+                tenant_id=customer.external_id,
+                customer=customer,
+                number=f"OPS-{i}",
+                status=Invoice.Status.PAID,
+                currency="EUR",
+                amount_due=Decimal("100.00"),
+                amount_paid=Decimal("100.00"),
+                period_start=dt.date(2026, 10, 1),
+                period_end=dt.date(2026, 10, 31),
+                issued_at=dt.date(2026, 11, 1),
+                due_at=dt.date(2026, 11, 15),
+            )
+    return customers
