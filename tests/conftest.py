@@ -15,10 +15,14 @@ from opsdesk import roles
 PASSWORD = "correct-horse-battery-staple"
 
 
-@pytest.fixture(autouse=True)
-def _test_transport(settings):
+@pytest.fixture(autouse=True, scope="session")
+def _test_transport():
+    """Settings for the whole run, in place before the live server loads its middleware."""
+    from django.conf import settings
+
     # Tests talk plain HTTP to the test client and live server; production redirects to HTTPS.
     settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
     # The manifest storage of production needs `collectstatic`; tests serve sources.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -98,3 +98,41 @@ def populate(n: int, *, manager=None, start: int = 0) -> list[Customer]:
                 due_at=dt.date(2026, 11, 15),
             )
     return customers
+
+
+def grow(customer: Customer, *, times: int) -> None:
+    """Give ``customer`` ``times`` more tickets, cases, contracts and entitlements."""
+    now = timezone.now()
+    product = Product.objects.get(sku="SEAT-PACK-10")
+    with acting_as("test:grow"):
+        for k in range(times):
+            ticket = Ticket.objects.create(customer=customer, subject=f"More help {k}")
+            ticket.tags.add(*Tag.objects.all())
+            Case.objects.create(
+                kind=Case.Kind.PROBLEM_REDEMPTION, customer=customer, summary=f"More {k}"
+            )
+            Contract.objects.create(
+                customer=customer,
+                plan=Contract.Plan.GROWTH,
+                seats=20,
+                monthly_fee=Decimal("200.00"),
+                price_per_extra_seat=Decimal("5.00"),
+                start_date=dt.date(2025, 1, 1),
+                end_date=dt.date(2025, 12, 31),
+                status=Contract.Status.ENDED,
+            )
+            Entitlement.objects.create(
+                customer=customer,
+                product=product,
+                code=f"GROW-{customer.pk}-{k}",
+                valid_from=dt.date(2026, 1, 1),
+                issued_at=now,
+            )
+            UsageDaily.objects.create(
+                customer=customer,
+                date=now.date() - dt.timedelta(days=3 + k),
+                active_users_1d=1,
+                active_users_7d=1,
+                requests=0,
+                errors=0,
+            )

@@ -161,7 +161,7 @@ def test_the_history_page_shows_the_actor_and_a_field_diff(client, customer, sup
     assert "seats: 50 arrow_right_alt 75" in text.lower(), text[-3000:]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_celery_tasks_are_attributed_to_the_task(customer):
     from opsdesk.celery import app
 

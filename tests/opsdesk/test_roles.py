@@ -1,0 +1,178 @@
+"""What each role can and cannot do (PRODUCT.md "Roles"); a denied action changes nothing."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from audit.context import acting_as
+from customers.models import Customer, Entitlement
+from opsdesk import roles
+from support.models import Case, Ticket
+from tests.records import populate
+
+pytestmark = pytest.mark.django_db
+
+
+def customer_form(customer, **changes):
+    data = {
+        "name": customer.name,
+        "external_id": customer.external_id,
+        "status": customer.status,
+        "account_manager": customer.account_manager_id or "",
+        "crm_id": customer.crm_id,
+    }
+    return {**data, **changes}
+
+
+def test_the_migration_creates_the_three_groups():
+    assert set(Group.objects.values_list("name", flat=True)) >= {
+        roles.SUPPORT,
+        roles.ACCOUNT_MANAGERS,
+        roles.OPS_LEADS,
+    }
+
+
+@pytest.mark.parametrize("persona", ["agent", "manager", "ops_lead", "superuser"])
+def test_every_role_reads_the_customer_page(client, request, customer, persona):
+    client.force_login(request.getfixturevalue(persona))
+    response = client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    assert response.status_code == 200
+    assert b"Acme Corp" in response.content
+
+
+def test_an_outsider_cannot_open_the_admin(client, outsider, customer):
+    client.force_login(outsider)
+    response = client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_support_reads_customers_but_cannot_edit_them(client, agent, customer):
+    client.force_login(agent)
+    response = client.post(
+        f"/admin/customers/customer/{customer.pk}/change/", customer_form(customer, name="Hacked")
+    )
+    assert response.status_code == 403
+    customer.refresh_from_db()
+    assert customer.name == "Acme Corp"
+    assert customer.history.count() == 1
+
+
+def test_support_works_tickets(client, agent, customer):
+    with acting_as("test:fixture"):
+        ticket = Ticket.objects.create(customer=customer, subject="Cannot log in")
+    client.force_login(agent)
+    response = client.post(
+        f"/admin/support/ticket/{ticket.pk}/change/",
+        {
+            "customer": customer.pk,
+            "subject": "Cannot log in",
+            "message": "",
+            "requester_email": "",
+            "requester_name": "",
+            "category": "access",
+            "priority": "high",
+            "status": "pending",
+            "assignee": agent.pk,
+            "tags": [],
+        },
+    )
+    assert response.status_code == 302, response.content
+    ticket.refresh_from_db()
+    assert (ticket.priority, ticket.status, ticket.assignee) == ("high", "pending", agent)
+    assert ticket.history.latest().history_actor == "sam"
+
+
+def test_support_cannot_resolve_cases(client, agent, customer):
+    with acting_as("test:fixture"):
+        case = Case.objects.create(kind="failed_fulfilment", customer=customer, summary="x")
+    client.force_login(agent)
+    response = client.get(f"/admin/support/case/{case.pk}/change/")
+    assert response.status_code == 200
+    assert not agent.has_perm("support.change_case")
+    response = client.post(f"/admin/support/case/{case.pk}/change/", {"state": "waived"})
+    assert response.status_code == 403
+    case.refresh_from_db()
+    assert case.state == "open"
+
+
+def test_an_account_manager_edits_their_own_customer(client, manager, customer):
+    client.force_login(manager)
+    response = client.post(
+        f"/admin/customers/customer/{customer.pk}/change/",
+        customer_form(customer, name="Acme Corporation"),
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.name == "Acme Corporation"
+
+
+def test_an_account_manager_cannot_edit_another_managers_customer(
+    client, manager, other_manager
+):
+    [bobs] = populate(1, manager=other_manager)
+    client.force_login(manager)
+    response = client.post(
+        f"/admin/customers/customer/{bobs.pk}/change/", customer_form(bobs, name="Taken over")
+    )
+    assert response.status_code == 403
+    bobs.refresh_from_db()
+    assert bobs.name == "Customer 0"
+    assert bobs.history.count() == 1
+
+
+def test_an_account_manager_cannot_edit_another_managers_contract(
+    client, manager, other_manager
+):
+    [bobs] = populate(1, manager=other_manager)
+    contract = bobs.contracts.get()
+    client.force_login(manager)
+    response = client.get(f"/admin/customers/contract/{contract.pk}/change/")
+    assert response.status_code == 200  # may read it
+    assert b'name="seats"' not in response.content  # but gets no form to change it
+    assert b"_save" not in response.content
+
+
+def test_ops_leads_cannot_edit_customers(client, ops_lead, customer):
+    client.force_login(ops_lead)
+    response = client.post(
+        f"/admin/customers/customer/{customer.pk}/change/", customer_form(customer, name="X")
+    )
+    assert response.status_code == 403
+    customer.refresh_from_db()
+    assert customer.name == "Acme Corp"
+
+
+def test_only_ops_leads_transfer_entitlements_and_migrate_accounts(
+    agent, manager, ops_lead, outsider
+):
+    def can(user):
+        return (
+            user.has_perm("customers.transfer_entitlement"),
+            user.has_perm("customers.migrate_account"),
+        )
+
+    assert can(ops_lead) == (True, True)
+    assert can(agent) == (False, False)
+    assert can(manager) == (False, False)
+    assert can(outsider) == (False, False)
+
+
+def test_ops_leads_work_cases_and_entitlements(ops_lead):
+    assert ops_lead.has_perm("support.change_case")
+    assert ops_lead.has_perm("customers.change_entitlement")
+    assert not ops_lead.has_perm("support.delete_case")
+
+
+@pytest.mark.parametrize("persona", ["agent", "manager", "ops_lead"])
+def test_nobody_but_superusers_deletes_records(client, request, persona, customer):
+    user = request.getfixturevalue(persona)
+    client.force_login(user)
+    response = client.post(
+        f"/admin/customers/customer/{customer.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert Customer.objects.filter(pk=customer.pk).exists()
+    assert not any(
+        user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
+        for model in (Customer, Entitlement, Ticket, Case)
+    )
