@@ -6,7 +6,10 @@ from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 from tests.records import populate
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 @pytest.mark.parametrize("persona", ["agent", "manager", "ops_lead", "superuser"])
