@@ -216,6 +216,7 @@ UNFOLD = {
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
+        "navigation": "opsdesk.admin_site.navigation",
     },
 }
 

@@ -106,9 +106,7 @@ def test_an_account_manager_edits_their_own_customer(client, manager, customer):
     assert customer.name == "Acme Corporation"
 
 
-def test_an_account_manager_cannot_edit_another_managers_customer(
-    client, manager, other_manager
-):
+def test_an_account_manager_cannot_edit_another_managers_customer(client, manager, other_manager):
     [bobs] = populate(1, manager=other_manager)
     client.force_login(manager)
     response = client.post(
@@ -120,9 +118,7 @@ def test_an_account_manager_cannot_edit_another_managers_customer(
     assert bobs.history.count() == 1
 
 
-def test_an_account_manager_cannot_edit_another_managers_contract(
-    client, manager, other_manager
-):
+def test_an_account_manager_cannot_edit_another_managers_contract(client, manager, other_manager):
     [bobs] = populate(1, manager=other_manager)
     contract = bobs.contracts.get()
     client.force_login(manager)
@@ -167,12 +163,27 @@ def test_ops_leads_work_cases_and_entitlements(ops_lead):
 def test_nobody_but_superusers_deletes_records(client, request, persona, customer):
     user = request.getfixturevalue(persona)
     client.force_login(user)
-    response = client.post(
-        f"/admin/customers/customer/{customer.pk}/delete/", {"post": "yes"}
-    )
+    response = client.post(f"/admin/customers/customer/{customer.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert Customer.objects.filter(pk=customer.pk).exists()
     assert not any(
         user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
         for model in (Customer, Entitlement, Ticket, Case)
     )
+
+
+def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
+    from django.test import RequestFactory
+
+    from opsdesk.admin_site import navigation
+
+    def titles(user):
+        request = RequestFactory().get("/admin/")
+        request.user = user
+        return {
+            group["title"]: [i["title"] for i in group["items"]] for group in navigation(request)
+        }
+
+    assert list(titles(agent)) == ["Support", "Customers", "Billing"]
+    assert titles(agent)["Support"] == ["Tickets", "Exceptions", "Webhook events", "Tags"]
+    assert titles(superuser)["Administration"] == ["Users", "Groups"]
