@@ -54,6 +54,24 @@ def _wait_for_socket(path: Path, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def _prepare_database(env: dict[str, str]) -> None:
+    """Migrate, and seed the demo data on the first run, in this process (one Django start)."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsdesk.settings")
+    import django
+    from django.core.management import call_command
+    from django.db import connections
+
+    django.setup()
+    from customers.models import Customer
+
+    call_command("migrate", interactive=False, verbosity=1)
+    if not Customer.objects.exists():
+        say("seeding the demo data (first run only)")
+        call_command("seed_demo")
+    connections.close_all()
+
+
 def run() -> int:
     from honcho.manager import Manager
 
@@ -68,24 +86,7 @@ def run() -> int:
         manager.add_process("broker", subprocess.list2cmdline(embedded.redis_command(VAR)), env=env)
 
     try:
-        manage("migrate", "--noinput", env=env)
-        seeded = (
-            manage(
-                "shell",
-                "--no-imports",
-                "-c",
-                "from customers.models import Customer; print(Customer.objects.exists())",
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .endswith("True")
-        )
-        if not seeded:
-            say("seeding the demo data (first run only)")
-            manage("seed_demo", env=env)
-
+        _prepare_database(env)
         manager.add_process("web", f"{PY} manage.py runserver 127.0.0.1:{port}", env=env, cwd=ROOT)
         celery = BIN / "celery"
         manager.add_process(
