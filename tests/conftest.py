@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 
 import pytest
@@ -30,7 +31,18 @@ def _test_transport():
     }
 
 
+def ensure_roles() -> None:
+    """Transactional tests (live server) flush the database, groups of the roles
+    migration included; put them back exactly as the migration makes them."""
+    if Group.objects.filter(name=roles.SUPPORT).exists():
+        return
+    from django.apps import apps
+
+    importlib.import_module("opsdesk.migrations.0001_roles").create_roles(apps, None)
+
+
 def _staff(username: str, group: str | None = None, **extra) -> User:
+    ensure_roles()
     user = User.objects.create_user(
         username=username,
         email=f"{username}@opsdesk.test",

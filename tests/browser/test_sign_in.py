@@ -6,10 +6,7 @@ from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 from tests.records import populate
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("persona", ["agent", "manager", "ops_lead", "superuser"])
