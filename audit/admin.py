@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
 
 
 class CappedCountPaginator(Paginator):
@@ -34,3 +35,17 @@ class AuditedModelAdmin(SimpleHistoryAdmin, ModelAdmin):
     @admin.display(description="Actor")
     def actor(self, record) -> str:
         return record.history_actor
+
+
+def choice_badge(field: str, colors: dict[str, str], *, description: str = ""):
+    """A list column showing a choice field as a coloured label (``colors``: value -> tone)."""
+
+    @display(
+        description=description or field.replace("_", " ").capitalize(),
+        ordering=field,
+        label=colors,
+    )
+    def badge(self, obj):
+        return getattr(obj, field), getattr(obj, f"get_{field}_display")()
+
+    return badge

@@ -3,7 +3,7 @@ from django.db.models import Count
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin
+from audit.admin import AuditedModelAdmin, choice_badge
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from opsdesk.roles import user_may_edit_customer
 
@@ -47,18 +47,15 @@ class CustomerAdmin(ManagedByUserMixin, AuditedModelAdmin):
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
-    @display(
-        description="Status",
-        ordering="status",
-        label={
+    status_badge = choice_badge(
+        "status",
+        {
             Customer.Status.ACTIVE: "success",
             Customer.Status.ONBOARDING: "info",
             Customer.Status.PAUSED: "warning",
             Customer.Status.CHURNED: "danger",
         },
     )
-    def status_badge(self, obj):
-        return obj.status, obj.get_status_display()
 
 
 @admin.register(Contact)
@@ -90,18 +87,15 @@ class ContractAdmin(ManagedByUserMixin, AuditedModelAdmin):
     autocomplete_fields = ["customer"]
     readonly_fields = ["created_at", "updated_at"]
 
-    @display(
-        description="Status",
-        ordering="status",
-        label={
+    status_badge = choice_badge(
+        "status",
+        {
             Contract.Status.ACTIVE: "success",
             Contract.Status.DRAFT: "info",
             Contract.Status.ENDED: "warning",
             Contract.Status.CANCELLED: "danger",
         },
     )
-    def status_badge(self, obj):
-        return obj.status, obj.get_status_display()
 
 
 @admin.register(Product)
@@ -161,10 +155,9 @@ class EntitlementAdmin(AuditedModelAdmin):
     search_help_text = "Code, assignee or redeemer email, customer name"
     autocomplete_fields = ["customer", "product", "order"]
 
-    @display(
-        description="State",
-        ordering="state",
-        label={
+    state_badge = choice_badge(
+        "state",
+        {
             Entitlement.State.ISSUED: "info",
             Entitlement.State.ASSIGNED: "primary",
             Entitlement.State.REDEEMED: "success",
@@ -172,8 +165,6 @@ class EntitlementAdmin(AuditedModelAdmin):
             Entitlement.State.EXPIRED: "warning",
         },
     )
-    def state_badge(self, obj):
-        return obj.state, obj.get_state_display()
 
 
 @admin.register(UsageDaily)

@@ -4,7 +4,7 @@ from django.utils.timesince import timeuntil
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin
+from audit.admin import AuditedModelAdmin, choice_badge
 from support.models import Case, Tag, Ticket, WebhookEvent
 
 PRIORITY_COLORS = {
@@ -51,9 +51,7 @@ class TicketAdmin(AuditedModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("tags")
 
-    @display(description="Priority", ordering="priority", label=PRIORITY_COLORS)
-    def priority_badge(self, obj):
-        return obj.priority, obj.get_priority_display()
+    priority_badge = choice_badge("priority", PRIORITY_COLORS)
 
     @display(description="Tags")
     def tag_list(self, obj):
@@ -102,18 +100,15 @@ class CaseAdmin(AuditedModelAdmin):
     autocomplete_fields = ["customer", "owner"]
     readonly_fields = ["opened_at", "acknowledged_at", "closed_at", "dedupe_key"]
 
-    @display(
-        description="State",
-        ordering="state",
-        label={
+    state_badge = choice_badge(
+        "state",
+        {
             Case.State.OPEN: "danger",
             Case.State.ACKNOWLEDGED: "warning",
             Case.State.RESOLVED: "success",
             Case.State.WAIVED: "info",
         },
     )
-    def state_badge(self, obj):
-        return obj.state, obj.get_state_display()
 
     @display(description="Age", ordering="opened_at")
     def age(self, obj):
