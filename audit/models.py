@@ -36,6 +36,8 @@ def audited_history(**kwargs) -> HistoricalRecords:
     """The ``HistoricalRecords`` every opsdesk model uses."""
     return HistoricalRecords(
         bases=[HistoricalActor],
+        # 64-bit like every other id: history outgrows its tables fastest.
+        history_id_field=models.BigAutoField(primary_key=True),
         get_user=_history_user,
         cascade_delete_history=False,
         **kwargs,

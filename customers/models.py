@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
+from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
 
@@ -230,7 +231,11 @@ class Order(AuditedModel):
     currency = models.CharField(max_length=3)
     paid_at = models.DateTimeField()
     fulfilment = models.CharField(max_length=20, choices=Fulfilment, default=Fulfilment.PENDING)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When it happened; given by the source (webhook, import) when known.",
+    )
 
     history = audited_history()
 
@@ -345,6 +350,11 @@ class UsageDaily(AuditedModel):
             models.UniqueConstraint(fields=["customer", "date"], name="usage_one_row_per_day"),
             models.CheckConstraint(
                 condition=Q(errors__lte=models.F("requests")), name="usage_errors_within_requests"
+            ),
+            # Weekly actives include the day's actives.
+            models.CheckConstraint(
+                condition=Q(active_users_7d__gte=models.F("active_users_1d")),
+                name="usage_weekly_covers_daily",
             ),
         ]
         indexes = [

@@ -7,6 +7,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
 from customers.models import Customer
@@ -41,7 +42,11 @@ class WebhookEvent(AuditedModel):
     raw_body = models.TextField(blank=True, help_text="Kept when the body is not valid JSON.")
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When it happened; given by the source (webhook, import) when known.",
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
 
     history = audited_history()
@@ -121,7 +126,11 @@ class Ticket(AuditedModel):
     )
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     first_responded_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When it happened; given by the source (webhook, import) when known.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = audited_history(m2m_fields=[tags])
@@ -195,7 +204,11 @@ class Case(AuditedModel):
         blank=True,
         related_name="owned_cases",
     )
-    opened_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When it happened; given by the source (webhook, import) when known.",
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closing_note = models.TextField(blank=True)

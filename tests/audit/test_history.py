@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from django.apps import apps
 from django.core.management import call_command
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit import bulk
 from audit.context import UNATTRIBUTED, acting_as
@@ -199,3 +199,44 @@ def test_history_and_row_are_written_in_one_transaction(customer):
     assert Customer.history.count() == before
     customer.refresh_from_db()
     assert customer.name == "Acme Corp"
+
+
+@pytest.mark.django_db
+def test_copy_with_history_writes_rows_and_their_attributed_history(customer):
+    days = [
+        UsageDaily(
+            customer=customer,
+            date=dt.date(2026, 10, d),
+            active_users_1d=d,
+            active_users_7d=d + 1,
+            requests=100,
+            errors=d,
+        )
+        for d in (1, 2, 3)
+    ]
+    with acting_as("command:seed_demo"):
+        copied = bulk.copy_with_history(days, UsageDaily, reason="demo data")
+    assert all(row.pk for row in copied)
+    stored = list(UsageDaily.objects.order_by("date").values_list("pk", "date", "errors"))
+    assert stored == [(row.pk, row.date, row.errors) for row in days]
+    assert all(row.reported_at is not None for row in UsageDaily.objects.all())  # auto_now
+    history = UsageDaily.history.order_by("date")
+    assert [
+        (h.id, h.errors, h.history_type, h.history_actor, h.history_change_reason) for h in history
+    ] == [(row.pk, row.errors, "+", "command:seed_demo", "demo data") for row in days]
+
+
+@pytest.mark.django_db
+def test_copy_with_history_writes_nothing_when_a_row_is_refused(customer):
+    good = UsageDaily(
+        customer=customer, date=dt.date(2026, 10, 1), active_users_1d=1, active_users_7d=1,
+        requests=5, errors=0,
+    )  # fmt: skip
+    bad = UsageDaily(
+        customer=customer, date=dt.date(2026, 10, 2), active_users_1d=1, active_users_7d=1,
+        requests=5, errors=9,
+    )  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.copy_with_history([good, bad], UsageDaily)
+    assert UsageDaily.objects.count() == 0
+    assert UsageDaily.history.count() == 0
