@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed-dev
 .PHONY: run test lint format install clean-var
 
 $(STAMP): requirements/dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "opsdesk needs Python 3.11; set PYTHON=/path/to/python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	@touch $(STAMP)
