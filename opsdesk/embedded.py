@@ -8,6 +8,7 @@ Production and CI with real services never import the server packages.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -55,6 +56,17 @@ def postgres_url(var_dir: Path) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(socket_dir), safe='/')}"
+
+
+def postgres_running(var_dir: Path) -> bool:
+    """Whether a server runs on the embedded data directory (its postmaster is alive)."""
+    pid_file = var_dir / "pg" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def postgres_stop(var_dir: Path) -> None:

@@ -37,13 +37,15 @@ def manage(*args: str, env: dict[str, str] | None = None, check: bool = True, **
 
 
 def _database(env: dict[str, str]) -> bool:
-    """Point ``env`` at a database; return True when we started the embedded one."""
+    """Point ``env`` at a database; return True when this call started the embedded one
+    (and so should stop it), False for ``DATABASE_URL`` or a server already running."""
     if env.get("DATABASE_URL"):
         return False
+    was_running = embedded.postgres_running(VAR)
     started = time.monotonic()
     env["DATABASE_URL"] = embedded.postgres_url(VAR)
     say(f"embedded PostgreSQL ready under {VAR / 'pg'} ({time.monotonic() - started:.1f}s)")
-    return True
+    return not was_running
 
 
 def _wait_for_socket(path: Path, timeout: float = 10.0) -> None:
@@ -143,7 +145,15 @@ def test(pytest_args: list[str]) -> int:
         if subprocess.run(command, cwd=ROOT, env=env).returncode:
             return 1
 
-    _database(env)
+    started_postgres = _database(env)
+    try:
+        return _checks_and_pytest(env, pytest_args)
+    finally:
+        if started_postgres:
+            embedded.postgres_stop(VAR)
+
+
+def _checks_and_pytest(env: dict[str, str], pytest_args: list[str]) -> int:
     say("makemigrations --check")
     if manage("makemigrations", "--check", "--dry-run", env=env, check=False).returncode:
         return 1
