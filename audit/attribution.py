@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import signals as celery_signals
 from django.core.management.base import BaseCommand
 
-from audit.context import Actor, _current, system_label
+from audit.context import Actor, _current, acting_as, system_label
 
 _task_tokens: dict[str, object] = {}
 
@@ -31,8 +31,6 @@ class AuditedCommand(BaseCommand):
     """A management command whose writes are attributed to ``command:<name>``."""
 
     def execute(self, *args, **options):
-        from audit.context import acting_as
-
         name = self.__class__.__module__.rsplit(".", 1)[-1]
         with acting_as(system_label("command", name)):
             return super().execute(*args, **options)
