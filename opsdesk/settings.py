@@ -53,6 +53,17 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# --- Product webhooks (contracts/webhooks.md) ----------------------------------------
+# Any one of these verifying is enough, so a secret can be rotated without downtime.
+OPSDESK_WEBHOOK_SECRETS = envlist(
+    "OPSDESK_WEBHOOK_SECRETS",
+    # The demo secret (base64 of "opsdesk-demo-webhook-secret") exists in debug only.
+    "whsec_b3BzZGVzay1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else "",
+)
+OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6)
+# First-response deadlines per ticket priority, in hours (PRODUCT.md "Support triage").
+OPSDESK_FIRST_RESPONSE_HOURS = {"urgent": 1, "high": 4, "normal": 8, "low": 24}
+
 # Absolute base for links in emails ("open in opsdesk").
 OPSDESK_BASE_URL = os.environ.get("OPSDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -198,7 +209,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
 # Static schedule; later features add their entries here, each with an `expires`.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "sweep-webhook-events": {
+        "task": "support.sweep_webhook_events",
+        "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30),
+        "options": {"expires": 25},
+    },
+}
 
 # --- History (django-simple-history) -------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -135,6 +135,7 @@ def test(pytest_args: list[str]) -> int:
         "DJANGO_SECRET_KEY", "opsdesk-test-only-secret-key-not-for-production-use-0123456789"
     )
     env.setdefault("DJANGO_DEBUG", "false")
+    env.setdefault("OPSDESK_WEBHOOK_SECRETS", "whsec_b3BzZGVzay10ZXN0LXdlYmhvb2stc2VjcmV0")
 
     steps = [
         ("ruff check", [str(BIN / "ruff"), "check", "."]),

@@ -3,9 +3,11 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from opsdesk import views
+from support.views import product_webhook
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("webhooks/product/", product_webhook, name="product-webhook"),
 ]

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class SupportConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "support"
+
+    def ready(self):
+        # Registers the handlers of the event types support owns.
+        from support import checks, services  # noqa: F401

@@ -37,11 +37,18 @@ class WebhookEvent(AuditedModel):
 
     webhook_id = models.CharField(max_length=200, unique=True)
     type = models.CharField(max_length=100, blank=True)
+    tenant_id = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
     payload = models.JSONField(null=True, blank=True)
     raw_body = models.TextField(blank=True, help_text="Kept when the body is not valid JSON.")
     error = models.TextField(blank=True)
+    details = models.JSONField(
+        default=list, blank=True, help_text="Why a rejected event did not match the schema."
+    )
     attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a failed attempt is tried again."
+    )
     received_at = models.DateTimeField(
         default=timezone.now,
         editable=False,
@@ -60,9 +67,9 @@ class WebhookEvent(AuditedModel):
             ),
         ]
         indexes = [
-            # The sweep: events still waiting, oldest first.
+            # The sweep: pending events whose (next) attempt is due.
             models.Index(
-                fields=["received_at"],
+                fields=["next_attempt_at", "received_at"],
                 condition=Q(status="pending"),
                 name="webhookevent_pending",
             ),

@@ -1,0 +1,212 @@
+"""The product's webhooks (``contracts/webhooks.md``): verify, store, dispatch.
+
+Intake (``event_receive``) runs on the request path: it verifies the Standard Webhooks
+signature with the maintained ``standardwebhooks`` package, stores the event in
+PostgreSQL and returns. It never talks to the broker. Processing (``event_process``)
+runs in a worker and dispatches to the handler registered for the event's type.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from audit.context import acting_as
+from support.models import WebhookEvent
+from support.webhook_schemas import ValidationError, parse_event
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+Handler = Callable[[WebhookEvent, object], None]
+_handlers: dict[str, Handler] = {}
+
+
+def handles(event_type: str) -> Callable[[Handler], Handler]:
+    """Register the processing of one event type (``handler(event, data)``, in a transaction)."""
+
+    def register(handler: Handler) -> Handler:
+        _handlers[event_type] = handler
+        return handler
+
+    return register
+
+
+def webhook_actor(webhook_id: str) -> str:
+    return f"webhook:{webhook_id}"
+
+
+@dataclass(frozen=True)
+class Intake:
+    status: int
+    body: dict = field(default_factory=dict)
+    event: WebhookEvent | None = None
+
+
+def _verified(body: bytes, headers: dict[str, str]) -> bool:
+    """True when any configured secret verifies the signature (secret rotation)."""
+    for secret in settings.OPSDESK_WEBHOOK_SECRETS:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            return True
+        except (WebhookVerificationError, ValueError, binascii.Error):
+            # Wrong secret, stale timestamp, or a malformed header (e.g. "v1" without
+            # a comma, bad base64, non-UTF-8 body): all are a 401 for the sender.
+            continue
+    return False
+
+
+def _store(webhook_id: str, **values) -> WebhookEvent | None:
+    """Insert the event; None when this webhook id was stored before (a retry).
+
+    The unique constraint on ``webhook_id`` decides, so concurrent deliveries of one id
+    store exactly one event.
+    """
+    try:
+        with transaction.atomic(), acting_as(webhook_actor(webhook_id)):
+            return WebhookEvent.objects.create(webhook_id=webhook_id, **values)
+    except IntegrityError:
+        if WebhookEvent.objects.filter(webhook_id=webhook_id).exists():
+            return None
+        raise
+
+
+def _schema_details(error: ValidationError) -> list[dict]:
+    return [
+        {"field": ".".join(str(part) for part in item["loc"]), "error": item["msg"]}
+        for item in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
+    """Verify and store one delivery; the result is the contract's response."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    if len(body) > MAX_BODY_BYTES:
+        return Intake(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
+    if not _verified(body, headers):
+        logger.warning(
+            "webhook rejected: signature did not verify (id=%r)", headers.get("webhook-id")
+        )
+        return Intake(401, {"error": "invalid or missing webhook signature"})
+
+    webhook_id = headers["webhook-id"]
+    duplicate = Intake(200, {"id": webhook_id, "status": "duplicate"})
+    text = body.decode()  # verification decoded it already
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        error = {"error": "body is not JSON", "details": []}
+        event = _store(
+            webhook_id, status=WebhookEvent.Status.REJECTED, raw_body=text, error=error["error"]
+        )
+        return Intake(422, error, event) if event else duplicate
+
+    try:
+        envelope, data = parse_event(payload)
+    except ValidationError as exc:
+        details = _schema_details(exc)
+        event = _store(
+            webhook_id,
+            status=WebhookEvent.Status.REJECTED,
+            type=str(payload.get("type", ""))[:100] if isinstance(payload, dict) else "",
+            payload=payload,
+            error="event does not match the contract",
+            details=details,
+        )
+        body = {"error": "event does not match the contract", "details": details}
+        return Intake(422, body, event) if event else duplicate
+
+    event = _store(
+        webhook_id,
+        type=envelope.type,
+        tenant_id=getattr(data, "tenant_id", ""),
+        payload=payload,
+        next_attempt_at=timezone.now(),
+    )
+    if event is None:
+        return duplicate
+    return Intake(202, {"id": webhook_id, "status": "accepted"}, event)
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    """30 s, 2 min, 8 min, 32 min, ... capped at 6 h."""
+    return dt.timedelta(seconds=min(30 * 4 ** (attempts - 1), 6 * 3600))
+
+
+def event_process(*, event_id: int) -> WebhookEvent.Status | None:
+    """Process one stored event at most once; safe to call any number of times.
+
+    The event is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and only while it is
+    pending and due, so two workers (or a task and the sweep) never both process it. The
+    handler's writes and the status change commit together. A failing handler leaves the
+    event pending with its error and a backed-off ``next_attempt_at``; after
+    ``OPSDESK_WEBHOOK_MAX_ATTEMPTS`` it is parked as failed. Returns the new status, or
+    None when there was nothing to do.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, status=WebhookEvent.Status.PENDING, next_attempt_at__lte=now)
+            .first()
+        )
+        if event is None:
+            return None
+        with acting_as(webhook_actor(event.webhook_id)):
+            handler = _handlers.get(event.type)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for {event.type} events yet")
+                with transaction.atomic():
+                    handler(event, parse_event(event.payload)[1])
+            except Exception as exc:  # any handler failure is recorded, never lost
+                logger.exception("webhook %s failed", event.webhook_id)
+                event.attempts += 1
+                event.error = f"{type(exc).__name__}: {exc}"
+                if event.attempts >= settings.OPSDESK_WEBHOOK_MAX_ATTEMPTS:
+                    event.status = WebhookEvent.Status.FAILED
+                    event.next_attempt_at = None
+                else:
+                    event.next_attempt_at = now + _backoff(event.attempts)
+            else:
+                event.attempts += 1
+                event.status = WebhookEvent.Status.PROCESSED
+                event.processed_at = timezone.now()
+                event.error = ""
+                event.next_attempt_at = None
+            event.save()
+    return event.status
+
+
+def events_due(*, limit: int = 500) -> list[int]:
+    """Ids of pending events whose attempt is due, oldest first (the sweep)."""
+    return list(
+        WebhookEvent.objects.filter(
+            status=WebhookEvent.Status.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("next_attempt_at", "received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def event_retry(*, event: WebhookEvent, actor_reason: str = "retry requested") -> bool:
+    """Put a failed event back in the queue (the admin's "retry"). False if not failed."""
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+        if event.status != WebhookEvent.Status.FAILED:
+            return False
+        event.status = WebhookEvent.Status.PENDING
+        event.next_attempt_at = timezone.now()
+        event._change_reason = actor_reason
+        event.save()
+    return True

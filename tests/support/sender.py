@@ -1,0 +1,59 @@
+"""A product-side sender: signs events exactly as the contract says, with `standardwebhooks`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from standardwebhooks.webhooks import Webhook
+
+SECRET = "whsec_b3BzZGVzay10ZXN0LXdlYmhvb2stc2VjcmV0"
+OLD_SECRET = "whsec_b2xkLXJvdGF0ZWQtb3V0LXNlY3JldC1mb3ItdGVzdHM="
+URL = "/webhooks/product/"
+
+
+def support_request(tenant_id="acme-7f3a", **data) -> dict:
+    return {
+        "type": "support.request",
+        "timestamp": "2026-11-21T09:30:00Z",
+        "data": {
+            "tenant_id": tenant_id,
+            "user": {"email": "jo@acme.com", "name": "Jo Doe"},
+            "subject": "Cannot export CSV",
+            "message": "The export button spins forever.",
+            "category": "bug",
+            "severity": "high",
+            **data,
+        },
+    }
+
+
+def signed(
+    body: bytes | str | dict,
+    *,
+    secret: str = SECRET,
+    webhook_id: str | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    text = body if isinstance(body, str) else body.decode()
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    at = at or dt.datetime.now(dt.UTC)
+    signature = Webhook(secret).sign(webhook_id, at, text)
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+    return text.encode(), headers
+
+
+def post(client, body: bytes, headers: dict[str, str]):
+    return client.post(
+        URL,
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
