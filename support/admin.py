@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
@@ -6,6 +6,7 @@ from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge
 from support.models import Case, Tag, Ticket, WebhookEvent
+from support.webhooks import event_retry
 
 PRIORITY_COLORS = {
     Ticket.Priority.URGENT: "danger",
@@ -71,23 +72,66 @@ class TicketAdmin(AuditedModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(AuditedModelAdmin):
-    list_display = ["webhook_id", "type", "status", "attempts", "received_at", "processed_at"]
+    list_display = [
+        "webhook_id",
+        "type",
+        "tenant_id",
+        "status_badge",
+        "attempts",
+        "short_error",
+        "received_at",
+        "processed_at",
+        "next_attempt_at",
+    ]
     list_filter = ["status", "type"]
-    search_fields = ["webhook_id", "type"]
+    search_fields = ["webhook_id", "tenant_id"]
+    search_help_text = "Webhook id or tenant id"
     readonly_fields = [
         "webhook_id",
         "type",
-        "payload",
-        "raw_body",
+        "tenant_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "error",
+        "details",
         "received_at",
         "processed_at",
-        "attempts",
-        "error",
+        "payload",
+        "raw_body",
     ]
+    actions = ["retry_failed"]
+
+    status_badge = choice_badge(
+        "status",
+        {
+            WebhookEvent.Status.PENDING: "info",
+            WebhookEvent.Status.PROCESSED: "success",
+            WebhookEvent.Status.FAILED: "danger",
+            WebhookEvent.Status.REJECTED: "warning",
+        },
+    )
+
+    @display(description="Error")
+    def short_error(self, obj):
+        return (obj.error[:80] + "…") if len(obj.error) > 80 else (obj.error or "—")
 
     def has_add_permission(self, request):
         # Events arrive from the product only; nobody types one in.
         return False
+
+    @admin.action(description="Retry failed events", permissions=["change"])
+    def retry_failed(self, request, queryset):
+        retried = sum(
+            event_retry(event=event, actor_reason="retry requested in the admin")
+            for event in queryset.filter(status=WebhookEvent.Status.FAILED)
+        )
+        skipped = queryset.count() - retried
+        self.message_user(
+            request,
+            f"{retried} event(s) queued again; {skipped} skipped (only failed events retry).",
+            messages.SUCCESS if retried else messages.WARNING,
+        )
 
 
 @admin.register(Case)

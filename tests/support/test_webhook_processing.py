@@ -145,3 +145,28 @@ def test_the_sweep_command_fails_when_an_event_cannot_be_processed(customer, set
     event = WebhookEvent.objects.get()
     assert event.status == "failed"
     assert event.error == "LookupError: no handler for entitlement.redeemed events yet"
+
+
+def test_ops_retry_failed_events_from_the_admin(client, ops_lead, agent):
+    failed = receive(support_request(), webhook_id="msg_f")
+    failed.status, failed.attempts = "failed", 3
+    failed.save()
+    done = receive(support_request(), webhook_id="msg_ok")
+    url = "/admin/support/webhookevent/"
+    form = {"action": "retry_failed", "_selected_action": [failed.pk, done.pk]}
+
+    client.force_login(agent)  # support may look, not retry
+    client.post(url, form)
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+
+    client.force_login(ops_lead)
+    response = client.post(url, form, follow=True)
+    assert "1 event(s) queued again; 1 skipped" in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "pending"
+    record = failed.history.latest()
+    assert (record.history_actor, record.history_change_reason) == (
+        "olga",
+        "retry requested in the admin",
+    )
