@@ -8,12 +8,18 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.servers.basehttp import ThreadedWSGIServer
 
 from audit.context import acting_as
 from customers.models import Contract, Customer
 from opsdesk import roles
 
 PASSWORD = "correct-horse-battery-staple"
+
+# The live server's listen backlog is 10 (Django's WSGIServer); a burst of concurrent
+# deliveries (the webhook drill sends 50 at once) would see connection resets, as it
+# would not behind gunicorn (backlog 2048).
+ThreadedWSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True, scope="session")
