@@ -1319,6 +1319,7 @@ def _write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter)
         event = WebhookEvent(
             webhook_id=_webhook_id(rng),
             type="support.request",
+            tenant_id=request.tenant_id,
             status=WebhookEvent.Status.PROCESSED,
             payload=_envelope(
                 "support.request",
@@ -1360,6 +1361,7 @@ def _write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter)
     order_event = WebhookEvent(
         webhook_id=_webhook_id(rng),
         type="order.completed",
+        tenant_id=UNKNOWN_TENANT_ORDER_TENANT,
         status=WebhookEvent.Status.PROCESSED,
         attempts=1,
         received_at=paid_at + dt.timedelta(seconds=4),
@@ -1399,8 +1401,8 @@ def _write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter)
             type="",
             status=WebhookEvent.Status.REJECTED,
             raw_body='{"type": "support.request", "data": {"tenant_id": "acme-7f3a", "subj',
-            error="Body is not valid JSON: Unterminated string starting at char 56",
-            attempts=1,
+            error="body is not JSON",
+            attempts=0,
             received_at=rejected_at,
         )
     )
