@@ -47,7 +47,16 @@ class TicketAdmin(AuditedModelAdmin):
     search_fields = ["subject", "requester_email", "customer__name", "customer__external_id"]
     autocomplete_fields = ["customer", "assignee"]
     filter_horizontal = ["tags"]
-    readonly_fields = ["webhook_event", "created_at", "updated_at"]
+    readonly_fields = [
+        "webhook_event",
+        "tenant_id",
+        "fingerprint",
+        "occurrence_count",
+        "latest_error_rate",
+        "last_seen_at",
+        "created_at",
+        "updated_at",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("tags")

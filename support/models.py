@@ -131,6 +131,13 @@ class Ticket(AuditedModel):
         related_name="tickets",
         help_text="The event this ticket came from, if any.",
     )
+    # Product events: which tenant sent it (kept for unmatched ones), and for error
+    # spikes the error group and how it developed.
+    tenant_id = models.CharField(max_length=100, blank=True)
+    fingerprint = models.CharField(max_length=200, blank=True)
+    occurrence_count = models.PositiveIntegerField(default=0)
+    latest_error_rate = models.FloatField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     first_responded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(
@@ -152,6 +159,12 @@ class Ticket(AuditedModel):
             models.CheckConstraint(
                 condition=Q(status__in=["open", "pending", "solved", "closed"]),
                 name="ticket_status_valid",
+            ),
+            # One open ticket per (tenant, error fingerprint); later spikes add to it.
+            models.UniqueConstraint(
+                fields=["tenant_id", "fingerprint"],
+                condition=Q(status__in=["open", "pending"]) & ~Q(fingerprint=""),
+                name="ticket_one_open_per_fingerprint",
             ),
         ]
         indexes = [

@@ -6,10 +6,11 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from customers.models import Customer
 from support.models import Tag, Ticket, WebhookEvent
-from support.webhook_schemas import SupportRequest
+from support.webhook_schemas import ErrorSpike, SupportRequest
 from support.webhooks import handles
 
 UNMATCHED_TAG = "unmatched"
@@ -30,7 +31,7 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
     existing = Ticket.objects.filter(webhook_event=event).first()
     if existing is not None:
         return existing
-    opened_at = dt.datetime.fromisoformat(event.payload["timestamp"].replace("Z", "+00:00"))
+    opened_at = _happened_at(event)
     customer = Customer.objects.filter(external_id=data.tenant_id).first()
     with transaction.atomic():
         ticket = Ticket.objects.create(
@@ -39,6 +40,7 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
             message=data.message,
             requester_email=data.user.email,
             requester_name=data.user.name,
+            tenant_id=data.tenant_id,
             category=data.category,
             priority=data.severity,
             webhook_event=event,
@@ -46,8 +48,63 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
             first_response_due_at=first_response_due(priority=data.severity, opened_at=opened_at),
         )
         if customer is None:
-            tag, _ = Tag.objects.get_or_create(
-                name=UNMATCHED_TAG, defaults={"description": "From a tenant opsdesk does not know"}
-            )
-            ticket.tags.add(tag)
+            ticket.tags.add(_unmatched_tag())
     return ticket
+
+
+def _happened_at(event: WebhookEvent) -> dt.datetime:
+    return dt.datetime.fromisoformat(event.payload["timestamp"].replace("Z", "+00:00"))
+
+
+@handles("incident.error_spike")
+def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
+    """One open ticket per (tenant, fingerprint): the first spike opens it, later ones
+    add to it (occurrences, latest rate, last seen).
+
+    The open ticket is locked while it is updated; two first spikes racing to open it
+    meet the partial unique constraint, and the loser's event is retried by the sweep,
+    when it finds the winner's ticket and adds to it.
+    """
+    seen_at = _happened_at(event)
+    ticket = (
+        Ticket.objects.select_for_update()
+        .filter(
+            Q(status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING]),
+            tenant_id=data.tenant_id,
+            fingerprint=data.fingerprint,
+        )
+        .first()
+    )
+    if ticket is not None:
+        ticket.occurrence_count += 1
+        ticket.latest_error_rate = data.error_rate
+        ticket.last_seen_at = max(seen_at, ticket.last_seen_at or seen_at)
+        ticket.save()
+        return ticket
+    customer = Customer.objects.filter(external_id=data.tenant_id).first()
+    priority = Ticket.Priority.HIGH
+    ticket = Ticket.objects.create(
+        customer=customer,
+        tenant_id=data.tenant_id,
+        subject=f"Error spike: {data.fingerprint}"[:200],
+        message=data.sample_message,
+        category=Ticket.Category.INCIDENT,
+        priority=priority,
+        webhook_event=event,
+        fingerprint=data.fingerprint,
+        occurrence_count=1,
+        latest_error_rate=data.error_rate,
+        last_seen_at=seen_at,
+        created_at=seen_at,
+        first_response_due_at=first_response_due(priority=priority, opened_at=seen_at),
+    )
+    if customer is None:
+        ticket.tags.add(_unmatched_tag())
+    return ticket
+
+
+def _unmatched_tag() -> Tag:
+    tag, _ = Tag.objects.get_or_create(
+        name=UNMATCHED_TAG, defaults={"description": "From a tenant opsdesk does not know"}
+    )
+    return tag
