@@ -12,6 +12,7 @@ SIDEBAR = [
             ("Exceptions", "report", "support", "case"),
             ("Webhook events", "webhook", "support", "webhookevent"),
             ("Tags", "sell", "support", "tag"),
+            ("Triage rules", "rule", "support", "triagerule"),
         ],
     ),
     (

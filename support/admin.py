@@ -1,11 +1,12 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.timesince import timeuntil
+from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge
-from support.models import Case, Tag, Ticket, WebhookEvent
+from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
 from support.webhooks import event_retry
 
 PRIORITY_COLORS = {
@@ -166,3 +167,34 @@ class CaseAdmin(AuditedModelAdmin):
     @display(description="Age", ordering="opened_at")
     def age(self, obj):
         return timeuntil(timezone.now(), obj.opened_at)
+
+
+class TriageConditionInline(TabularInline):
+    model = TriageCondition
+    extra = 1
+    fields = ["field", "operator", "value"]
+
+
+@admin.register(TriageRule)
+class TriageRuleAdmin(AuditedModelAdmin):
+    list_display = [
+        "name",
+        "position",
+        "is_active",
+        "match_all",
+        "set_priority",
+        "assign_queue",
+        "assign_to",
+        "stop_processing",
+    ]
+    list_editable = ["position", "is_active"]
+    list_select_related = ["assign_to"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    autocomplete_fields = ["assign_to"]
+    filter_horizontal = ["add_tags"]
+    inlines = [TriageConditionInline]
+    fieldsets = [
+        (None, {"fields": ["name", "position", "is_active", "match_all", "stop_processing"]}),
+        ("Then", {"fields": ["add_tags", "set_priority", "assign_queue", "assign_to"]}),
+    ]

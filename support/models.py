@@ -123,6 +123,7 @@ class Ticket(AuditedModel):
         related_name="assigned_tickets",
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    queue = models.CharField(max_length=50, blank=True, help_text="The team queue it waits in.")
     webhook_event = models.ForeignKey(
         WebhookEvent,
         on_delete=models.PROTECT,
@@ -256,3 +257,89 @@ class Case(AuditedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.summary}"
+
+
+class TriageRule(AuditedModel):
+    """A rule support edits in the admin: when a new ticket matches, act on it.
+
+    Rules run in ``position`` order (then id); ``stop_processing`` ends the run.
+    """
+
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+    match_all = models.BooleanField(
+        default=True, help_text="Match when all conditions hold (otherwise: any of them)."
+    )
+    add_tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    set_priority = models.CharField(max_length=10, choices=Ticket.Priority, blank=True)
+    assign_queue = models.CharField(max_length=50, blank=True)
+    assign_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    stop_processing = models.BooleanField(default=False)
+
+    history = audited_history(m2m_fields=[add_tags])
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TriageCondition(AuditedModel):
+    class Field(models.TextChoices):
+        SUBJECT = "subject", "Ticket subject"
+        MESSAGE = "message", "Ticket message"
+        CATEGORY = "category", "Ticket category"
+        PRIORITY = "priority", "Ticket priority"
+        REQUESTER_EMAIL = "requester_email", "Requester email"
+        CUSTOMER_MATCHED = "customer_matched", "Customer known (yes/no)"
+        CUSTOMER_STATUS = "customer_status", "Customer status"
+        PLAN = "plan", "Contract plan"
+        CONTRACT_STATUS = "contract_status", "Contract status"
+        SEATS = "seats", "Contract seats"
+        DAYS_TO_RENEWAL = "days_to_renewal", "Days until the contract ends"
+
+    class Operator(models.TextChoices):
+        EQUALS = "equals", "equals"
+        NOT_EQUALS = "not_equals", "does not equal"
+        CONTAINS = "contains", "contains"
+        NOT_CONTAINS = "not_contains", "does not contain"
+        IN = "in", "is one of (comma-separated)"
+        GTE = "gte", "is at least"
+        LTE = "lte", "is at most"
+        IS_EMPTY = "is_empty", "is empty"
+        IS_NOT_EMPTY = "is_not_empty", "is not empty"
+
+    rule = models.ForeignKey(TriageRule, on_delete=models.CASCADE, related_name="conditions")
+    field = models.CharField(max_length=30, choices=Field)
+    operator = models.CharField(max_length=20, choices=Operator)
+    value = models.CharField(max_length=500, blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} {self.get_operator_display()} {self.value}".strip()
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.operator in (self.Operator.GTE, self.Operator.LTE):
+            try:
+                float(self.value)
+            except ValueError:
+                raise ValidationError({"value": "Enter a number for this operator."}) from None
+        elif (
+            self.operator not in (self.Operator.IS_EMPTY, self.Operator.IS_NOT_EMPTY)
+            and not self.value.strip()
+        ):
+            raise ValidationError({"value": "Enter a value to compare with."})

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from customers.models import Customer
 from support.models import Tag, Ticket, WebhookEvent
+from support.triage import triage_apply
 from support.webhook_schemas import ErrorSpike, SupportRequest
 from support.webhooks import handles
 
@@ -49,6 +50,7 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
         )
         if customer is None:
             ticket.tags.add(_unmatched_tag())
+        triage_apply(ticket=ticket)
     return ticket
 
 
@@ -100,6 +102,7 @@ def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
     )
     if customer is None:
         ticket.tags.add(_unmatched_tag())
+    triage_apply(ticket=ticket)
     return ticket
 
 

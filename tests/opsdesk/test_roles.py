@@ -185,5 +185,11 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         }
 
     assert list(titles(agent)) == ["Support", "Customers", "Billing"]
-    assert titles(agent)["Support"] == ["Tickets", "Exceptions", "Webhook events", "Tags"]
+    assert titles(agent)["Support"] == [
+        "Tickets",
+        "Exceptions",
+        "Webhook events",
+        "Tags",
+        "Triage rules",
+    ]
     assert titles(superuser)["Administration"] == ["Users", "Groups"]
