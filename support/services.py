@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 
 from customers.models import Customer
@@ -34,23 +33,22 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
         return existing
     opened_at = _happened_at(event)
     customer = Customer.objects.filter(external_id=data.tenant_id).first()
-    with transaction.atomic():
-        ticket = Ticket.objects.create(
-            customer=customer,
-            subject=data.subject,
-            message=data.message,
-            requester_email=data.user.email,
-            requester_name=data.user.name,
-            tenant_id=data.tenant_id,
-            category=data.category,
-            priority=data.severity,
-            webhook_event=event,
-            created_at=opened_at,
-            first_response_due_at=first_response_due(priority=data.severity, opened_at=opened_at),
-        )
-        if customer is None:
-            ticket.tags.add(_unmatched_tag())
-        triage_apply(ticket=ticket)
+    ticket = Ticket.objects.create(
+        customer=customer,
+        subject=data.subject,
+        message=data.message,
+        requester_email=data.user.email,
+        requester_name=data.user.name,
+        tenant_id=data.tenant_id,
+        category=data.category,
+        priority=data.severity,
+        webhook_event=event,
+        created_at=opened_at,
+        first_response_due_at=first_response_due(priority=data.severity, opened_at=opened_at),
+    )
+    if customer is None:
+        ticket.tags.add(_unmatched_tag())
+    triage_apply(ticket=ticket)
     return ticket
 
 
