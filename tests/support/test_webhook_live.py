@@ -77,3 +77,35 @@ def test_with_the_broker_down_events_are_accepted_and_processed_once_it_is_back(
     sweep_webhook_events.apply()  # what beat runs every 30 s
     assert WebhookEvent.objects.filter(status="processed").count() == 3
     assert Ticket.objects.count() == 3
+
+
+def test_a_burst_of_spikes_for_one_fingerprint_makes_one_ticket_with_every_occurrence(customer):
+    from support.webhooks import event_process, event_receive
+
+    events = []
+    for n in range(8):
+        payload = {
+            "type": "incident.error_spike",
+            "timestamp": "2026-11-21T09:30:00Z",
+            "data": {
+                "tenant_id": "acme-7f3a",
+                "fingerprint": "E-BURST",
+                "error_rate": 0.1,
+                "window_minutes": 5,
+            },
+        }
+        body, headers = signed(payload, webhook_id=f"msg_burst_{n}")
+        events.append(event_receive(body=body, headers=headers).event.pk)
+
+    def process(event_id):
+        from django.db import connection
+
+        try:
+            return event_process(event_id=event_id)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(process, events))
+    assert outcomes == ["processed"] * 8
+    assert Ticket.objects.get(fingerprint="E-BURST").occurrence_count == 8
