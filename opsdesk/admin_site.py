@@ -3,12 +3,14 @@
 from django.conf import settings
 from django.urls import reverse
 
-# (section, [(title, icon, app_label, model_name)]) in the order staff use them.
+# (section, [(title, icon, app_label, model_name[, admin view])]) in the order staff use
+# them; the view defaults to the model's changelist.
 SIDEBAR = [
     (
         "Support",
         [
-            ("Tickets", "confirmation_number", "support", "ticket"),
+            ("Triage queue", "inbox", "support", "ticket", "queue"),
+            ("All tickets", "confirmation_number", "support", "ticket"),
             ("Exceptions", "report", "support", "case"),
             ("Webhook events", "webhook", "support", "webhookevent"),
             ("Tags", "sell", "support", "tag"),
@@ -54,12 +56,21 @@ def navigation(request):
             {
                 "title": title,
                 "icon": icon,
-                "link": reverse(f"admin:{app_label}_{model_name}_changelist"),
+                "link": reverse(
+                    f"admin:{app_label}_{model_name}_{view[0] if view else 'changelist'}"
+                ),
             }
-            for title, icon, app_label, model_name in entries
+            for title, icon, app_label, model_name, *view in entries
             if user.has_perm(f"{app_label}.view_{model_name}")
             or user.has_perm(f"{app_label}.change_{model_name}")
         ]
         if items:
             groups.append({"title": section, "separator": True, "items": items})
+    # The one entry whose link is the longest prefix of this page is current (the
+    # queue lives under the ticket list's path, and only the queue should light up).
+    entries = [item for group in groups for item in group["items"]]
+    matching = [item for item in entries if request.path.startswith(item["link"])]
+    current = max(matching, key=lambda item: len(item["link"]), default=None)
+    for item in entries:
+        item["active"] = item is current
     return groups

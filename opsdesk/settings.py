@@ -174,6 +174,8 @@ EMAIL_BACKEND = os.environ.get(
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
+# A hung mail server must not hold a worker forever; the send is retried.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opsdesk <opsdesk@localhost>")
 
@@ -214,6 +216,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "support.sweep_webhook_events",
         "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30),
         "options": {"expires": 25},
+    },
+    "sweep-ticket-replies": {
+        "task": "support.sweep_ticket_replies",
+        "schedule": 300,
+        "options": {"expires": 240},
     },
 }
 

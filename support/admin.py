@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.urls import path
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 from unfold.admin import TabularInline
@@ -6,7 +7,10 @@ from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge
+from support import admin_views
+from support.enqueue import enqueue_after_commit
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
+from support.selectors import ticket_context, ticket_thread
 from support.webhooks import event_retry
 
 PRIORITY_COLORS = {
@@ -25,6 +29,10 @@ class TagAdmin(AuditedModelAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(AuditedModelAdmin):
+    """The ticket list, and the ticket page: the ticket, its conversation and, beside
+    them, the customer's state. The triage queue (``queue/``) is where work starts."""
+
+    change_form_template = "support/ticket_change_form.html"
     list_display = [
         "subject",
         "customer",
@@ -46,9 +54,38 @@ class TicketAdmin(AuditedModelAdmin):
     ]
     list_filter_submit = True
     search_fields = ["subject", "requester_email", "customer__name", "customer__external_id"]
-    autocomplete_fields = ["customer", "assignee"]
-    filter_horizontal = ["tags"]
+    autocomplete_fields = ["customer", "assignee", "tags"]
+    fieldsets = [
+        (None, {"fields": ["subject", "message", ("requester_name", "requester_email")]}),
+        (
+            "Triage",
+            {
+                "fields": [
+                    ("status", "priority"),
+                    ("category", "queue"),
+                    "assignee",
+                    "customer",
+                    "tags",
+                    ("first_response_due_at", "first_responded_at"),
+                ]
+            },
+        ),
+        (
+            "From the product",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("tenant_id", "webhook_event"),
+                    ("fingerprint", "occurrence_count"),
+                    ("latest_error_rate", "last_seen_at"),
+                    ("created_at", "updated_at"),
+                ],
+            },
+        ),
+    ]
     readonly_fields = [
+        "first_response_due_at",
+        "first_responded_at",
         "webhook_event",
         "tenant_id",
         "fingerprint",
@@ -59,8 +96,53 @@ class TicketAdmin(AuditedModelAdmin):
         "updated_at",
     ]
 
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path(
+                "queue/",
+                view(admin_views.TriageQueueView.as_view(model_admin=self)),
+                name="support_ticket_queue",
+            ),
+            path("<path:object_id>/act/", view(admin_views.ticket_act), name="support_ticket_act"),
+            path(
+                "<path:object_id>/comment/",
+                view(admin_views.ticket_comment),
+                name="support_ticket_comment",
+            ),
+            *super().get_urls(),
+        ]
+
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("tags")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("customer__account_manager")
+            .prefetch_related("tags")
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        # The ticket page reads the ticket for its context before the admin reads it
+        # for the form: one fetch per request serves both.
+        fetched = request.__dict__.setdefault("_tickets", {})
+        if (object_id, from_field) not in fetched:
+            fetched[object_id, from_field] = super().get_object(request, object_id, from_field)
+        return fetched[object_id, from_field]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        ticket = self.get_object(request, object_id)
+        if ticket is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "context": ticket_context(ticket=ticket),
+                "thread": ticket_thread(ticket=ticket),
+                "draft": request.session.pop(f"ticket-draft-{ticket.pk}", None),
+                "can_comment": self.has_change_permission(request, ticket),
+                "is_fullwidth": "1",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     priority_badge = choice_badge("priority", PRIORITY_COLORS)
 
@@ -70,14 +152,7 @@ class TicketAdmin(AuditedModelAdmin):
 
     @display(description="First response", ordering="first_response_due_at")
     def time_left(self, obj):
-        if obj.first_responded_at:
-            return "answered"
-        if obj.first_response_due_at is None or obj.status in ("solved", "closed"):
-            return "—"
-        now = timezone.now()
-        if obj.first_response_due_at <= now:
-            return f"overdue by {timeuntil(now, obj.first_response_due_at)}"
-        return f"{timeuntil(obj.first_response_due_at, now)} left"
+        return admin_views.first_response_state(obj, timezone.now())[0]
 
 
 @admin.register(WebhookEvent)
@@ -111,6 +186,7 @@ class WebhookEventAdmin(AuditedModelAdmin):
         "raw_body",
     ]
     actions = ["retry_failed"]
+    change_form_outer_before_template = "support/webhookevent_retry.html"
 
     status_badge = choice_badge(
         "status",
@@ -130,12 +206,23 @@ class WebhookEventAdmin(AuditedModelAdmin):
         # Events arrive from the product only; nobody types one in.
         return False
 
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/retry/",
+                self.admin_site.admin_view(admin_views.event_retry_view),
+                name="support_webhookevent_retry",
+            ),
+            *super().get_urls(),
+        ]
+
     @admin.action(description="Retry failed events", permissions=["change"])
     def retry_failed(self, request, queryset):
-        retried = sum(
-            event_retry(event=event, actor_reason="retry requested in the admin")
-            for event in queryset.filter(status=WebhookEvent.Status.FAILED)
-        )
+        retried = 0
+        for event in queryset.filter(status=WebhookEvent.Status.FAILED):
+            if event_retry(event=event, actor_reason="retry requested in the admin"):
+                enqueue_after_commit(event.pk)
+                retried += 1
         skipped = queryset.count() - retried
         self.message_user(
             request,

@@ -179,6 +179,42 @@ class Ticket(AuditedModel):
         return self.subject
 
 
+class TicketComment(AuditedModel):
+    """What staff write on a ticket: an internal note, or a reply the requester receives."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", "Internal note"
+        REPLY = "reply", "Reply to requester"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    kind = models.CharField(max_length=10, choices=Kind)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ticket_comments"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Replies go out by email; set when the mail server took it.
+    sent_to = models.EmailField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["note", "reply"]), name="ticketcomment_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="note") | ~Q(sent_to=""), name="ticketcomment_reply_has_recipient"
+            ),
+        ]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="ticketcomment_thread")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.ticket_id}"
+
+
 class Case(AuditedModel):
     """One exception for ops to work, whichever app raised it."""
 

@@ -1,5 +1,8 @@
+import smtplib
+
 from celery import shared_task
 
+from support.tickets import replies_unsent, reply_send
 from support.webhooks import event_process, events_due
 
 
@@ -14,3 +17,26 @@ def sweep_webhook_events(limit: int = 500) -> int:
     for event_id in events_due(limit=limit):
         event_process(event_id=event_id)
     return 0
+
+
+@shared_task(
+    name="support.send_ticket_reply",
+    ignore_result=True,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def send_ticket_reply(comment_id: int) -> None:
+    """Email a reply to the requester; mail server trouble is retried with backoff."""
+    reply_send(comment_id=comment_id)
+
+
+@shared_task(name="support.sweep_ticket_replies", ignore_result=True)
+def sweep_ticket_replies() -> int:
+    """Send replies whose queueing was lost or whose retries ran out; stops at the first
+    mail server error and tries again on the next run."""
+    sent = 0
+    for comment_id in replies_unsent():
+        sent += reply_send(comment_id=comment_id)
+    return sent

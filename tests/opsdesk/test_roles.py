@@ -186,7 +186,8 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
 
     assert list(titles(agent)) == ["Support", "Customers", "Billing"]
     assert titles(agent)["Support"] == [
-        "Tickets",
+        "Triage queue",
+        "All tickets",
         "Exceptions",
         "Webhook events",
         "Tags",

@@ -170,3 +170,42 @@ def test_ops_retry_failed_events_from_the_admin(client, ops_lead, agent):
         "olga",
         "retry requested in the admin",
     )
+
+
+def test_a_failed_events_page_has_a_one_click_retry(
+    client, ops_lead, agent, monkeypatch, django_capture_on_commit_callbacks
+):
+    published = []
+    monkeypatch.setattr(
+        "support.enqueue._publish", lambda name, args: published.append((name, args))
+    )
+    failed = receive(support_request(), webhook_id="msg_f")
+    failed.status, failed.attempts, failed.error = "failed", 3, "LookupError: boom"
+    failed.save()
+    page = f"/admin/support/webhookevent/{failed.pk}/change/"
+    retry = f"/admin/support/webhookevent/{failed.pk}/retry/"
+
+    client.force_login(agent)  # support may look, not retry
+    assert b'data-testid="event-retry"' not in client.get(page).content
+    assert client.post(retry).status_code == 403
+
+    client.force_login(ops_lead)
+    html = client.get(page).content.decode()
+    assert f'action="{retry}"' in html and "Failed after 3 attempts." in html
+    assert client.get(retry).status_code == 405
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(retry, follow=True)
+    from support.enqueue import _publisher
+
+    _publisher.submit(lambda: None).result(timeout=5)
+    assert response.redirect_chain == [(page, 302)]
+    assert "Queued again: a worker processes it within seconds." in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "pending"
+    assert published == [("support.process_webhook_event", [failed.pk])]
+    assert b'data-testid="event-retry"' not in response.content  # pending now: no button
+
+    again = client.post(retry, follow=True)
+    assert "Not retried: only failed events retry, and this one is pending." in (
+        again.content.decode()
+    )

@@ -1,0 +1,182 @@
+"""Support's own admin pages: the triage queue and the one-click ticket actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.validators import validate_slug
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timesince import timeuntil
+from django.views.decorators.http import require_POST
+from django.views.generic import ListView
+from unfold.views import UnfoldModelAdminViewMixin
+
+from audit.admin import CappedCountPaginator
+from support import tickets
+from support.enqueue import enqueue_after_commit
+from support.filters import TicketQueueFilter, queue_order, queue_rows
+from support.models import Tag, Ticket, TicketComment, WebhookEvent
+from support.webhooks import event_retry
+
+
+def first_response_state(ticket: Ticket, now: dt.datetime) -> tuple[str, str]:
+    """How the first-response deadline stands, as (text, tone): tone is "overdue",
+    "soon" (under an hour left), "ok", or "" when no clock runs."""
+    if ticket.first_responded_at:
+        return "answered", ""
+    if ticket.first_response_due_at is None or ticket.status not in tickets.OPEN_STATES:
+        return "—", ""
+    due = ticket.first_response_due_at
+    if due <= now:
+        return f"overdue by {timeuntil(now, due, depth=1)}", "overdue"
+    tone = "soon" if due - now < dt.timedelta(hours=1) else "ok"
+    return f"{timeuntil(due, now, depth=1)} left", tone
+
+
+class TriageQueueView(UnfoldModelAdminViewMixin, ListView):
+    """What to answer next: open tickets, unassigned first, nearest deadline first."""
+
+    title = "Triage queue"
+    permission_required = ("support.view_ticket",)
+    template_name = "support/triage_queue.html"
+    paginate_by = 50
+    paginator_class = CappedCountPaginator
+
+    def get_queryset(self):
+        self.filterset = TicketQueueFilter(
+            self.request.GET, queryset=Ticket.objects.all(), request=self.request
+        )
+        if not self.filterset.is_valid():
+            messages.error(self.request, "Some filters were not understood and are ignored.")
+            return queue_rows(queue_order(Ticket.objects.none()))
+        return queue_rows(queue_order(self.filterset.qs))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        rows = [(ticket, *first_response_state(ticket, now)) for ticket in context["object_list"]]
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            is_fullwidth="1",
+            filterset=self.filterset,
+            rows=rows,
+            query=query.urlencode(),
+            here=self.request.get_full_path(),
+            can_change=self.request.user.has_perm("support.change_ticket"),
+            priorities=Ticket.Priority.choices,
+            tag_names=list(Tag.objects.values_list("name", flat=True)),
+        )
+        return context
+
+
+class TicketActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("assign_me", ""), ("priority", ""), ("tag", ""), ("resolve", "")]
+    )
+    priority = forms.ChoiceField(choices=Ticket.Priority.choices, required=False)
+    tag = forms.CharField(max_length=50, required=False, validators=[validate_slug])
+
+
+def _back(request, fallback: str) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = fallback
+    return HttpResponseRedirect(target)
+
+
+def _errors(form: forms.Form) -> str:
+    return " ".join(f"{name}: {'; '.join(errs)}" for name, errs in form.errors.items())
+
+
+@require_POST
+def ticket_act(request, object_id: str):
+    """One click in the queue: assign to me, set priority, add tag, resolve."""
+    if not request.user.has_perm("support.change_ticket"):
+        raise PermissionDenied
+    ticket = get_object_or_404(Ticket, pk=object_id)
+    back = _back(request, reverse("admin:support_ticket_queue"))
+    form = TicketActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed. {_errors(form)}")
+        return back
+    action = form.cleaned_data["action"]
+    try:
+        if action == "assign_me":
+            message = tickets.ticket_assign(ticket=ticket, assignee=request.user)
+        elif action == "priority":
+            message = tickets.ticket_set_priority(
+                ticket=ticket, priority=form.cleaned_data["priority"]
+            )
+        elif action == "tag":
+            name = form.cleaned_data["tag"].lower()
+            if not name:
+                raise tickets.TicketActionError("Type a tag name first.")
+            tag, _ = Tag.objects.get_or_create(name=name)
+            message = tickets.ticket_add_tag(ticket=ticket, tag=tag)
+        else:
+            message = tickets.ticket_resolve(ticket=ticket)
+    except tickets.TicketActionError as error:
+        messages.error(request, f"Nothing changed. {error}")
+    else:
+        messages.success(request, message)
+    return back
+
+
+class TicketCommentForm(forms.Form):
+    kind = forms.ChoiceField(choices=TicketComment.Kind.choices)
+    body = forms.CharField(max_length=20_000, strip=True)
+
+
+@require_POST
+def ticket_comment(request, object_id: str):
+    """Add an internal note or a reply from the ticket page; the text is never lost:
+    on an error it is handed back to the form."""
+    if not request.user.has_perm("support.change_ticket"):
+        raise PermissionDenied
+    ticket = get_object_or_404(Ticket, pk=object_id)
+    page = reverse("admin:support_ticket_change", args=[ticket.pk])
+    form = TicketCommentForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise tickets.TicketActionError(
+                "Write something first: the note or reply is empty."
+                if "body" in form.errors and not request.POST.get("body", "").strip()
+                else _errors(form)
+            )
+        message = tickets.ticket_comment(ticket=ticket, author=request.user, **form.cleaned_data)
+    except tickets.TicketActionError as error:
+        messages.error(request, f"Not saved. {error}")
+        request.session[f"ticket-draft-{ticket.pk}"] = {
+            "kind": request.POST.get("kind", ""),
+            "body": request.POST.get("body", "")[:20_000],
+        }
+        return HttpResponseRedirect(f"{page}#conversation")
+    messages.success(request, message)
+    return HttpResponseRedirect(f"{page}#conversation")
+
+
+@require_POST
+def event_retry_view(request, object_id: str):
+    """The "Retry" button on a failed event's page."""
+    if not request.user.has_perm("support.change_webhookevent"):
+        raise PermissionDenied
+    event = get_object_or_404(WebhookEvent, pk=object_id)
+    page = reverse("admin:support_webhookevent_change", args=[event.pk])
+    if event_retry(event=event, actor_reason="retry requested in the admin"):
+        enqueue_after_commit(event.pk)
+        messages.success(request, "Queued again: a worker processes it within seconds.")
+    else:
+        messages.warning(
+            request, f"Not retried: only failed events retry, and this one is {event.status}."
+        )
+    return HttpResponseRedirect(page)

@@ -1,0 +1,333 @@
+"""The triage queue: its order, its filters, its one-click actions and what they record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audit.context import acting_as
+from customers.models import Contract, Customer
+from support.models import Tag, Ticket
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = "/admin/support/ticket/queue/"
+
+
+def act_url(ticket: Ticket) -> str:
+    return f"/admin/support/ticket/{ticket.pk}/act/"
+
+
+def make_ticket(subject: str, *, due_in_hours: float | None = 4, **fields) -> Ticket:
+    now = timezone.now()
+    with acting_as("test:fixture"):
+        return Ticket.objects.create(
+            subject=subject,
+            first_response_due_at=None
+            if due_in_hours is None
+            else now + dt.timedelta(hours=due_in_hours),
+            **fields,
+        )
+
+
+def shown(response) -> list[str]:
+    return [ticket.subject for ticket, _, _ in response.context["rows"]]
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def starter(db) -> Customer:
+    with acting_as("test:fixture"):
+        globex = Customer.objects.create(external_id="globex-1", name="Globex")
+        Contract.objects.create(
+            customer=globex,
+            plan=Contract.Plan.STARTER,
+            seats=5,
+            monthly_fee=Decimal("100.00"),
+            price_per_extra_seat=Decimal("20.00"),
+            currency="EUR",
+            start_date=dt.date(2026, 1, 1),
+            status=Contract.Status.ACTIVE,
+        )
+    return globex
+
+
+def test_unassigned_first_then_nearest_deadline_then_answered(client, agent, manager):
+    client.force_login(agent)
+    now = timezone.now()
+    make_ticket("assigned, due in 1h", due_in_hours=1, assignee=manager)
+    make_ticket("unassigned, due in 8h", due_in_hours=8)
+    make_ticket("unassigned, overdue 2h", due_in_hours=-2)
+    make_ticket("unassigned, answered", due_in_hours=-30, first_responded_at=now)
+    make_ticket("unassigned, due in 1h", due_in_hours=1)
+    make_ticket("unassigned, no deadline", due_in_hours=None)
+    make_ticket("assigned, overdue 1h", due_in_hours=-1, assignee=agent)
+
+    response = client.get(QUEUE)
+
+    assert response.status_code == 200
+    assert shown(response) == [
+        "unassigned, overdue 2h",
+        "unassigned, due in 1h",
+        "unassigned, due in 8h",
+        "unassigned, no deadline",
+        "unassigned, answered",
+        "assigned, overdue 1h",
+        "assigned, due in 1h",
+    ]
+
+
+def test_time_left_is_shown_and_overdue_is_red(client, agent):
+    client.force_login(agent)
+    make_ticket("late", due_in_hours=-3.5)
+    make_ticket("soon", due_in_hours=0.5)
+    make_ticket("later", due_in_hours=5.5)
+
+    response = client.get(QUEUE)
+
+    states = {ticket.subject: (text, tone) for ticket, text, tone in response.context["rows"]}
+    assert states == {
+        "late": ("overdue by 3\xa0hours", "overdue"),
+        "soon": ("29\xa0minutes left", "soon"),
+        "later": ("5\xa0hours left", "ok"),
+    }
+    html = response.content.decode()
+    assert 'class="od-due od-due-overdue" data-testid="time-left">overdue by 3\xa0hours<' in html
+
+
+def test_solved_and_closed_tickets_leave_the_queue_unless_asked_for(client, agent):
+    client.force_login(agent)
+    make_ticket("open")
+    make_ticket("waiting", status=Ticket.Status.PENDING)
+    make_ticket("solved", status=Ticket.Status.SOLVED)
+    make_ticket("closed", status=Ticket.Status.CLOSED)
+
+    assert sorted(shown(client.get(QUEUE))) == ["open", "waiting"]
+    assert sorted(shown(client.get(QUEUE, {"status": "all"}))) == [
+        "closed",
+        "open",
+        "solved",
+        "waiting",
+    ]
+    assert shown(client.get(QUEUE, {"status": "solved"})) == ["solved"]
+
+
+@pytest.fixture
+def spread(agent, manager, customer, starter):
+    """One ticket per thing a filter can pick out."""
+    vip = Tag.objects.create(name="vip")
+    make_ticket("urgent one", priority=Ticket.Priority.URGENT)
+    make_ticket("vip one").tags.add(vip)
+    make_ticket("sam's", assignee=agent)
+    make_ticket("alice's", assignee=manager)
+    make_ticket("acme's", customer=customer)
+    make_ticket("globex's", customer=starter)
+    make_ticket("overdue one", due_in_hours=-1)
+    make_ticket("unknown tenant's", tenant_id="ghost-42")
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"priority": "urgent"}, ["urgent one"]),
+        ({"tag": "vip"}, ["vip one"]),
+        ({"assignee": "me"}, ["sam's"]),
+        ({"assignee": "none"}, "all but sam's and alice's"),
+        ({"customer": "acme"}, ["acme's"]),
+        ({"customer": "GLOBEX-1"}, ["globex's"]),
+        ({"customer": "ghost-42"}, ["unknown tenant's"]),
+        ({"plan": "growth"}, ["acme's"]),
+        ({"plan": "starter"}, ["globex's"]),
+        ({"overdue": "true"}, ["overdue one"]),
+        ({"overdue": "false"}, "all but overdue one"),
+        ({"priority": "urgent", "overdue": "true"}, []),
+    ],
+)
+def test_each_filter_picks_its_tickets(client, agent, spread, params, expected):
+    client.force_login(agent)
+    everything = set(shown(client.get(QUEUE)))
+    if expected == "all but sam's and alice's":
+        expected = everything - {"sam's", "alice's"}
+    elif expected == "all but overdue one":
+        expected = everything - {"overdue one"}
+    assert set(shown(client.get(QUEUE, params))) == set(expected)
+
+
+def test_filter_by_a_named_assignee(client, agent, manager, spread):
+    client.force_login(agent)
+    assert shown(client.get(QUEUE, {"assignee": str(manager.pk)})) == ["alice's"]
+
+
+def test_a_filter_value_that_means_nothing_is_a_message_not_an_error(client, agent, spread):
+    client.force_login(agent)
+    response = client.get(QUEUE, {"priority": "whenever", "tag": "no-such-tag"})
+    assert response.status_code == 200
+    assert shown(response) == []
+    assert messages_of(response) == ["Some filters were not understood and are ignored."]
+
+
+def test_the_queue_costs_the_same_for_3_tickets_and_30(client, agent, customer, starter):
+    client.force_login(agent)
+    vip = Tag.objects.create(name="vip")
+
+    def add(n):
+        for i in range(n):
+            ticket = make_ticket(f"t{i}", customer=customer if i % 2 else starter)
+            ticket.tags.add(vip)
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(QUEUE).status_code == 200
+        return len(captured)
+
+    add(3)
+    client.get(QUEUE)  # warm per-process caches
+    small = count()
+    add(27)
+    assert count() == small == 10
+
+
+def test_assign_to_me_records_who_did_it(client, agent, manager):
+    client.force_login(agent)
+    ticket = make_ticket("help", assignee=manager)
+
+    response = client.post(act_url(ticket), {"action": "assign_me", "next": QUEUE + "?tag=vip"})
+
+    assert response.status_code == 302
+    assert response["Location"] == QUEUE + "?tag=vip"
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent
+    assert ticket.history.latest().history_actor == "sam"
+    assert messages_of(response) == ["“help” is now assigned to Sam (taken over from Alice)."]
+
+
+def test_setting_priority_moves_an_unanswered_tickets_deadline(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help", priority=Ticket.Priority.LOW)
+
+    client.post(act_url(ticket), {"action": "priority", "priority": "urgent"})
+
+    ticket.refresh_from_db()
+    assert ticket.priority == "urgent"
+    assert ticket.first_response_due_at == ticket.created_at + dt.timedelta(hours=1)
+
+
+def test_setting_priority_keeps_an_answered_tickets_deadline(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help", first_responded_at=timezone.now())
+    due = ticket.first_response_due_at
+
+    client.post(act_url(ticket), {"action": "priority", "priority": "high"})
+
+    ticket.refresh_from_db()
+    assert (ticket.priority, ticket.first_response_due_at) == ("high", due)
+
+
+def test_add_tag_makes_a_new_tag_or_reuses_one(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+    Tag.objects.create(name="billing")
+
+    client.post(act_url(ticket), {"action": "tag", "tag": "Billing"})
+    response = client.post(act_url(ticket), {"action": "tag", "tag": "needs-engineering"})
+
+    assert sorted(ticket.tags.values_list("name", flat=True)) == ["billing", "needs-engineering"]
+    # Messages wait for the next page; nobody followed the first redirect.
+    assert messages_of(response) == [
+        "“help” is tagged billing.",
+        "“help” is tagged needs-engineering.",
+    ]
+    assert Tag.objects.count() == 2
+
+
+def test_resolve_solves_once(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+
+    client.post(act_url(ticket), {"action": "resolve"})
+    again = client.post(act_url(ticket), {"action": "resolve"})
+
+    ticket.refresh_from_db()
+    assert ticket.status == "solved"
+    assert messages_of(again) == [
+        "“help” is solved.",
+        "Nothing changed. “help” is already solved.",
+    ]
+    assert ticket.history.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"action": "tag", "tag": "not a slug!"}, "Nothing changed. tag: Enter a valid “slug”"),
+        ({"action": "tag", "tag": ""}, "Nothing changed. Type a tag name first."),
+        ({"action": "priority", "priority": "asap"}, "Nothing changed. priority: Select a valid"),
+        ({"action": "delete"}, "Nothing changed. action: Select a valid choice."),
+    ],
+)
+def test_a_bad_action_changes_nothing_and_says_why(client, agent, data, message):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+
+    response = client.post(act_url(ticket), data)
+
+    assert response.status_code == 302
+    [said] = messages_of(response)
+    assert said.startswith(message)
+    assert ticket.history.count() == 1
+    assert not Tag.objects.exists()
+
+
+def test_next_must_stay_on_this_site(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+    response = client.post(
+        act_url(ticket), {"action": "assign_me", "next": "https://evil.example/phish"}
+    )
+    assert response["Location"] == QUEUE
+
+
+def test_view_only_staff_see_the_queue_but_cannot_act(client, ops_lead):
+    client.force_login(ops_lead)
+    ticket = make_ticket("help")
+
+    page = client.get(QUEUE)
+    assert page.status_code == 200
+    assert shown(page) == ["help"]
+    assert b"Assign to me" not in page.content
+
+    assert client.post(act_url(ticket), {"action": "resolve"}).status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
+
+
+def test_actions_are_posts_only(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+    assert client.get(act_url(ticket), {"action": "resolve"}).status_code == 405
+
+
+def test_people_without_ticket_access_cannot_open_the_queue(client, outsider):
+    client.force_login(outsider)
+    response = client.get(QUEUE)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_the_queue_is_first_in_supports_sidebar_and_alone_highlighted(client, agent):
+    client.force_login(agent)
+    response = client.get(QUEUE)
+    support = response.context["sidebar_navigation"][0]
+    assert [(i["title"], i["active"]) for i in support["items"][:2]] == [
+        ("Triage queue", True),
+        ("All tickets", False),
+    ]
