@@ -154,3 +154,42 @@ def copy_with_history(
             [reason or actor.reason or "", getattr(actor.user, "pk", None), actor.label, ids],
         )
     return list(objs)
+
+
+def insert_with_history(obj: models.Model, *, unique: Sequence[str]) -> models.Model | None:
+    """Insert one new row and its ``+`` history row in a single statement, unless a row
+    with the same ``unique`` fields exists: then insert nothing and return None.
+
+    The hot path of intake (one webhook delivery, one row): ``INSERT ... ON CONFLICT DO
+    NOTHING`` lets the unique constraint decide between concurrent deliveries, and a
+    writable CTE writes the history from the inserted row in the same round trip.
+    """
+    from django.db import connection
+
+    qn = connection.ops.quote_name
+    model = type(obj)
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    columns = ", ".join(qn(f.column) for f in fields)
+    history_columns = ", ".join([qn(opts.pk.column), columns])
+    conflict = ", ".join(qn(opts.get_field(name).column) for name in unique)
+    actor = current_actor()
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH new AS (INSERT INTO {qn(opts.db_table)} ({columns})"
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+            f" ON CONFLICT ({conflict}) DO NOTHING RETURNING *),"
+            f" history AS (INSERT INTO {qn(model.history.model._meta.db_table)}"
+            f" ({history_columns}, history_date, history_type, history_change_reason,"
+            " history_user_id, history_actor)"
+            f" SELECT {history_columns}, now(), '+', %s, %s, %s FROM new)"
+            f" SELECT {qn(opts.pk.column)} FROM new",
+            [*values, actor.reason or "", getattr(actor.user, "pk", None), actor.label],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj.pk = row[0]
+    obj._state.adding = False
+    return obj

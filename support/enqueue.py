@@ -9,6 +9,8 @@ nothing is lost: the work is in PostgreSQL and a beat sweep picks it up.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import transaction
@@ -30,5 +32,31 @@ def publish_after_commit(task_name: str, *args) -> None:
     transaction.on_commit(lambda: _publisher.submit(_publish, task_name, list(args)))
 
 
+PUBLISH_PAUSE_SECONDS = 0.05
+_event_ids: list[int] = []
+_event_ids_lock = threading.Lock()
+
+
+def _publish_events() -> None:
+    with _event_ids_lock:
+        event_ids = _event_ids.copy()
+        _event_ids.clear()
+    _publish("support.process_webhook_events", [event_ids])
+    # Let the next events gather for a moment: a quiet receiver still publishes each
+    # event at once, a busy one sends a batch per pause instead of a task per event.
+    time.sleep(PUBLISH_PAUSE_SECONDS)
+
+
+def _queue_event(event_id: int) -> None:
+    with _event_ids_lock:
+        _event_ids.append(event_id)
+        first = len(_event_ids) == 1
+    if first:
+        _publisher.submit(_publish_events)
+
+
 def enqueue_after_commit(event_id: int) -> None:
-    publish_after_commit("support.process_webhook_event", event_id)
+    """Hand a stored event to the workers. Events stored during the previous publish
+    and the pause after it travel together in one task, so under load the broker round
+    trip is paid per batch, not per event (it was a third of intake's CPU)."""
+    transaction.on_commit(lambda: _queue_event(event_id))

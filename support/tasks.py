@@ -6,9 +6,11 @@ from support.tickets import replies_unsent, reply_send
 from support.webhooks import event_process, events_due
 
 
-@shared_task(name="support.process_webhook_event", ignore_result=True)
-def process_webhook_event(event_id: int) -> None:
-    event_process(event_id=event_id)
+@shared_task(name="support.process_webhook_events", ignore_result=True)
+def process_webhook_events(event_ids: list[int]) -> None:
+    """Process events as the receiver hands them over (one or a batch)."""
+    for event_id in event_ids:
+        event_process(event_id=event_id)
 
 
 @shared_task(name="support.sweep_webhook_events", ignore_result=True)
@@ -24,7 +26,7 @@ def sweep_webhook_events(limit: int = 500) -> int:
     ignore_result=True,
     autoretry_for=(OSError, smtplib.SMTPException),
     retry_backoff=30,
-    retry_backoff_max=3600,
+    retry_backoff_max=1800,  # below the broker visibility timeout (1 h)
     max_retries=8,
 )
 def send_ticket_reply(comment_id: int) -> None:

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from audit.bulk import insert_with_history
 from audit.context import acting_as
 from support.models import WebhookEvent
 from support.webhook_schemas import ValidationError, parse_event
@@ -67,18 +68,16 @@ def _verified(body: bytes, headers: dict[str, str]) -> bool:
 
 
 def _store(webhook_id: str, **values) -> WebhookEvent | None:
-    """Insert the event; None when this webhook id was stored before (a retry).
+    """Insert the event and its history; None when this webhook id was stored before
+    (a retry).
 
-    The unique constraint on ``webhook_id`` decides, so concurrent deliveries of one id
-    store exactly one event.
+    The unique constraint on ``webhook_id`` decides (``ON CONFLICT DO NOTHING``), so
+    concurrent deliveries of one id store exactly one event.
     """
-    try:
-        with transaction.atomic(), acting_as(webhook_actor(webhook_id)):
-            return WebhookEvent.objects.create(webhook_id=webhook_id, **values)
-    except IntegrityError:
-        if WebhookEvent.objects.filter(webhook_id=webhook_id).exists():
-            return None
-        raise
+    with acting_as(webhook_actor(webhook_id)):
+        return insert_with_history(
+            WebhookEvent(webhook_id=webhook_id, **values), unique=["webhook_id"]
+        )
 
 
 def _schema_details(error: ValidationError) -> list[dict]:

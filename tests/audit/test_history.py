@@ -240,3 +240,25 @@ def test_copy_with_history_writes_nothing_when_a_row_is_refused(customer):
         bulk.copy_with_history([good, bad], UsageDaily)
     assert UsageDaily.objects.count() == 0
     assert UsageDaily.history.count() == 0
+
+
+def test_insert_with_history_writes_the_row_and_its_history_or_nothing(db):
+    with acting_as("webhook:msg_1", reason="received"):
+        first = bulk.insert_with_history(
+            Customer(external_id="t-1", name="First"), unique=["external_id"]
+        )
+        again = bulk.insert_with_history(
+            Customer(external_id="t-1", name="Second"), unique=["external_id"]
+        )
+
+    assert again is None
+    stored = Customer.objects.get()
+    assert (stored.pk, stored.name) == (first.pk, "First")
+    assert stored.created_at is not None
+    [record] = stored.history.all()
+    assert (record.history_type, record.history_actor, record.history_change_reason) == (
+        "+",
+        "webhook:msg_1",
+        "received",
+    )
+    assert (record.name, record.external_id) == ("First", "t-1")

@@ -1,6 +1,7 @@
 """Stored events become tickets off the request path, once, whatever happens in between."""
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
@@ -202,10 +203,34 @@ def test_a_failed_events_page_has_a_one_click_retry(
     assert "Queued again: a worker processes it within seconds." in response.content.decode()
     failed.refresh_from_db()
     assert failed.status == "pending"
-    assert published == [("support.process_webhook_event", [failed.pk])]
+    assert published == [("support.process_webhook_events", [[failed.pk]])]
     assert b'data-testid="event-retry"' not in response.content  # pending now: no button
 
     again = client.post(retry, follow=True)
     assert "Not retried: only failed events retry, and this one is pending." in (
         again.content.decode()
     )
+
+
+def test_events_stored_while_a_publish_is_going_out_travel_in_one_task(monkeypatch):
+    from support import enqueue
+
+    published, sending, first_sent = [], threading.Event(), threading.Event()
+
+    def slow_broker(name, args):
+        published.append((name, args))
+        sending.set()
+        first_sent.wait(timeout=5)  # the broker round trip of the first event
+
+    monkeypatch.setattr(enqueue, "_publish", slow_broker)
+    enqueue._queue_event(1)
+    assert sending.wait(timeout=5)
+    for event_id in (2, 3, 4):
+        enqueue._queue_event(event_id)
+    first_sent.set()
+    enqueue._publisher.submit(lambda: None).result(timeout=5)
+
+    assert published == [
+        ("support.process_webhook_events", [[1]]),
+        ("support.process_webhook_events", [[2, 3, 4]]),
+    ]
