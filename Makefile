@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format install clean-var
+.PHONY: run test bench lint format install clean-var
 
 $(STAMP): requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "opsdesk needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -24,6 +24,11 @@ run: $(STAMP)
 ## Lint, migrations check, deploy check, and the whole pytest suite (browser included).
 test: $(STAMP)
 	$(PY) -m opsdesk.stack test $(PYTEST_ARGS)
+
+## Webhook intake under gunicorn, measured with wrk next to a bare one-row-insert view
+## (`python -m bench`; needs `wrk`; BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS).
+bench: $(STAMP)
+	$(PY) -m bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
