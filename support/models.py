@@ -56,7 +56,9 @@ class WebhookEvent(AuditedModel):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
 
-    history = audited_history()
+    # The body as received never changes; history tracks what happens to the event
+    # (status, attempts, errors) without a second copy of every payload.
+    history = audited_history(excluded_fields=["payload", "raw_body"])
 
     class Meta:
         ordering = ["-received_at"]
