@@ -42,6 +42,9 @@ class WebhookEvent(AuditedModel):
     payload = models.JSONField(null=True, blank=True)
     raw_body = models.TextField(blank=True, help_text="Kept when the body is not valid JSON.")
     error = models.TextField(blank=True)
+    warning = models.TextField(
+        blank=True, help_text="Why a processed event changed less than it asked for."
+    )
     details = models.JSONField(
         default=list, blank=True, help_text="Why a rejected event did not match the schema."
     )
