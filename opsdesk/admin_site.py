@@ -29,6 +29,13 @@ SIDEBAR = [
             ("Daily usage", "monitoring", "customers", "usagedaily"),
         ],
     ),
+    (
+        "Digest",
+        [
+            ("Digest preview", "mail", "opsdesk", "digestdelivery", "preview"),
+            ("Deliveries", "outgoing_mail", "opsdesk", "digestdelivery"),
+        ],
+    ),
     ("Billing", [("Invoices", "receipt_long", "billing", "invoice")]),
     (
         "Administration",

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 
@@ -38,6 +39,16 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -63,6 +74,28 @@ OPSDESK_WEBHOOK_SECRETS = envlist(
 OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6)
 # First-response deadlines per ticket priority, in hours (PRODUCT.md "Support triage").
 OPSDESK_FIRST_RESPONSE_HOURS = {"urgent": 1, "high": 4, "normal": 8, "low": 24}
+
+# --- Customer health (PRODUCT.md "Customer health and the daily digest") ---------------
+# The thresholds of the digest's flags (opsdesk/health.py); rates are fractions.
+# Error-rate anomaly: at least this many requests on the day ...
+OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS = envint("OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS", 100)
+# ... a rate of at least this ...
+OPSDESK_HEALTH_ERROR_RATE_FLOOR = envfloat("OPSDESK_HEALTH_ERROR_RATE_FLOOR", 0.02)
+# ... and more than this many robust standard deviations (1.4826 x MAD) above the median
+# of the rates of the previous BASELINE_DAYS days; with fewer than MIN_HISTORY_DAYS of
+# them, the floor alone decides.
+OPSDESK_HEALTH_ERROR_RATE_SIGMAS = envfloat("OPSDESK_HEALTH_ERROR_RATE_SIGMAS", 3.0)
+OPSDESK_HEALTH_BASELINE_DAYS = envint("OPSDESK_HEALTH_BASELINE_DAYS", 28)
+OPSDESK_HEALTH_MIN_HISTORY_DAYS = envint("OPSDESK_HEALTH_MIN_HISTORY_DAYS", 7)
+# Usage drop: WAU down by at least this fraction on the week, from at least MIN_WAU.
+OPSDESK_HEALTH_USAGE_DROP = envfloat("OPSDESK_HEALTH_USAGE_DROP", 0.30)
+OPSDESK_HEALTH_USAGE_DROP_MIN_WAU = envint("OPSDESK_HEALTH_USAGE_DROP_MIN_WAU", 5)
+# Dormant: no login for this many days (or never, on an active contract this old).
+OPSDESK_HEALTH_DORMANT_DAYS = envint("OPSDESK_HEALTH_DORMANT_DAYS", 14)
+# Renewal soon: an active contract ends within this many days.
+OPSDESK_HEALTH_RENEWAL_DAYS = envint("OPSDESK_HEALTH_RENEWAL_DAYS", 30)
+# Urgent tickets: at least this many open tickets of priority urgent.
+OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1)
 
 # Absolute base for links in emails ("open in opsdesk").
 OPSDESK_BASE_URL = os.environ.get("OPSDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -207,6 +240,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Beat's clock: the digest's send time below is in this zone.
+CELERY_TIMEZONE = os.environ.get("OPSDESK_SCHEDULE_TIMEZONE", "UTC")
+# The daily usage digest (PRODUCT.md): when beat sends it, and where the digest of
+# customers without an account manager goes.
+OPSDESK_DIGEST_HOUR = envint("OPSDESK_DIGEST_HOUR", 7)
+OPSDESK_DIGEST_MINUTE = envint("OPSDESK_DIGEST_MINUTE", 0)
+OPSDESK_DIGEST_FALLBACK_EMAIL = os.environ.get(
+    "OPSDESK_DIGEST_FALLBACK_EMAIL", "account-management@localhost"
+)
+# A delivery claimed longer ago than this without being sent is taken over (crashed run).
+OPSDESK_DIGEST_CLAIM_MINUTES = envint("OPSDESK_DIGEST_CLAIM_MINUTES", 15)
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
@@ -216,6 +260,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "support.sweep_webhook_events",
         "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30),
         "options": {"expires": 25},
+    },
+    "send-digests": {
+        "task": "opsdesk.send_digests",
+        "schedule": crontab(hour=OPSDESK_DIGEST_HOUR, minute=OPSDESK_DIGEST_MINUTE),
+        "options": {"expires": 3600},
     },
     "sweep-ticket-replies": {
         "task": "support.sweep_ticket_replies",

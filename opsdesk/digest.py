@@ -1,0 +1,176 @@
+"""The daily usage digest: one email per account manager per date (PRODUCT.md).
+
+``digest_build`` renders a recipient's digest (the admin preview shows exactly this);
+``digest_send`` claims the (date, recipient) delivery row before sending, so a re-run,
+a retry after a crash or a second scheduler never sends a second email.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from customers.models import Customer
+from opsdesk.health import CustomerHealth, customer_health
+from opsdesk.models import DigestDelivery
+
+FALLBACK = "fallback"
+
+
+class DigestError(Exception):
+    """A digest that cannot be sent as configured; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str
+    email: str
+    name: str
+    user_id: int | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    date: dt.date
+    recipient: Recipient
+    attention: list[CustomerHealth]
+    others: list[CustomerHealth]
+    subject: str
+    text: str
+    html: str
+
+
+def _followed() -> object:
+    return Customer.objects.exclude(status=Customer.Status.CHURNED)
+
+
+def recipient_for(key: str) -> Recipient:
+    """The recipient behind a key: ``user:<id>`` or ``fallback``."""
+    if key == FALLBACK:
+        email = settings.OPSDESK_DIGEST_FALLBACK_EMAIL
+        return Recipient(FALLBACK, email, "Customers without an account manager", None)
+    user = get_user_model().objects.filter(pk=key.removeprefix("user:")).first()
+    if not key.startswith("user:") or user is None:
+        raise DigestError(f"No account manager {key!r}.")
+    return Recipient(key, user.email, user.get_full_name() or user.get_username(), user.pk)
+
+
+def digest_recipients() -> list[Recipient]:
+    """Everyone with a customer to hear about: each account manager of a followed
+    customer, and the fallback address when some customer has none."""
+    manager_ids = set(_followed().values_list("account_manager_id", flat=True).distinct())
+    users = get_user_model().objects.filter(pk__in=manager_ids - {None}).order_by("username")
+    recipients = [
+        Recipient(f"user:{u.pk}", u.email, u.get_full_name() or u.get_username(), u.pk)
+        for u in users
+    ]
+    if None in manager_ids:
+        recipients.append(recipient_for(FALLBACK))
+    return recipients
+
+
+def customer_url(customer_id: int) -> str:
+    path = reverse("admin:customers_customer_change", args=[customer_id])
+    return f"{settings.OPSDESK_BASE_URL}{path}"
+
+
+def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
+    customers = _followed().filter(account_manager_id=recipient.user_id)
+    health = customer_health(date=date, customer_ids=customers.values_list("pk", flat=True))
+    attention = sorted(
+        (h for h in health if h.needs_attention), key=lambda h: (-len(h.flags), h.name)
+    )
+    others = sorted((h for h in health if not h.needs_attention), key=lambda h: h.name)
+    day = f"{date:%a} {date.day} {date:%b %Y}"
+    if attention:
+        verb = "needs" if len(attention) == 1 else "need"
+        count = f"{len(attention)} of {len(health)} customers"
+        subject = f"Usage digest {day}: {count} {verb} attention"
+    else:
+        subject = f"Usage digest {day}: all {len(health)} customers healthy"
+    context = {
+        "date": date,
+        "covers": date - dt.timedelta(days=1),
+        "recipient": recipient,
+        "attention": [(h, customer_url(h.customer_id)) for h in attention],
+        "others": [(h, customer_url(h.customer_id)) for h in others],
+        "total": len(health),
+        "subject": subject,
+        "base_url": settings.OPSDESK_BASE_URL,
+    }
+    return Digest(
+        date=date,
+        recipient=recipient,
+        attention=attention,
+        others=others,
+        subject=subject,
+        text=render_to_string("opsdesk/digest/email.txt", context),
+        html=render_to_string("opsdesk/digest/email.html", context),
+    )
+
+
+def _claim(*, date: dt.date, recipient: Recipient) -> DigestDelivery | None:
+    """Take the delivery for sending, or None when it is sent or being sent."""
+    stale = timezone.now() - dt.timedelta(minutes=settings.OPSDESK_DIGEST_CLAIM_MINUTES)
+    with transaction.atomic():
+        DigestDelivery.objects.get_or_create(
+            digest_date=date,
+            recipient_key=recipient.key,
+            defaults={"email": recipient.email, "recipient_id": recipient.user_id},
+        )
+        delivery = DigestDelivery.objects.select_for_update().get(
+            digest_date=date, recipient_key=recipient.key
+        )
+        if delivery.status == DigestDelivery.Status.SENT:
+            return None
+        if delivery.status == DigestDelivery.Status.SENDING and delivery.claimed_at > stale:
+            return None
+        delivery.status = DigestDelivery.Status.SENDING
+        delivery.claimed_at = timezone.now()
+        delivery.attempts += 1
+        delivery.email = recipient.email
+        delivery.save()
+    return delivery
+
+
+def digest_send(*, date: dt.date, recipient: Recipient) -> bool:
+    """Send ``recipient``'s digest for ``date`` unless it was sent (or is being sent):
+    True when this call sent it. A failure is recorded on the delivery and raised."""
+    delivery = _claim(date=date, recipient=recipient)
+    if delivery is None:
+        return False
+    try:
+        if not recipient.email:
+            raise DigestError(f"{recipient.name} has no email address; add one to their user.")
+        digest = digest_build(date=date, recipient=recipient)
+        message = EmailMultiAlternatives(
+            subject=digest.subject,
+            body=digest.text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[recipient.email],
+            # One id per (date, recipient): mail systems drop a copy they have seen.
+            headers={"Message-ID": f"<digest-{date}-{recipient.key.replace(':', '-')}@opsdesk>"},
+        )
+        message.attach_alternative(digest.html, "text/html")
+        message.send()
+    except Exception as error:
+        delivery.status = DigestDelivery.Status.FAILED
+        delivery.error = f"{type(error).__name__}: {error}"
+        delivery.save()
+        raise
+    delivery.status = DigestDelivery.Status.SENT
+    delivery.sent_at = timezone.now()
+    delivery.error = ""
+    delivery.subject = digest.subject
+    delivery.customer_count = len(digest.attention) + len(digest.others)
+    delivery.attention_count = len(digest.attention)
+    delivery.save()
+    return True

@@ -1,0 +1,48 @@
+"""``send_digests [--date YYYY-MM-DD] [--dry-run]``: the daily usage digests for a date."""
+
+import datetime as dt
+
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from audit.attribution import AuditedCommand
+from opsdesk.digest import digest_build, digest_recipients, digest_send
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--date {value!r} is not a date like 2026-11-22.") from None
+
+
+class Command(AuditedCommand):
+    help = "Send each account manager the usage digest for a date (default today, UTC)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--date", type=str, help="YYYY-MM-DD; default today (UTC)")
+        parser.add_argument("--dry-run", action="store_true", help="Print what would be sent.")
+
+    def handle(self, *args, date=None, dry_run=False, **options):
+        day = _date(date) if date else timezone.now().date()
+        recipients = digest_recipients()
+        if dry_run:
+            for recipient in recipients:
+                digest = digest_build(date=day, recipient=recipient)
+                self.stdout.write(f"{recipient.email or '(no email)'}: {digest.subject}")
+            self.stdout.write(f"send_digests {day} (dry run): {len(recipients)} would be sent")
+            return
+        sent = skipped = 0
+        failures = []
+        for recipient in recipients:
+            try:
+                if digest_send(date=day, recipient=recipient):
+                    sent += 1
+                else:
+                    skipped += 1
+            except Exception as error:  # recorded on the delivery; reported below
+                failures.append(f"{recipient.email or recipient.name}: {error}")
+        summary = f"send_digests {day}: {sent} sent, {skipped} already sent, {len(failures)} failed"
+        if failures:
+            raise CommandError(summary + "\n" + "\n".join(failures))
+        self.stdout.write(summary)

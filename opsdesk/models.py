@@ -1,0 +1,65 @@
+"""Records of the work that reads across apps: the daily digest deliveries."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from audit.models import AuditedModel, audited_history
+
+
+class DigestDelivery(AuditedModel):
+    """One digest email for one recipient and one date, claimed before it is sent.
+
+    The unique (date, recipient) key makes a second run, a retry after a crash or a
+    second scheduler find the claim instead of sending again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    digest_date = models.DateField()
+    # "user:<id>" for an account manager, "fallback" for customers without one.
+    recipient_key = models.CharField(max_length=50)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="digest_deliveries",
+    )
+    email = models.EmailField()
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    subject = models.CharField(max_length=300, blank=True)
+    customer_count = models.PositiveIntegerField(default=0)
+    attention_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audited_history()
+
+    class Meta:
+        verbose_name_plural = "digest deliveries"
+        ordering = ["-digest_date", "email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest_date", "recipient_key"], name="digest_one_per_recipient_and_date"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "sent", "failed"]),
+                name="digest_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="digest_sent_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Digest {self.digest_date} for {self.email}"
