@@ -25,10 +25,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m opsdesk.stack test $(PYTEST_ARGS)
 
-## Webhook intake under gunicorn, measured with wrk next to a bare one-row-insert view
-## (`python -m bench`; needs `wrk`; BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS).
+## `python -m bench [webhooks] [health]`, both unless BENCH names one (`make bench
+## BENCH=health`). webhooks: intake under gunicorn, measured with wrk next to a bare
+## one-row-insert view (needs `wrk`; BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS).
+## health: customer health and the digests next to one SQL statement, on demo data seeded
+## once (BENCH_CUSTOMERS, BENCH_DAYS, BENCH_RUNS, BENCH_RESEED=1).
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

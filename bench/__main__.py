@@ -1,11 +1,13 @@
-"""``python -m bench`` (``make bench``): sustained webhook intake against a bare insert.
+"""``python -m bench [webhooks] [health]`` (``make bench``): the benchmarks named, both
+without arguments; exits non-zero when one fails. ``health`` is in ``bench.health``.
 
-Serves opsdesk with gunicorn (sync workers, no access log) on a free local port and loads
-it with ``wrk``: first ``/bench/bare-insert/`` (one raw INSERT per request), then
-``/webhooks/product/`` with distinct, freshly signed ``support.request`` deliveries, each
-for the same time and connection count after a warm-up. Prints req/s, p50, p99 and the
-webhook/bare ratio, writes them to ``var/bench/webhooks-<timestamp>.json``, and exits
-non-zero when a target is missed or a response is not the expected one.
+``webhooks``: sustained webhook intake against a bare insert. Serves opsdesk with
+gunicorn (sync workers, no access log) on a free local port and loads it with ``wrk``:
+first ``/bench/bare-insert/`` (one raw INSERT per request), then ``/webhooks/product/``
+with distinct, freshly signed ``support.request`` deliveries, each for the same time and
+connection count after a warm-up. Prints req/s, p50, p99 and the webhook/bare ratio,
+writes them to ``var/bench/webhooks-<timestamp>.json``, and exits non-zero when a target
+is missed or a response is not the expected one.
 
 Database: the server of ``DATABASE_URL``, else the embedded PostgreSQL; the bench uses its
 own ``opsdesk_bench`` database there. Broker: ``CELERY_BROKER_URL``, else a private
@@ -40,7 +42,7 @@ import psycopg
 from kombu import Connection, Exchange, Queue
 from standardwebhooks.webhooks import Webhook
 
-from bench import QUEUE
+from bench import QUEUE, health, knob, say
 from opsdesk import embedded
 from opsdesk.stack import BIN, PY, ROOT, VAR, _database, _wait_for_socket
 
@@ -138,17 +140,6 @@ end
 """
 
 
-def say(message: str) -> None:
-    print(f"bench | {message}", flush=True)
-
-
-def _knob(name: str, default: int) -> int:
-    value = os.environ.get(name) or str(default)
-    if not value.isdigit() or int(value) < 1:
-        raise SystemExit(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Config:
     seconds: int
@@ -162,11 +153,11 @@ class Config:
     def from_env(cls) -> Config:
         cores = len(os.sched_getaffinity(0))
         config = cls(
-            seconds=_knob("BENCH_SECONDS", 30),
-            warmup=_knob("BENCH_WARMUP", 5),
-            connections=_knob("BENCH_CONNECTIONS", 16),
-            threads=_knob("BENCH_THREADS", 2),
-            workers=_knob("BENCH_WORKERS", 2 * cores + 1),
+            seconds=knob("BENCH_SECONDS", 30),
+            warmup=knob("BENCH_WARMUP", 5),
+            connections=knob("BENCH_CONNECTIONS", 16),
+            threads=knob("BENCH_THREADS", 2),
+            workers=knob("BENCH_WORKERS", 2 * cores + 1),
             cores=cores,
         )
         if max(config.seconds, config.warmup) > MAX_SECONDS:
@@ -490,12 +481,11 @@ def _report(bare: Run, webhook: Run, stored: dict) -> float:
     return ratio
 
 
-def main() -> int:
+def webhooks() -> int:
     if shutil.which("wrk") is None:
         say(f"wrk is not installed; install it with: {WRK_INSTALL}")
         return 1
     config = Config.from_env()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill, too
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = VAR / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -544,5 +534,19 @@ def main() -> int:
     return 1 if failures else 0
 
 
+BENCHMARKS = {"webhooks": webhooks, "health": health.main}
+
+
+def main(names: list[str]) -> int:
+    unknown = set(names) - BENCHMARKS.keys()
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}"
+        )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill, too
+    codes = [BENCHMARKS[name]() for name in names or BENCHMARKS]
+    return 1 if any(codes) else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -95,7 +95,8 @@ def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
         count = f"{len(attention)} of {len(health)} customers"
         subject = f"Usage digest {day}: {count} {verb} attention"
     else:
-        subject = f"Usage digest {day}: all {len(health)} customers healthy"
+        followed = f"{len(health)} customer{'' if len(health) == 1 else 's'}"
+        subject = f"Usage digest {day}: nobody needs attention ({followed})"
     context = {
         "date": date,
         "covers": date - dt.timedelta(days=1),

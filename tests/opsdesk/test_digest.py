@@ -111,7 +111,7 @@ def test_a_digest_lists_only_the_managers_customers_flagged_first(book, manager,
 
 def test_all_healthy_says_so(book, other_manager):
     digest = digest_build(date=DAY, recipient=recipient_for(f"user:{other_manager.pk}"))
-    assert digest.subject == "Usage digest Sun 22 Nov 2026: all 1 customers healthy"
+    assert digest.subject == "Usage digest Sun 22 Nov 2026: nobody needs attention (1 customer)"
     assert "Nobody needs attention today." in digest.text
 
 
@@ -263,7 +263,10 @@ def test_the_preview_shows_any_managers_digest_as_emailed(client, book, manager,
     expected = digest_build(date=DAY, recipient=alice(manager))
     assert own.context["digest"].html == expected.html
     assert 'srcdoc="&lt;!DOCTYPE html&gt;' in own.content.decode()
-    assert bobs.context["digest"].subject == "Usage digest Sun 22 Nov 2026: all 1 customers healthy"
+    assert (
+        bobs.context["digest"].subject
+        == "Usage digest Sun 22 Nov 2026: nobody needs attention (1 customer)"
+    )
     assert mail.outbox == [] and not DigestDelivery.objects.exists()
 
 
