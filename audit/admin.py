@@ -49,3 +49,14 @@ def choice_badge(field: str, colors: dict[str, str], *, description: str = ""):
         return getattr(obj, field), getattr(obj, f"get_{field}_display")()
 
     return badge
+
+
+def short_text(field: str, *, length: int = 80, description: str = ""):
+    """A list column showing the start of a long text field, or "—" when it is empty."""
+
+    @display(description=description or field.replace("_", " ").capitalize())
+    def column(self, obj):
+        text = getattr(obj, field)
+        return (text[:length] + "…") if len(text) > length else (text or "—")
+
+    return column

@@ -10,11 +10,10 @@ from django.urls import path
 from django.utils import timezone
 from django.views.generic import TemplateView
 from unfold.admin import ModelAdmin
-from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.views import UnfoldModelAdminViewMixin
 
-from audit.admin import AuditedModelAdmin, choice_badge
+from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from customers.admin import CustomerAdmin
 from customers.models import Customer
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
@@ -124,9 +123,7 @@ class DigestDeliveryAdmin(AuditedModelAdmin):
         },
     )
 
-    @display(description="Error")
-    def short_error(self, obj):
-        return (obj.error[:80] + "…") if len(obj.error) > 80 else (obj.error or "—")
+    short_error = short_text("error")
 
     def has_add_permission(self, request):
         return False

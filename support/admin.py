@@ -6,7 +6,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin, choice_badge
+from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from support import admin_views
 from support.enqueue import enqueue_after_commit
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
@@ -200,9 +200,7 @@ class WebhookEventAdmin(AuditedModelAdmin):
         },
     )
 
-    @display(description="Error")
-    def short_error(self, obj):
-        return (obj.error[:80] + "…") if len(obj.error) > 80 else (obj.error or "—")
+    short_error = short_text("error")
 
     def has_add_permission(self, request):
         # Events arrive from the product only; nobody types one in.

@@ -136,3 +136,19 @@ def grow(customer: Customer, *, times: int) -> None:
                 requests=0,
                 errors=0,
             )
+
+
+def active_contract(customer: Customer, **fields) -> Contract:
+    """An active contract for ``customer``; ``fields`` override the plain defaults."""
+    values = {
+        "plan": Contract.Plan.GROWTH,
+        "seats": 20,
+        "monthly_fee": Decimal("500.00"),
+        "price_per_extra_seat": Decimal("10.00"),
+        "currency": "EUR",
+        "start_date": dt.date(2026, 1, 1),
+        "status": Contract.Status.ACTIVE,
+        **fields,
+    }
+    with acting_as("test:fixture"):
+        return Contract.objects.create(customer=customer, **values)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import smtplib
 import threading
-from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -15,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.context import acting_as
-from customers.models import Contract, Customer, UsageDaily
+from customers.models import Customer, UsageDaily
 from opsdesk.digest import (
     FALLBACK,
     DigestError,
@@ -26,6 +25,7 @@ from opsdesk.digest import (
 )
 from opsdesk.models import DigestDelivery
 from opsdesk.tasks import send_digest
+from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -39,17 +39,7 @@ def follow(name: str, manager=None, *, usage_days: int = 20, status="active") ->
         customer = Customer.objects.create(
             external_id=name.lower(), name=name, account_manager=manager, status=status
         )
-        Contract.objects.create(
-            customer=customer,
-            plan=Contract.Plan.GROWTH,
-            seats=20,
-            monthly_fee=Decimal("500.00"),
-            price_per_extra_seat=Decimal("10.00"),
-            currency="EUR",
-            start_date=dt.date(2026, 1, 1),
-            end_date=dt.date(2027, 12, 31),
-            status=Contract.Status.ACTIVE,
-        )
+        active_contract(customer, end_date=dt.date(2027, 12, 31))
         for back in range(1, usage_days + 1):
             day = DAY - dt.timedelta(days=back)
             UsageDaily.objects.create(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
@@ -14,6 +13,7 @@ from django.utils import timezone
 from audit.context import acting_as
 from customers.models import Contract, Customer
 from support.models import Tag, Ticket
+from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -48,16 +48,7 @@ def messages_of(response) -> list[str]:
 def starter(db) -> Customer:
     with acting_as("test:fixture"):
         globex = Customer.objects.create(external_id="globex-1", name="Globex")
-        Contract.objects.create(
-            customer=globex,
-            plan=Contract.Plan.STARTER,
-            seats=5,
-            monthly_fee=Decimal("100.00"),
-            price_per_extra_seat=Decimal("20.00"),
-            currency="EUR",
-            start_date=dt.date(2026, 1, 1),
-            status=Contract.Status.ACTIVE,
-        )
+    active_contract(globex, plan=Contract.Plan.STARTER, seats=5)
     return globex
 
 
