@@ -295,3 +295,41 @@ def test_beat_starts_the_run_which_queues_one_send_per_recipient(book, monkeypat
             FALLBACK,
         ]
     )
+
+
+def test_ops_send_a_failed_digest_again_from_the_delivery_log(
+    client, book, manager, ops_lead, monkeypatch, django_capture_on_commit_callbacks
+):
+    published = []
+    monkeypatch.setattr(
+        "support.enqueue._publish", lambda name, args: published.append((name, args))
+    )
+    with acting_as("test:fixture"):
+        failed = DigestDelivery.objects.create(
+            digest_date=DAY,
+            recipient_key=f"user:{manager.pk}",
+            email="alice@opsdesk.test",
+            status="failed",
+            error="SMTPServerDisconnected: gone",
+        )
+        sent = DigestDelivery.objects.create(
+            digest_date=DAY,
+            recipient_key=FALLBACK,
+            email="am@opsdesk.test",
+            status="sent",
+            sent_at=timezone.now(),
+        )
+    form = {"action": "send_again", "_selected_action": [failed.pk, sent.pk]}
+
+    client.force_login(manager)  # account managers may read the log, not resend
+    client.post("/admin/opsdesk/digestdelivery/", form)
+    assert published == []
+
+    client.force_login(ops_lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/opsdesk/digestdelivery/", form, follow=True)
+    from support.enqueue import _publisher
+
+    _publisher.submit(lambda: None).result(timeout=5)
+    assert "1 digest(s) queued again; 1 skipped" in response.content.decode()
+    assert published == [("opsdesk.send_digest", ["2026-11-22", f"user:{manager.pk}"])]
