@@ -241,7 +241,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Beat's clock: the digest's send time below is in this zone.
-CELERY_TIMEZONE = os.environ.get("OPSDESK_SCHEDULE_TIMEZONE", "UTC")
+CELERY_TIMEZONE = TIME_ZONE
 # The daily usage digest (PRODUCT.md): when beat sends it, and where the digest of
 # customers without an account manager goes.
 OPSDESK_DIGEST_HOUR = envint("OPSDESK_DIGEST_HOUR", 7)
