@@ -360,6 +360,12 @@ class UsageDaily(AuditedModel):
         indexes = [
             # Health computation and digests read all customers' rows of one date.
             models.Index(fields=["date"], name="usage_date"),
+            # The digest's "last login": a customer's latest reported login, at once.
+            models.Index(
+                fields=["customer", "-last_login_at"],
+                condition=Q(last_login_at__isnull=False),
+                name="usage_last_login",
+            ),
         ]
 
     def __str__(self) -> str:
