@@ -266,6 +266,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(hour=OPSDESK_DIGEST_HOUR, minute=OPSDESK_DIGEST_MINUTE),
         "options": {"expires": 3600},
     },
+    "expire-entitlements": {
+        "task": "customers.expire_entitlements",
+        "schedule": crontab(hour=0, minute=15),
+        "options": {"expires": 3600},
+    },
     "sweep-ticket-replies": {
         "task": "support.sweep_ticket_replies",
         "schedule": 300,

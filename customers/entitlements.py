@@ -1,0 +1,231 @@
+"""The entitlement state machine (PRODUCT.md "Entitlements"): one function per transition.
+
+    issued --assign--> assigned --redeem--> redeemed
+    issued | assigned | redeemed --revoke--> revoked, --expire--> expired
+
+Each function locks the row, checks the transition is allowed from the current state
+and that ``by`` (the person asking; None for the product's events and scheduled jobs)
+holds the permission, saves once with ``reason`` as the history's change reason, and
+raises ``EntitlementError`` without changing anything when it refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from audit.bulk import bulk_create_with_history, update_with_history
+from customers.codes import generate_redemption_code
+from customers.models import Customer, Entitlement, Order, Product
+
+State = Entitlement.State
+LIVE = (State.ISSUED, State.ASSIGNED, State.REDEEMED)
+CHANGE = "customers.change_entitlement"
+TRANSFER = "customers.transfer_entitlement"
+
+
+class EntitlementError(Exception):
+    """A transition that is not allowed; the message says why. Nothing was changed."""
+
+
+def _check(by: AbstractBaseUser | None, permission: str, reason: str) -> str:
+    if by is not None and not by.has_perm(permission):
+        raise EntitlementError("You may not do this: it needs the permission " + permission)
+    reason = (reason or "").strip()
+    if not reason:
+        raise EntitlementError("Give a reason: it is kept in the entitlement's history.")
+    return reason
+
+
+def _email(value: str) -> str:
+    value = (value or "").strip().lower()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise EntitlementError(f"{value!r} is not an email address.") from None
+    return value
+
+
+def _locked(entitlement: Entitlement, allowed: tuple[str, ...], action: str) -> Entitlement:
+    locked = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
+    if locked.state not in allowed:
+        raise EntitlementError(
+            f"{locked.code} is {locked.get_state_display().lower()}; "
+            f"only {' or '.join(allowed)} entitlements can be {action}."
+        )
+    return locked
+
+
+def _save(entitlement: Entitlement, reason: str) -> Entitlement:
+    entitlement._change_reason = reason
+    entitlement.save()
+    return entitlement
+
+
+def _fresh_code() -> str:
+    """A code no entitlement has; the alphabet gives ~59 bits, so one try almost always."""
+    while True:
+        code = generate_redemption_code()
+        if not Entitlement.objects.filter(code=code).exists():
+            return code
+
+
+@transaction.atomic
+def entitlements_issue(
+    *, order: Order, product: Product, customer: Customer, quantity: int, reason: str
+) -> list[Entitlement]:
+    """Issue ``quantity`` entitlements of ``product`` for ``order``, each with its own code."""
+    now = timezone.now()
+    valid_from = order.paid_at.date()
+    valid_until = valid_from + dt.timedelta(days=product.term_days) if product.term_days else None
+    entitlements = [
+        Entitlement(
+            order=order,
+            customer=customer,
+            product=product,
+            code=_fresh_code(),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            issued_at=now,
+        )
+        for _ in range(quantity)
+    ]
+    return bulk_create_with_history(entitlements, Entitlement, reason=reason)
+
+
+@transaction.atomic
+def entitlement_assign(
+    *, entitlement: Entitlement, email: str, reason: str, by: AbstractBaseUser | None = None
+) -> Entitlement:
+    """issued → assigned: the seat goes to the person at ``email``."""
+    reason = _check(by, CHANGE, reason)
+    entitlement = _locked(entitlement, (State.ISSUED,), "assigned")
+    entitlement.state = State.ASSIGNED
+    entitlement.assignee_email = _email(email)
+    entitlement.assigned_at = timezone.now()
+    return _save(entitlement, reason)
+
+
+@transaction.atomic
+def entitlement_reassign(
+    *, entitlement: Entitlement, email: str, reason: str, by: AbstractBaseUser | None = None
+) -> Entitlement:
+    """assigned → assigned to someone else (an assignment correction)."""
+    reason = _check(by, CHANGE, reason)
+    entitlement = _locked(entitlement, (State.ASSIGNED,), "reassigned")
+    email = _email(email)
+    if email == entitlement.assignee_email:
+        raise EntitlementError(f"{entitlement.code} is already assigned to {email}.")
+    entitlement.assignee_email = email
+    entitlement.assigned_at = timezone.now()
+    return _save(entitlement, reason)
+
+
+@transaction.atomic
+def entitlement_redeem(
+    *,
+    entitlement: Entitlement,
+    email: str,
+    at: dt.datetime,
+    reason: str,
+    by: AbstractBaseUser | None = None,
+) -> Entitlement:
+    """issued | assigned → redeemed by ``email``. An assigned seat redeems only by its
+    assignee: anyone else is refused (the product's event then opens a case)."""
+    reason = _check(by, CHANGE, reason)
+    entitlement = _locked(entitlement, (State.ISSUED, State.ASSIGNED), "redeemed")
+    email = _email(email)
+    if entitlement.state == State.ASSIGNED and email != entitlement.assignee_email:
+        raise EntitlementError(
+            f"{entitlement.code} is assigned to {entitlement.assignee_email}, not {email}."
+        )
+    entitlement.state = State.REDEEMED
+    entitlement.redeemed_by_email = email
+    entitlement.assignee_email = entitlement.assignee_email or email
+    entitlement.redeemed_at = at
+    return _save(entitlement, reason)
+
+
+@transaction.atomic
+def entitlement_revoke(
+    *, entitlement: Entitlement, reason: str, by: AbstractBaseUser | None = None
+) -> Entitlement:
+    """issued | assigned | redeemed → revoked, with the reason kept on the row."""
+    reason = _check(by, CHANGE, reason)
+    entitlement = _locked(entitlement, LIVE, "revoked")
+    entitlement.state = State.REVOKED
+    entitlement.revoked_at = timezone.now()
+    entitlement.revoke_reason = reason
+    return _save(entitlement, reason)
+
+
+@transaction.atomic
+def entitlement_reissue_code(
+    *, entitlement: Entitlement, reason: str, by: AbstractBaseUser | None = None
+) -> Entitlement:
+    """A new code for a live seat; the old one stops working (history keeps it)."""
+    reason = _check(by, CHANGE, reason)
+    entitlement = _locked(entitlement, (State.ISSUED, State.ASSIGNED), "given a new code")
+    entitlement.code = _fresh_code()
+    return _save(entitlement, reason)
+
+
+def entitlements_expire(*, today: dt.date | None = None) -> int:
+    """Live entitlements past their end date → expired (beat runs this daily)."""
+    today = today or timezone.now().date()
+    due = Entitlement.objects.filter(state__in=LIVE, valid_until__lt=today)
+    return update_with_history(due, reason="past its end date", state=State.EXPIRED)
+
+
+@dataclass(frozen=True)
+class TransferPreview:
+    entitlements: list[Entitlement]
+    target: Customer
+    refused: list[tuple[Entitlement, str]]
+
+
+def entitlements_transfer_preview(
+    *, entitlements: list[Entitlement], target: Customer
+) -> TransferPreview:
+    """What a transfer would move, and what it would refuse and why; changes nothing."""
+    movable, refused = [], []
+    for entitlement in entitlements:
+        if entitlement.customer_id == target.pk:
+            refused.append((entitlement, f"already belongs to {target}"))
+        elif entitlement.state not in LIVE:
+            refused.append((entitlement, f"is {entitlement.get_state_display().lower()}"))
+        else:
+            movable.append(entitlement)
+    return TransferPreview(movable, target, refused)
+
+
+@transaction.atomic
+def entitlements_transfer(
+    *,
+    entitlements: list[Entitlement],
+    target: Customer,
+    reason: str,
+    by: AbstractBaseUser | None = None,
+) -> int:
+    """Move live entitlements to ``target``: all of them or none (any refusal stops it)."""
+    reason = _check(by, TRANSFER, reason)
+    locked = list(
+        Entitlement.objects.select_for_update()
+        .filter(pk__in=[e.pk for e in entitlements])
+        .order_by("pk")
+    )
+    preview = entitlements_transfer_preview(entitlements=locked, target=target)
+    if preview.refused:
+        entitlement, why = preview.refused[0]
+        raise EntitlementError(f"Nothing moved: {entitlement.code} {why}.")
+    return update_with_history(
+        Entitlement.objects.filter(pk__in=[e.pk for e in locked]),
+        reason=reason,
+        customer_id=target.pk,
+    )
