@@ -68,12 +68,16 @@ def _save(entitlement: Entitlement, reason: str) -> Entitlement:
     return entitlement
 
 
-def _fresh_code() -> str:
-    """A code no entitlement has; the alphabet gives ~59 bits, so one try almost always."""
-    while True:
-        code = generate_redemption_code()
-        if not Entitlement.objects.filter(code=code).exists():
-            return code
+def _fresh_codes(count: int) -> list[str]:
+    """``count`` distinct codes no entitlement has, in one query per round; the alphabet
+    gives ~59 bits, so one round almost always. Distinct among themselves too: a
+    collision inside one order would fail its whole insert on the unique constraint."""
+    codes: set[str] = set()
+    while len(codes) < count:
+        drawn = {generate_redemption_code() for _ in range(count - len(codes))} - codes
+        taken = set(Entitlement.objects.filter(code__in=drawn).values_list("code", flat=True))
+        codes |= drawn - taken
+    return list(codes)
 
 
 @transaction.atomic
@@ -89,12 +93,12 @@ def entitlements_issue(
             order=order,
             customer=customer,
             product=product,
-            code=_fresh_code(),
+            code=code,
             valid_from=valid_from,
             valid_until=valid_until,
             issued_at=now,
         )
-        for _ in range(quantity)
+        for code in _fresh_codes(quantity)
     ]
     return bulk_create_with_history(entitlements, Entitlement, reason=reason)
 
@@ -172,7 +176,7 @@ def entitlement_reissue_code(
     """A new code for a live seat; the old one stops working (history keeps it)."""
     reason = _check(by, CHANGE, reason)
     entitlement = _locked(entitlement, (State.ISSUED, State.ASSIGNED), "given a new code")
-    entitlement.code = _fresh_code()
+    [entitlement.code] = _fresh_codes(1)
     return _save(entitlement, reason)
 
 

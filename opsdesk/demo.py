@@ -37,6 +37,7 @@ from billing.models import Invoice
 from customers.codes import generate_redemption_code
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from opsdesk import roles
+from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket, WebhookEvent
 
 DEMO_PASSWORD = "opsdesk-demo"
@@ -729,7 +730,9 @@ def _plan_orders(
                         expected=f"{quantity} x {product.sku} entitlements issued",
                         found="Product retired; no entitlements issued",
                         expected_amount=order.amount,
-                        dedupe_key=f"demo:failed_fulfilment:{order.external_id}",
+                        dedupe_key=case_dedupe_key(
+                            Case.Kind.FAILED_FULFILMENT, "order", order.external_id
+                        ),
                         opened_at=order.created_at,
                     ),
                     order,
@@ -750,7 +753,9 @@ def _plan_orders(
                         expected=f"{quantity} x {product.sku} entitlements issued",
                         found="Fulfilment worker timed out; no entitlements issued",
                         expected_amount=order.amount,
-                        dedupe_key=f"demo:failed_fulfilment:{order.external_id}",
+                        dedupe_key=case_dedupe_key(
+                            Case.Kind.FAILED_FULFILMENT, "order", order.external_id
+                        ),
                         owner=refs.users["opslead"],
                         opened_at=order.created_at,
                         acknowledged_at=paid_at + dt.timedelta(hours=20),
@@ -800,7 +805,9 @@ def _plan_orders(
                         summary=f"Code {entitlement.code} redeemed by someone else",
                         expected=f"Redeemed by its assignee {entitlement.assignee_email}",
                         found=f"Redemption attempt by {intruder}",
-                        dedupe_key=f"demo:problem_redemption:{entitlement.code}",
+                        dedupe_key=case_dedupe_key(
+                            Case.Kind.PROBLEM_REDEMPTION, "entitlement", entitlement.code, intruder
+                        ),
                         owner=refs.users["opslead"],
                         opened_at=entitlement.assigned_at + dt.timedelta(days=1, hours=2),
                         acknowledged_at=entitlement.assigned_at + dt.timedelta(days=1, hours=5),
@@ -1436,7 +1443,9 @@ def _write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter)
                     expected=f"{order.quantity} x {order.sku} issued to tenant {order.tenant_id}",
                     found="No customer with this tenant id; nothing issued",
                     expected_amount=order.amount,
-                    dedupe_key=f"demo:failed_fulfilment:{order.external_id}",
+                    dedupe_key=case_dedupe_key(
+                        Case.Kind.FAILED_FULFILMENT, "order", order.external_id
+                    ),
                     opened_at=order.created_at,
                 ),
                 order,
