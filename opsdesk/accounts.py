@@ -15,7 +15,6 @@ from django.db.models.functions import Lower
 from audit.bulk import update_with_history
 from customers.models import Contact, Customer, Entitlement
 from support.models import Ticket
-from support.tickets import OPEN_STATES
 
 MIGRATE = "customers.migrate_account"
 
@@ -62,7 +61,7 @@ def account_migration_preview(*, source: Customer, target: Customer) -> Migratio
         target=target,
         contacts=contacts,
         entitlements=list(source.entitlements.select_related("product").order_by("pk")),
-        open_tickets=list(source.tickets.filter(status__in=OPEN_STATES).order_by("pk")),
+        open_tickets=list(source.tickets.filter(status__in=Ticket.OPEN_STATES).order_by("pk")),
         conflicts=[c for c in contacts if c.email.lower() in target_emails],
         demoted_primary=next((c for c in contacts if c.is_primary and target_has_primary), None),
     )

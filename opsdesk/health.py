@@ -21,7 +21,6 @@ from django.db.models.functions import Coalesce
 
 from customers.models import Contract, Customer, UsageDaily
 from support.models import Ticket
-from support.tickets import OPEN_STATES
 
 # Scales the MAD to a standard deviation for normally distributed rates.
 MAD_TO_SIGMA = 1.4826
@@ -262,7 +261,7 @@ def _customers(*, date: dt.date, customer_ids: Iterable[int] | None):
                 Ticket.objects.filter(
                     customer=OuterRef("pk"),
                     priority=Ticket.Priority.URGENT,
-                    status__in=OPEN_STATES,
+                    status__in=Ticket.OPEN_STATES,
                 )
                 .order_by()
                 .values("customer")

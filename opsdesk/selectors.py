@@ -15,8 +15,8 @@ from customers.models import Contract, Customer, Entitlement, UsageDaily
 from opsdesk import health
 from support.models import Case, Ticket
 
-OPEN_TICKET = ~Q(status__in=[Ticket.Status.SOLVED, Ticket.Status.CLOSED])
-OPEN_CASE = Q(state__in=[Case.State.OPEN, Case.State.ACKNOWLEDGED])
+OPEN_TICKET = Q(status__in=Ticket.OPEN_STATES)
+OPEN_CASE = Q(state__in=Case.OPEN_STATES)
 
 
 def _is(condition: Q) -> ExpressionWrapper:

@@ -31,7 +31,7 @@ def first_response_state(ticket: Ticket, now: dt.datetime) -> tuple[str, str]:
     "soon" (under an hour left), "ok", or "" when no clock runs."""
     if ticket.first_responded_at:
         return "answered", ""
-    if ticket.first_response_due_at is None or ticket.status not in tickets.OPEN_STATES:
+    if ticket.first_response_due_at is None or ticket.status not in Ticket.OPEN_STATES:
         return "—", ""
     due = ticket.first_response_due_at
     if due <= now:

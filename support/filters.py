@@ -11,7 +11,6 @@ from django.utils import timezone
 from customers.models import Contract
 from support.models import Tag, Ticket
 
-OPEN_STATES = [Ticket.Status.OPEN, Ticket.Status.PENDING]
 STATUS_CHOICES = [
     ("active", "Open or waiting"),
     *Ticket.Status.choices,
@@ -97,7 +96,7 @@ class TicketQueueFilter(django_filters.FilterSet):
         if value == "all":
             return queryset
         if value == "active":
-            return queryset.filter(status__in=OPEN_STATES)
+            return queryset.filter(status__in=Ticket.OPEN_STATES)
         return queryset.filter(status=value)
 
     def filter_assignee(self, queryset, name, value):
@@ -122,7 +121,7 @@ class TicketQueueFilter(django_filters.FilterSet):
 
     def filter_overdue(self, queryset, name, value):
         overdue = Q(
-            status__in=OPEN_STATES,
+            status__in=Ticket.OPEN_STATES,
             first_responded_at__isnull=True,
             first_response_due_at__lte=timezone.now(),
         )

@@ -97,6 +97,9 @@ class Ticket(AuditedModel):
         SOLVED = "solved", "Solved"
         CLOSED = "closed", "Closed"
 
+    # Still being worked: in the triage queue, counted as open everywhere.
+    OPEN_STATES = (Status.OPEN, Status.PENDING)
+
     class Category(models.TextChoices):
         ACCESS = "access", "Access"
         BILLING = "billing", "Billing"
@@ -239,6 +242,7 @@ class Case(AuditedModel):
         RESOLVED = "resolved", "Resolved"
         WAIVED = "waived", "Waived"
 
+    OPEN_STATES = (State.OPEN, State.ACKNOWLEDGED)
     CLOSED_STATES = (State.RESOLVED, State.WAIVED)
 
     kind = models.CharField(max_length=40, choices=Kind)

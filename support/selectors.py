@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case as When_
+from django.db.models import Case as SqlCase
 from django.db.models import Count, IntegerField, Q, Value, When
 from django.utils import timezone
 
@@ -13,7 +13,6 @@ from customers.models import Contract, Customer, Entitlement, UsageDaily
 from support.models import Case, Ticket, TicketComment
 
 IN_USE = [Entitlement.State.ASSIGNED, Entitlement.State.REDEEMED]
-OPEN_CASE_STATES = [Case.State.OPEN, Case.State.ACKNOWLEDGED]
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def ticket_context(
     # The active contract, else the most recent one.
     contract = (
         customer.contracts.annotate(
-            live=When_(
+            live=SqlCase(
                 When(status=Contract.Status.ACTIVE, then=Value(0)),
                 default=Value(1),
                 output_field=IntegerField(),
@@ -63,7 +62,7 @@ def ticket_context(
         in_use=Count("id", filter=Q(state__in=IN_USE)),
         issued=Count("id", filter=Q(state=Entitlement.State.ISSUED)),
     )
-    open_cases = customer.cases.filter(state__in=OPEN_CASE_STATES)
+    open_cases = customer.cases.filter(state__in=Case.OPEN_STATES)
     return TicketContext(
         customer=customer,
         contract=contract,

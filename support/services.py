@@ -77,7 +77,7 @@ def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
     ticket = (
         Ticket.objects.select_for_update()
         .filter(
-            Q(status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING]),
+            Q(status__in=Ticket.OPEN_STATES),
             tenant_id=data.tenant_id,
             fingerprint=data.fingerprint,
         )

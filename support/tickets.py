@@ -16,8 +16,6 @@ from django.utils import timezone
 from support.enqueue import publish_after_commit
 from support.models import Tag, Ticket, TicketComment
 
-OPEN_STATES = (Ticket.Status.OPEN, Ticket.Status.PENDING)
-
 
 class TicketActionError(Exception):
     """A request staff can correct (the message says how); nothing was changed."""
@@ -76,7 +74,7 @@ def ticket_add_tag(*, ticket: Ticket, tag: Tag) -> str:
 @transaction.atomic
 def ticket_resolve(*, ticket: Ticket) -> str:
     ticket = _locked(ticket)
-    if ticket.status not in OPEN_STATES:
+    if ticket.status not in Ticket.OPEN_STATES:
         raise TicketActionError(f"“{ticket}” is already {ticket.get_status_display().lower()}.")
     ticket.status = Ticket.Status.SOLVED
     ticket.save(update_fields=["status", "updated_at"])
