@@ -101,6 +101,32 @@ _NATIVE_COPY_TYPES = {
 }
 
 
+@functools.cache
+def _history_columns(model: type[models.Model]) -> tuple[str, str]:
+    """The history table and the model columns it copies (minus ``excluded_fields``),
+    quoted. Cached: ``model.history`` builds a new manager class on every access."""
+    from django.db import connection
+
+    qn = connection.ops.quote_name
+    history = model.history.model._meta
+    kept = {f.column for f in history.concrete_fields}
+    columns = [qn(f.column) for f in model._meta.concrete_fields if f.column in kept]
+    return qn(history.db_table), ", ".join(columns)
+
+
+def _history_insert(model: type[models.Model], source: str, reason: str | None) -> tuple:
+    """SQL and params that write a ``+`` history row, attributed to the current actor,
+    for every row of ``source`` (a table or CTE name, with any ``WHERE`` appended)."""
+    table, columns = _history_columns(model)
+    actor = current_actor()
+    sql = (
+        f"INSERT INTO {table} ({columns}, history_date, history_type,"
+        " history_change_reason, history_user_id, history_actor)"
+        f" SELECT {columns}, now(), '+', %s, %s, %s FROM {source}"
+    )
+    return sql, [reason or actor.reason or "", getattr(actor.user, "pk", None), actor.label]
+
+
 def copy_with_history(
     objs: Sequence[models.Model], model: type[models.Model], *, reason: str | None = None
 ) -> list[models.Model]:
@@ -117,13 +143,14 @@ def copy_with_history(
 
     qn = connection.ops.quote_name
     opts = model._meta
-    history_opts = model.history.model._meta
     fields = list(opts.concrete_fields)
     # psycopg adapts plain values itself; Django's per-value preparation is most of the
     # cost at millions of rows, so keep it for the fields that need it (JSON, arrays...).
     prepared = [(f, f.get_internal_type() in _NATIVE_COPY_TYPES) for f in fields]
     columns = ", ".join(qn(f.column) for f in fields)
-    actor = current_actor()
+    history_sql, history_params = _history_insert(
+        model, f"{qn(opts.db_table)} WHERE {qn(opts.pk.column)} = ANY(%s)", reason
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -147,22 +174,8 @@ def copy_with_history(
                         for f, native in prepared
                     ]
                 )
-        cursor.execute(
-            f"INSERT INTO {qn(history_opts.db_table)} ({columns}, history_date, history_type,"
-            " history_change_reason, history_user_id, history_actor)"
-            f" SELECT {columns}, now(), '+', %s, %s, %s FROM {qn(opts.db_table)}"
-            f" WHERE {qn(opts.pk.column)} = ANY(%s)",
-            [reason or actor.reason or "", getattr(actor.user, "pk", None), actor.label, ids],
-        )
+        cursor.execute(history_sql, [*history_params, ids])
     return list(objs)
-
-
-@functools.cache
-def _history_table(model: type[models.Model]) -> tuple[str, frozenset[str]]:
-    """The history table and its columns (``model.history`` builds a new manager class
-    on every access, ~0.5 ms: cached)."""
-    opts = model.history.model._meta
-    return opts.db_table, frozenset(f.column for f in opts.concrete_fields)
 
 
 def insert_with_history(obj: models.Model, *, unique: Sequence[str]) -> models.Model | None:
@@ -180,23 +193,17 @@ def insert_with_history(obj: models.Model, *, unique: Sequence[str]) -> models.M
     opts = model._meta
     fields = [f for f in opts.concrete_fields if not f.primary_key]
     columns = ", ".join(qn(f.column) for f in fields)
-    history_table, kept = _history_table(model)
-    # The history's copy of the row, minus the model's ``excluded_fields``.
-    history_columns = ", ".join(qn(f.column) for f in opts.concrete_fields if f.column in kept)
     conflict = ", ".join(qn(opts.get_field(name).column) for name in unique)
-    actor = current_actor()
+    history_sql, history_params = _history_insert(model, "new", reason=None)
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH new AS (INSERT INTO {qn(opts.db_table)} ({columns})"
             f" VALUES ({', '.join(['%s'] * len(fields))})"
             f" ON CONFLICT ({conflict}) DO NOTHING RETURNING *),"
-            f" history AS (INSERT INTO {qn(history_table)}"
-            f" ({history_columns}, history_date, history_type, history_change_reason,"
-            " history_user_id, history_actor)"
-            f" SELECT {history_columns}, now(), '+', %s, %s, %s FROM new)"
+            f" history AS ({history_sql})"
             f" SELECT {qn(opts.pk.column)} FROM new",
-            [*values, actor.reason or "", getattr(actor.user, "pk", None), actor.label],
+            [*values, *history_params],
         )
         row = cursor.fetchone()
     if row is None:

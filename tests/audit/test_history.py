@@ -262,3 +262,23 @@ def test_insert_with_history_writes_the_row_and_its_history_or_nothing(db):
         "received",
     )
     assert (record.name, record.external_id) == ("First", "t-1")
+
+
+def test_both_sql_paths_respect_a_models_excluded_history_fields(db):
+    from support.models import WebhookEvent
+
+    with acting_as("test:import"):
+        [copied] = bulk.copy_with_history(
+            [WebhookEvent(webhook_id="msg_c", type="usage.daily", payload={"big": "body"})],
+            WebhookEvent,
+        )
+        inserted = bulk.insert_with_history(
+            WebhookEvent(webhook_id="msg_i", type="usage.daily", payload={"big": "body"}),
+            unique=["webhook_id"],
+        )
+
+    for event in (copied, inserted):
+        [record] = event.history.all()
+        assert (record.webhook_id, record.history_actor) == (event.webhook_id, "test:import")
+        assert not hasattr(record, "payload")
+    assert WebhookEvent.objects.get(pk=copied.pk).payload == {"big": "body"}
