@@ -57,3 +57,16 @@ def post(client, body: bytes, headers: dict[str, str]):
         content_type="application/json",
         headers=headers,
     )
+
+
+def deliver(payload: dict, webhook_id: str = "msg_1"):
+    """Receive a signed event as the endpoint does (it must be accepted), then process it
+    as the worker does; returns the stored event."""
+    from support.webhooks import event_process, event_receive
+
+    body, headers = signed(payload, webhook_id=webhook_id)
+    intake = event_receive(body=body, headers=headers)
+    assert intake.status == 202, intake.body
+    event_process(event_id=intake.event.pk)
+    intake.event.refresh_from_db()
+    return intake.event

@@ -8,11 +8,11 @@ import pytest
 
 from audit.context import acting_as
 from customers.models import Customer, Entitlement, Order, Product
-from support.models import Case, WebhookEvent
+from support.models import Case
 from support.order_events import order_record
 from support.webhook_schemas import parse_event
-from support.webhooks import event_process, event_receive
-from tests.support.sender import SECRET, signed
+from support.webhooks import event_process
+from tests.support.sender import SECRET, deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -45,15 +45,6 @@ def order_completed(**data) -> dict:
             **data,
         },
     }
-
-
-def deliver(payload, webhook_id="msg_1") -> WebhookEvent:
-    body, headers = signed(payload, webhook_id=webhook_id)
-    intake = event_receive(body=body, headers=headers)
-    assert intake.status == 202, intake.body
-    event_process(event_id=intake.event.pk)
-    intake.event.refresh_from_db()
-    return intake.event
 
 
 def test_an_order_is_recorded_and_fulfilled_with_one_entitlement_per_unit(customer, product):

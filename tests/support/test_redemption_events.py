@@ -18,8 +18,8 @@ from customers.models import Customer, Entitlement, Order, Product
 from support.models import Case, WebhookEvent
 from support.order_events import entitlement_record_redemption
 from support.webhook_schemas import parse_event
-from support.webhooks import event_process, event_receive
-from tests.support.sender import SECRET, signed
+from support.webhooks import event_process
+from tests.support.sender import SECRET, deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -79,15 +79,6 @@ def entitlement_redeemed(code: str, **data) -> dict:
             **data,
         },
     }
-
-
-def deliver(payload, webhook_id="msg_1") -> WebhookEvent:
-    body, headers = signed(payload, webhook_id=webhook_id)
-    intake = event_receive(body=body, headers=headers)
-    assert intake.status == 202, intake.body
-    event_process(event_id=intake.event.pk)
-    intake.event.refresh_from_db()
-    return intake.event
 
 
 def snapshot(entitlement: Entitlement) -> tuple:

@@ -5,11 +5,10 @@ import datetime as dt
 import pytest
 
 from customers.models import Customer, UsageDaily
-from support.models import WebhookEvent
 from support.usage_events import usage_record
 from support.webhook_schemas import parse_event
 from support.webhooks import event_process, event_receive
-from tests.support.sender import SECRET, signed
+from tests.support.sender import SECRET, deliver, signed
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +33,6 @@ def usage_daily(tenant_id="acme-7f3a", **data) -> dict:
             **data,
         },
     }
-
-
-def deliver(payload, webhook_id="msg_1") -> WebhookEvent:
-    body, headers = signed(payload, webhook_id=webhook_id)
-    intake = event_receive(body=body, headers=headers)
-    assert intake.status == 202, intake.body
-    event_process(event_id=intake.event.pk)
-    intake.event.refresh_from_db()
-    return intake.event
 
 
 def reported(usage: UsageDaily) -> tuple:
