@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -48,7 +49,7 @@ class Digest:
     html: str
 
 
-def _followed() -> object:
+def _followed() -> QuerySet[Customer]:
     return Customer.objects.exclude(status=Customer.Status.CHURNED)
 
 

@@ -8,7 +8,6 @@ from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from support import admin_views
-from support.enqueue import enqueue_after_commit
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
 from support.selectors import ticket_context, ticket_thread
 from support.webhooks import event_retry
@@ -218,11 +217,10 @@ class WebhookEventAdmin(AuditedModelAdmin):
 
     @admin.action(description="Retry failed events", permissions=["change"])
     def retry_failed(self, request, queryset):
-        retried = 0
-        for event in queryset.filter(status=WebhookEvent.Status.FAILED):
-            if event_retry(event=event, actor_reason="retry requested in the admin"):
-                enqueue_after_commit(event.pk)
-                retried += 1
+        retried = sum(
+            event_retry(event=event, actor_reason="retry requested in the admin")
+            for event in queryset.filter(status=WebhookEvent.Status.FAILED)
+        )
         skipped = queryset.count() - retried
         self.message_user(
             request,

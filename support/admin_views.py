@@ -20,7 +20,6 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import CappedCountPaginator
 from support import tickets
-from support.enqueue import enqueue_after_commit
 from support.filters import TicketQueueFilter, queue_order, queue_rows
 from support.models import Tag, Ticket, TicketComment, WebhookEvent
 from support.webhooks import event_retry
@@ -173,7 +172,6 @@ def event_retry_view(request, object_id: str):
     event = get_object_or_404(WebhookEvent, pk=object_id)
     page = reverse("admin:support_webhookevent_change", args=[event.pk])
     if event_retry(event=event, actor_reason="retry requested in the admin"):
-        enqueue_after_commit(event.pk)
         messages.success(request, "Queued again: a worker processes it within seconds.")
     else:
         messages.warning(

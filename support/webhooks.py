@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from audit.bulk import insert_with_history
 from audit.context import acting_as
+from support.enqueue import enqueue_after_commit
 from support.models import WebhookEvent
 from support.webhook_schemas import ValidationError, parse_event
 
@@ -199,7 +200,8 @@ def events_due(*, limit: int = 500) -> list[int]:
 
 
 def event_retry(*, event: WebhookEvent, actor_reason: str = "retry requested") -> bool:
-    """Put a failed event back in the queue (the admin's "retry"). False if not failed."""
+    """Put a failed event back in the queue (the admin's "retry"): the workers get it
+    once this commits, the sweep if the broker is down. False if it had not failed."""
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
         if event.status != WebhookEvent.Status.FAILED:
@@ -208,4 +210,5 @@ def event_retry(*, event: WebhookEvent, actor_reason: str = "retry requested") -
         event.next_attempt_at = timezone.now()
         event._change_reason = actor_reason
         event.save()
+        enqueue_after_commit(event.pk)
     return True
