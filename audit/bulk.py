@@ -22,7 +22,7 @@ def _history_kwargs(reason: str | None) -> dict:
     return {
         "default_user": actor.user,
         "default_change_reason": reason or actor.reason or "",
-        "custom_historical_attrs": {"history_actor": actor.label},
+        "custom_historical_attrs": {"history_actor": actor.label, "history_for": actor.done_for},
     }
 
 
@@ -121,10 +121,11 @@ def _history_insert(model: type[models.Model], source: str, reason: str | None) 
     actor = current_actor()
     sql = (
         f"INSERT INTO {table} ({columns}, history_date, history_type,"
-        " history_change_reason, history_user_id, history_actor)"
-        f" SELECT {columns}, now(), '+', %s, %s, %s FROM {source}"
+        " history_change_reason, history_user_id, history_actor, history_for)"
+        f" SELECT {columns}, now(), '+', %s, %s, %s, %s FROM {source}"
     )
-    return sql, [reason or actor.reason or "", getattr(actor.user, "pk", None), actor.label]
+    user_id = getattr(actor.user, "pk", None)
+    return sql, [reason or actor.reason or "", user_id, actor.label, actor.done_for]
 
 
 def copy_with_history(

@@ -8,6 +8,7 @@ outside any of these are recorded as ``unattributed`` so the gap is visible, nev
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ class Actor:
     label: str
     user: Any = None  # the auth user for people; None for system actors
     reason: str = ""
+    # What the change is done for (a ticket, a case): ``<app_label>.<model>:<pk>``.
+    done_for: str = ""
 
 
 _current: ContextVar[Actor | None] = ContextVar("opsdesk_actor", default=None)
@@ -33,7 +36,7 @@ def current_actor() -> Actor:
 @contextlib.contextmanager
 def acting_as(label: str, *, user: Any = None, reason: str = "") -> Iterator[Actor]:
     """Attribute every write inside the block to ``label`` (and ``user`` for people)."""
-    actor = Actor(label=label, user=user, reason=reason)
+    actor = Actor(label=label, user=user, reason=reason, done_for=current_actor().done_for)
     token = _current.set(actor)
     try:
         yield actor
@@ -48,3 +51,20 @@ def acting_as_user(user: Any, *, reason: str = "") -> contextlib.AbstractContext
 def system_label(kind: str, name: str) -> str:
     """``system_label("task", "opsdesk.tasks.send_digests")`` -> ``task:send_digests``."""
     return f"{kind}:{name.rsplit('.', 1)[-1]}"
+
+
+def record_label(obj: Any) -> str:
+    """``support.case:12``: how a history row names the record a change was done for."""
+    return f"{obj._meta.label_lower}:{obj.pk}"
+
+
+@contextlib.contextmanager
+def acting_for(obj: Any) -> Iterator[Actor]:
+    """Link every change inside the block to ``obj`` (the ticket or case it is done for),
+    keeping the current actor: the history rows' ``history_for`` names it."""
+    actor = dataclasses.replace(current_actor(), done_for=record_label(obj))
+    token = _current.set(actor)
+    try:
+        yield actor
+    finally:
+        _current.reset(token)

@@ -23,6 +23,13 @@ class HistoricalActor(models.Model):
         db_index=True,  # the audit log filters by actor
         help_text="Who made the change: a username, task:<name>, command:<name> or webhook:<id>.",
     )
+    history_for = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",  # raw SQL writers that predate the column still insert
+        help_text="What the change was done for: a ticket or case, as <app>.<model>:<id>.",
+    )
 
     class Meta:
         abstract = True
@@ -47,6 +54,7 @@ def audited_history(**kwargs) -> HistoricalRecords:
 def _stamp_actor(sender, history_instance, **kwargs):
     actor = current_actor()
     history_instance.history_actor = actor.label
+    history_instance.history_for = actor.done_for
     if not history_instance.history_change_reason and actor.reason:
         history_instance.history_change_reason = actor.reason
 

@@ -215,6 +215,9 @@ class Order(AuditedModel):
         PENDING = "pending", "Pending"
         FULFILLED = "fulfilled", "Fulfilled"
         FAILED = "failed", "Failed"
+        # Not fulfilled: the customer was refunded instead (a failed-fulfilment case's
+        # resolution).
+        REFUNDED = "refunded", "Refunded"
 
     external_id = models.CharField("order id", max_length=100, unique=True)
     # Unknown tenants and SKUs are recorded as sent, so an order is never lost.
@@ -231,6 +234,10 @@ class Order(AuditedModel):
     currency = models.CharField(max_length=3)
     paid_at = models.DateTimeField()
     fulfilment = models.CharField(max_length=20, choices=Fulfilment, default=Fulfilment.PENDING)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    refund_reference = models.CharField(
+        max_length=100, blank=True, help_text="The billing system's refund id or credit note."
+    )
     created_at = models.DateTimeField(
         default=timezone.now,
         editable=False,
@@ -246,8 +253,12 @@ class Order(AuditedModel):
             models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(condition=CURRENCY_CODE, name="order_currency_iso"),
             models.CheckConstraint(
-                condition=Q(fulfilment__in=["pending", "fulfilled", "failed"]),
+                condition=Q(fulfilment__in=["pending", "fulfilled", "failed", "refunded"]),
                 name="order_fulfilment_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(fulfilment="refunded") | Q(refunded_at__isnull=False),
+                name="order_refunded_has_date",
             ),
         ]
 

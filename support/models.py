@@ -259,6 +259,9 @@ class Case(AuditedModel):
     summary = models.CharField(max_length=300)
     expected = models.TextField(blank=True)
     found = models.TextField(blank=True)
+    # What the resolution actions need that the subject does not hold (a redemption's
+    # user and time, a finding's month): set by whoever raises the case.
+    details = models.JSONField(default=dict, blank=True)
     expected_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     found_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     # Whoever raises a case may name it, so that raising it again finds the same case.
