@@ -180,6 +180,33 @@ def entitlement_reissue_code(
     return _save(entitlement, reason)
 
 
+@transaction.atomic
+def entitlement_replace(
+    *, entitlement: Entitlement, reason: str, by: AbstractBaseUser | None = None
+) -> Entitlement:
+    """Revoke and reissue: ``entitlement`` is revoked (its code stops working) and a new
+    one of the same order, product and term takes its place with a fresh code, assigned
+    to the same person when it was assigned. Returns the new entitlement."""
+    old = entitlement_revoke(entitlement=entitlement, reason=reason, by=by)
+    [code] = _fresh_codes(1)
+    new = Entitlement(
+        order=old.order,
+        customer=old.customer,
+        product=old.product,
+        code=code,
+        valid_from=old.valid_from,
+        valid_until=old.valid_until,
+        issued_at=timezone.now(),
+    )
+    if old.assignee_email:
+        new.state = State.ASSIGNED
+        new.assignee_email = old.assignee_email
+        new.assigned_at = new.issued_at
+    new._change_reason = f"replaces {old.code}: {reason.strip()}"
+    new.save()
+    return new
+
+
 def entitlements_expire(*, today: dt.date | None = None) -> int:
     """Live entitlements past their end date → expired (beat runs this daily)."""
     today = today or timezone.now().date()

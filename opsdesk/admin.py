@@ -16,10 +16,13 @@ from unfold.views import UnfoldModelAdminViewMixin
 from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from customers.admin import CustomerAdmin
 from customers.models import Customer
+from opsdesk import inbox
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
 from opsdesk.models import DigestDelivery
 from opsdesk.selectors import customer_overview
+from support.admin import CaseAdmin
 from support.enqueue import publish_after_commit
+from support.models import Case
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -49,6 +52,58 @@ class CustomerOverviewAdmin(CustomerAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "overview": customer_overview(customer=customer),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Case)
+class CaseInboxAdmin(CaseAdmin):
+    """Cases with the ops inbox (``inbox/``) and their resolution pages (opsdesk.inbox)."""
+
+    change_form_before_template = "opsdesk/case_panel.html"
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path(
+                "inbox/",
+                view(inbox.CaseInboxView.as_view(model_admin=self)),
+                name="support_case_inbox",
+            ),
+            path("inbox/bulk/", view(inbox.inbox_bulk), name="support_case_bulk"),
+            path(
+                "<path:object_id>/acknowledge/",
+                view(inbox.case_acknowledge_view),
+                name="support_case_acknowledge",
+            ),
+            path(
+                "<path:object_id>/resolve/",
+                view(inbox.case_close_view),
+                {"state": Case.State.RESOLVED},
+                name="support_case_resolve_note",
+            ),
+            path(
+                "<path:object_id>/waive/",
+                view(inbox.case_close_view),
+                {"state": Case.State.WAIVED},
+                name="support_case_waive",
+            ),
+            path(
+                "<path:object_id>/resolve/<slug:key>/",
+                view(inbox.case_resolve_view),
+                name="support_case_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        case = self.get_object(request, object_id)
+        if case is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "case_panel": inbox.case_panel(case, request.user),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

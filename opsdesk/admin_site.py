@@ -11,7 +11,7 @@ SIDEBAR = [
         [
             ("Triage queue", "inbox", "support", "ticket", "queue"),
             ("All tickets", "confirmation_number", "support", "ticket"),
-            ("Exceptions", "report", "support", "case"),
+            ("Exceptions", "report", "support", "case", "inbox"),
             ("Webhook events", "webhook", "support", "webhookevent"),
             ("Tags", "sell", "support", "tag"),
             ("Triage rules", "rule", "support", "triagerule"),

@@ -796,6 +796,7 @@ def _plan_orders(
                 state=Entitlement.State.ASSIGNED,
             )
             intruder = _email(_person(rng, taken), "gmail.example")
+            attempted_at = entitlement.assigned_at + dt.timedelta(days=1, hours=2)
             plan.cases.append(
                 PlannedCase(
                     Case(
@@ -805,11 +806,17 @@ def _plan_orders(
                         summary=f"Code {entitlement.code} redeemed by someone else",
                         expected=f"Redeemed by its assignee {entitlement.assignee_email}",
                         found=f"Redemption attempt by {intruder}",
+                        details={
+                            "code": entitlement.code,
+                            "email": intruder,
+                            "redeemed_at": attempted_at.isoformat(),
+                            "tenant_id": customer.external_id,
+                        },
                         dedupe_key=case_dedupe_key(
                             Case.Kind.PROBLEM_REDEMPTION, "entitlement", entitlement.code, intruder
                         ),
                         owner=refs.users["opslead"],
-                        opened_at=entitlement.assigned_at + dt.timedelta(days=1, hours=2),
+                        opened_at=attempted_at,
                         acknowledged_at=entitlement.assigned_at + dt.timedelta(days=1, hours=5),
                     ),
                     entitlement,

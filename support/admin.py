@@ -229,15 +229,54 @@ class WebhookEventAdmin(AuditedModelAdmin):
         )
 
 
-@admin.register(Case)
 class CaseAdmin(AuditedModelAdmin):
+    """Registered by ``opsdesk.admin`` with the ops inbox and the resolution pages: a case
+    changes state only through them (``support.cases``, ``opsdesk.casework``), so its
+    state, note and what it is about are read-only here; the owner can be changed."""
+
     list_display = ["summary", "kind", "state_badge", "customer", "owner", "opened_at", "age"]
     list_select_related = ["customer", "owner"]
     list_filter = ["state", "kind", "owner", ("customer", AutocompleteSelectFilter)]
     list_filter_submit = True
-    search_fields = ["summary", "customer__name", "customer__external_id"]
+    search_fields = ["summary", "customer__name", "customer__external_id", "dedupe_key"]
     autocomplete_fields = ["customer", "owner"]
-    readonly_fields = ["opened_at", "acknowledged_at", "closed_at", "dedupe_key"]
+    record = [
+        ("kind", "state"),
+        "customer",
+        "summary",
+        ("expected", "found"),
+        ("expected_amount", "found_amount"),
+        ("opened_at", "acknowledged_at", "closed_at"),
+        "closing_note",
+        ("subject_type", "subject_id"),
+        "details",
+        "dedupe_key",
+    ]
+    # Whoever opens a case by hand says what it is about; the rest is the workflow's.
+    add_fields = [
+        "kind",
+        "customer",
+        "summary",
+        ("expected", "found"),
+        ("expected_amount", "found_amount"),
+        "owner",
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": self.add_fields})]
+        # The case page shows the case above the form (opsdesk/case_panel.html).
+        return [
+            (None, {"fields": ["owner"]}),
+            ("Record", {"fields": self.record, "classes": ["collapse"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [
+            name for line in self.record for name in ((line,) if isinstance(line, str) else line)
+        ]
 
     state_badge = choice_badge(
         "state",
@@ -251,7 +290,7 @@ class CaseAdmin(AuditedModelAdmin):
 
     @display(description="Age", ordering="opened_at")
     def age(self, obj):
-        return timeuntil(timezone.now(), obj.opened_at)
+        return timeuntil(obj.closed_at or timezone.now(), obj.opened_at)
 
 
 class TriageConditionInline(TabularInline):

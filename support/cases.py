@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from audit.bulk import update_with_history
 from customers.models import Customer
 from support.models import Case
 
@@ -64,3 +69,107 @@ def case_open(
             case._change_reason = "the problem was raised again"
             case.save(update_fields=["found"])
         return case
+
+
+# Working a case (PRODUCT.md "Exceptions"): open → acknowledged → resolved | waived.
+# Each function checks ``by`` (the person asking; None for the product's events and
+# scheduled jobs) may change cases, refuses with ``CaseError`` without changing anything,
+# and records history naming the actor with the reason.
+
+CHANGE = "support.change_case"
+
+
+class CaseError(Exception):
+    """A case change that is not allowed; the message says why. Nothing was changed."""
+
+
+def _may_work(by: AbstractBaseUser | None) -> None:
+    if by is not None and not by.has_perm(CHANGE):
+        raise CaseError("You may not do this: it needs the permission " + CHANGE)
+
+
+def _name(user: AbstractBaseUser) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def case_owners() -> models.QuerySet:
+    """Who may own a case: active staff who may change cases."""
+    User = get_user_model()
+    perm = Permission.objects.filter(codename="change_case", content_type__app_label="support")
+    return (
+        User.objects.filter(is_active=True, is_staff=True)
+        .filter(
+            Q(is_superuser=True) | Q(user_permissions__in=perm) | Q(groups__permissions__in=perm)
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+@transaction.atomic
+def cases_acknowledge(*, cases: models.QuerySet, by: AbstractBaseUser | None = None) -> int:
+    """open → acknowledged, for every open case of ``cases``; an unowned case becomes
+    ``by``'s (whoever acknowledges it is on it). Others are left as they are. Returns
+    how many changed."""
+    _may_work(by)
+    pks = list(cases.filter(state=Case.State.OPEN).values_list("pk", flat=True))
+    now = timezone.now()
+    changed = update_with_history(
+        Case.objects.filter(pk__in=pks),
+        reason="acknowledged",
+        state=Case.State.ACKNOWLEDGED,
+        acknowledged_at=now,
+    )
+    if by is not None:
+        update_with_history(
+            Case.objects.filter(pk__in=pks, owner__isnull=True),
+            reason=f"taken by {_name(by)} on acknowledging",
+            owner=by,
+        )
+    return changed
+
+
+@transaction.atomic
+def cases_assign(
+    *, cases: models.QuerySet, owner: AbstractBaseUser, by: AbstractBaseUser | None = None
+) -> int:
+    """Give every case of ``cases`` still being worked to ``owner``. Closed cases keep
+    the owner who closed them. Returns how many changed."""
+    _may_work(by)
+    if not case_owners().filter(pk=owner.pk).exists():
+        raise CaseError(f"{_name(owner)} may not work cases; pick someone who may.")
+    return update_with_history(
+        cases.filter(state__in=Case.OPEN_STATES),
+        reason=f"assigned to {_name(owner)}",
+        owner=owner,
+    )
+
+
+@transaction.atomic
+def case_close(
+    *,
+    case: Case,
+    state: str,
+    note: str,
+    by: AbstractBaseUser | None = None,
+) -> Case:
+    """open | acknowledged → resolved or waived, with the note the close requires. An
+    unowned case becomes ``by``'s: whoever closes it owned the outcome."""
+    _may_work(by)
+    if state not in Case.CLOSED_STATES:
+        raise CaseError(f"A case closes as resolved or waived, not {state}.")
+    note = (note or "").strip()
+    if not note:
+        what = "Say how it was resolved" if state == Case.State.RESOLVED else "Say why it is waived"
+        raise CaseError(f"{what}: a case closes with a note.")
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if locked.state not in Case.OPEN_STATES:
+        raise CaseError(f"Case #{locked.pk} is {locked.get_state_display().lower()} already.")
+    locked.state = state
+    locked.closing_note = note
+    locked.closed_at = timezone.now()
+    if locked.owner_id is None and by is not None:
+        locked.owner = by
+    locked._change_reason = note
+    locked.save()
+    return locked

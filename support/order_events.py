@@ -197,6 +197,13 @@ def entitlement_record_redemption(
         expected=expected,
         found=f"redeemed by {email} on {_when(data.redeemed_at)}",
         dedupe_key=key,
+        # What "accept" needs to record the redemption as the product reported it.
+        details={
+            "code": code,
+            "email": email,
+            "redeemed_at": data.redeemed_at.isoformat(),
+            "tenant_id": data.tenant_id,
+        },
     )
     _warn(event, f"redemption of {code} not recorded: case #{case.pk} ({why})")
     return None

@@ -1,0 +1,298 @@
+"""How each kind of case is resolved (PRODUCT.md "Exceptions"): the resolution actions
+the ops inbox offers, each calling the services of the app the problem lives in.
+
+A resolution is one transaction: the fix (through the service, with its own checks and
+history) and the case's close with the note, every history row attributed to the person
+and linked to the case (``audit.context.acting_for``). Any refusal changes nothing.
+
+Every kind can also be resolved with a note (fixed elsewhere) or waived with a reason;
+those are ``support.cases.case_close`` and need no entry here. A kind's own actions are
+registered with ``@resolution``: billing adds its own in the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from audit.context import acting_for
+from customers.entitlements import (
+    EntitlementError,
+    entitlement_reassign,
+    entitlement_redeem,
+    entitlement_replace,
+)
+from customers.models import Customer, Entitlement, Order, Product
+from customers.orders import OrderError, order_fulfil, order_record_refund
+from support.cases import CaseError, case_close
+from support.models import Case
+
+
+class ResolutionError(Exception):
+    """A resolution that cannot run; the message says why. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One way to resolve a kind of case: what it is called, what it asks for beyond the
+    closing note, when it applies, and what it does."""
+
+    key: str
+    kind: str
+    label: str
+    help: str
+    permission: str
+    form_class: type[forms.Form]
+    # Why it does not apply to this case right now, or "" when it does.
+    unavailable: Callable[[Case], str]
+    # Does the fix (inside the resolution's transaction); returns what happened.
+    apply: Callable[[Case, dict, AbstractBaseUser], str]
+    # Initial values for its form on this case.
+    initial: Callable[[Case], dict] = lambda case: {}
+
+
+RESOLUTIONS: dict[tuple[str, str], Resolution] = {}
+
+
+def resolution(**options) -> Callable:
+    """Register the decorated function as the ``apply`` of a resolution."""
+
+    def register(apply):
+        entry = Resolution(apply=apply, **options)
+        RESOLUTIONS[entry.kind, entry.key] = entry
+        return apply
+
+    return register
+
+
+def resolutions_for(case: Case) -> list[tuple[Resolution, str]]:
+    """The kind's resolutions, each with why it does not apply now ("" when it does)."""
+    return [
+        (entry, entry.unavailable(case))
+        for (kind, _), entry in RESOLUTIONS.items()
+        if kind == case.kind
+    ]
+
+
+def resolve(
+    *, case: Case, key: str, data: dict, note: str, by: AbstractBaseUser
+) -> tuple[Case, str]:
+    """Run resolution ``key`` on ``case`` and close it as resolved with ``note``: both
+    or neither. Returns the closed case and what the fix did."""
+    entry = RESOLUTIONS.get((case.kind, key))
+    if entry is None:
+        raise ResolutionError(f"{case.get_kind_display()} cases have no action {key!r}.")
+    if not by.has_perm(entry.permission):
+        raise ResolutionError(
+            f"You may not {entry.label.lower()}: it needs the permission {entry.permission}"
+        )
+    if not (note or "").strip():
+        raise ResolutionError("Say how it was resolved: a case closes with a note.")
+    try:
+        with transaction.atomic(), acting_for(case):
+            case = Case.objects.select_for_update().get(pk=case.pk)
+            if case.state not in Case.OPEN_STATES:
+                raise CaseError(f"Case #{case.pk} is {case.get_state_display().lower()} already.")
+            why_not = entry.unavailable(case)
+            if why_not:
+                raise ResolutionError(why_not)
+            done = entry.apply(case, data, by)
+            closed = case_close(
+                case=case, state=Case.State.RESOLVED, note=f"{done} {note.strip()}", by=by
+            )
+    except (CaseError, EntitlementError, OrderError) as exc:
+        raise ResolutionError(str(exc)) from exc
+    return closed, done
+
+
+def _subject(case: Case, model: type) -> object | None:
+    """The case's subject when it is a ``model`` that still exists (one query)."""
+    if (
+        case.subject_type_id is None
+        or ContentType.objects.get_for_id(case.subject_type_id).model_class() is not model
+    ):
+        return None
+    return model.objects.filter(pk=case.subject_id).first()
+
+
+# Failed fulfilment: the order is recorded, nothing was issued.
+
+
+class FulfilForm(forms.Form):
+    customer = forms.ModelChoiceField(
+        queryset=Customer.objects.exclude(status=Customer.Status.CHURNED),
+        # Searched as you type (the admin's customer search): there may be thousands.
+        widget=AutocompleteSelect(Order._meta.get_field("customer"), admin.site),
+        help_text="Who receives the entitlements (the tenant may have been unknown).",
+    )
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.filter(status=Product.Status.ACTIVE).order_by("sku"),
+        help_text="What to issue (the SKU may have been unknown or retired).",
+    )
+
+
+def _unfulfilled(case: Case) -> str:
+    order = _subject(case, Order)
+    if order is None:
+        return "The order this case is about no longer exists."
+    if order.fulfilment not in (Order.Fulfilment.PENDING, Order.Fulfilment.FAILED):
+        return f"Order {order.external_id} is {order.get_fulfilment_display().lower()} already."
+    return ""
+
+
+def _fulfil_initial(case: Case) -> dict:
+    order = _subject(case, Order)
+    if order is None:
+        return {}
+    customer = order.customer or Customer.objects.filter(external_id=order.tenant_id).first()
+    product = order.product or Product.objects.filter(sku=order.sku).first()
+    live = product is not None and product.status == Product.Status.ACTIVE
+    return {"customer": customer, "product": product if live else None}
+
+
+@resolution(
+    kind=Case.Kind.FAILED_FULFILMENT,
+    key="fulfil",
+    label="Fulfil now",
+    help="Issue the order's entitlements now, to the customer and product you choose.",
+    permission="customers.change_order",
+    form_class=FulfilForm,
+    unavailable=_unfulfilled,
+    initial=_fulfil_initial,
+)
+def _fulfil(case: Case, data: dict, by: AbstractBaseUser) -> str:
+    order = _subject(case, Order)
+    issued = order_fulfil(
+        order=order,
+        customer=data["customer"],
+        product=data["product"],
+        reason=f"fulfilled by hand (case #{case.pk})",
+        by=by,
+    )
+    return f"Fulfilled: {len(issued)} × {data['product'].sku} issued to {data['customer']}."  # noqa: RUF001
+
+
+class RefundForm(forms.Form):
+    reference = forms.CharField(
+        max_length=100,
+        label="Refund reference",
+        help_text="The refund or credit note id in the billing system.",
+    )
+
+
+@resolution(
+    kind=Case.Kind.FAILED_FULFILMENT,
+    key="refund",
+    label="Record refund",
+    help="The customer was refunded instead: the order is closed as refunded, nothing issued.",
+    permission="customers.change_order",
+    form_class=RefundForm,
+    unavailable=_unfulfilled,
+)
+def _refund(case: Case, data: dict, by: AbstractBaseUser) -> str:
+    order = order_record_refund(
+        order=_subject(case, Order),
+        reference=data["reference"],
+        reason=f"refunded (case #{case.pk})",
+        by=by,
+    )
+    return f"Refund {order.refund_reference} recorded for order {order.external_id}."
+
+
+# Problem redemption: the product reported a redemption opsdesk did not record.
+
+
+class NoFields(forms.Form):
+    pass
+
+
+def _redemption(case: Case) -> tuple[Entitlement | None, str, dt.datetime | None]:
+    """The entitlement, who redeemed it and when, as the case recorded them."""
+    details = case.details or {}
+    at = details.get("redeemed_at")
+    return (
+        _subject(case, Entitlement),
+        details.get("email", ""),
+        dt.datetime.fromisoformat(at) if at else None,
+    )
+
+
+def _acceptable(case: Case) -> str:
+    entitlement, email, at = _redemption(case)
+    if entitlement is None:
+        return "The code matches no entitlement, so there is no seat to give."
+    if not email or at is None:
+        return "The case does not record who redeemed the code and when."
+    if entitlement.customer.external_id != case.details.get("tenant_id"):
+        return f"The code belongs to {entitlement.customer}, not to the redeeming tenant."
+    if entitlement.state not in (Entitlement.State.ISSUED, Entitlement.State.ASSIGNED):
+        state = entitlement.get_state_display().lower()
+        return f"{entitlement.code} is {state}: it cannot be redeemed again."
+    if entitlement.valid_until is not None and at.date() > entitlement.valid_until:
+        return f"{entitlement.code} ended on {entitlement.valid_until:%d %b %Y}."
+    return ""
+
+
+@resolution(
+    kind=Case.Kind.PROBLEM_REDEMPTION,
+    key="accept",
+    label="Accept redemption",
+    help="The person who redeemed keeps the seat: it is (re)assigned to them and redeemed.",
+    permission="customers.change_entitlement",
+    form_class=NoFields,
+    unavailable=_acceptable,
+)
+def _accept(case: Case, data: dict, by: AbstractBaseUser) -> str:
+    entitlement, email, at = _redemption(case)
+    reason = f"redemption by {email} accepted (case #{case.pk})"
+    if entitlement.state == Entitlement.State.ASSIGNED and entitlement.assignee_email != email:
+        before = entitlement.assignee_email
+        entitlement = entitlement_reassign(
+            entitlement=entitlement, email=email, reason=reason, by=by
+        )
+        entitlement_redeem(entitlement=entitlement, email=email, at=at, reason=reason, by=by)
+        return f"{entitlement.code} moved from {before} to {email} and redeemed."
+    entitlement_redeem(entitlement=entitlement, email=email, at=at, reason=reason, by=by)
+    return f"{entitlement.code} redeemed by {email}."
+
+
+def _replaceable(case: Case) -> str:
+    entitlement = _subject(case, Entitlement)
+    if entitlement is None:
+        return "The code matches no entitlement, so there is nothing to revoke."
+    if entitlement.state not in (
+        Entitlement.State.ISSUED,
+        Entitlement.State.ASSIGNED,
+        Entitlement.State.REDEEMED,
+    ):
+        return f"{entitlement.code} is {entitlement.get_state_display().lower()} already."
+    return ""
+
+
+@resolution(
+    kind=Case.Kind.PROBLEM_REDEMPTION,
+    key="revoke_reissue",
+    label="Revoke and reissue",
+    help="The code leaked: it stops working, and a new entitlement with a fresh code takes "
+    "its place (assigned to the same person).",
+    permission="customers.change_entitlement",
+    form_class=NoFields,
+    unavailable=_replaceable,
+)
+def _revoke_reissue(case: Case, data: dict, by: AbstractBaseUser) -> str:
+    entitlement = _subject(case, Entitlement)
+    new = entitlement_replace(
+        entitlement=entitlement,
+        reason=f"code {entitlement.code} used by someone else (case #{case.pk})",
+        by=by,
+    )
+    holder = f", assigned to {new.assignee_email}" if new.assignee_email else ""
+    return f"{entitlement.code} revoked; {new.code} issued in its place{holder}."

@@ -1,0 +1,354 @@
+"""The ops exception inbox (PRODUCT.md "Exceptions"): every case from every app in one
+queue, oldest first, worked through the resolutions of ``opsdesk.casework``.
+
+Pages: the inbox (filters, bulk acknowledge/assign), and per case the confirmation page
+of each resolution, resolve with a note, and waive with a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_POST
+from django.views.generic import ListView
+from unfold.views import UnfoldModelAdminViewMixin
+
+from audit.admin import CappedCountPaginator
+from opsdesk.casework import RESOLUTIONS, ResolutionError, resolutions_for, resolve
+from support.admin_views import _back, _errors
+from support.cases import (
+    CHANGE,
+    CaseError,
+    case_close,
+    case_owners,
+    cases_acknowledge,
+    cases_assign,
+)
+from support.models import Case
+
+STATE_CHOICES = [("active", "Open or acknowledged"), *Case.State.choices, ("all", "Any state")]
+AGE_CHOICES = [("1", "Older than a day"), ("3", "Older than 3 days"), ("7", "Older than a week")]
+AGE_CHOICES.append(("30", "Older than 30 days"))
+
+
+def inbox_order(queryset: QuerySet[Case]) -> QuerySet[Case]:
+    """Oldest first: the longest-waiting problem is the next one to work."""
+    return queryset.order_by("opened_at", "pk")
+
+
+def inbox_rows(queryset: QuerySet[Case]) -> QuerySet[Case]:
+    return queryset.select_related("customer", "owner", "subject_type")
+
+
+class CaseInboxFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(
+        choices=STATE_CHOICES, method="filter_state", label="State", empty_label=None
+    )
+    kind = django_filters.ChoiceFilter(choices=Case.Kind.choices, empty_label="Any kind")
+    owner = django_filters.ChoiceFilter(method="filter_owner", label="Owner", empty_label="Anyone")
+    customer = django_filters.CharFilter(
+        method="filter_customer",
+        label="Customer",
+        widget=forms.TextInput(attrs={"placeholder": "Name or tenant id"}),
+    )
+    age = django_filters.ChoiceFilter(
+        choices=AGE_CHOICES, method="filter_age", label="Age", empty_label="Any age"
+    )
+
+    class Meta:
+        model = Case
+        fields = ["state", "kind", "owner", "customer", "age"]
+
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        data = data.copy() if data is not None else None
+        if data is not None and not data.get("state"):
+            data["state"] = "active"
+        super().__init__(data, *args, request=request, **kwargs)
+        self.filters["owner"].extra["choices"] = [
+            ("me", "Me"),
+            ("none", "Nobody"),
+            *((str(u.pk), u.get_full_name() or u.get_username()) for u in case_owners()),
+        ]
+
+    def filter_state(self, queryset, name, value):
+        if value == "all":
+            return queryset
+        if value == "active":
+            return queryset.filter(state__in=Case.OPEN_STATES)
+        return queryset.filter(state=value)
+
+    def filter_owner(self, queryset, name, value):
+        if value == "none":
+            return queryset.filter(owner__isnull=True)
+        if value == "me":
+            return queryset.filter(owner=self.request.user)
+        return queryset.filter(owner_id=value)
+
+    def filter_customer(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(customer__name__icontains=value) | Q(customer__external_id__iexact=value)
+        )
+
+    def filter_age(self, queryset, name, value):
+        return queryset.filter(opened_at__lte=timezone.now() - dt.timedelta(days=int(value)))
+
+
+def case_age(case: Case, now: dt.datetime) -> tuple[str, str]:
+    """How long it has waited, as (text, tone): "overdue" from a week, "soon" from two
+    days, "ok" before; "" once closed (the age stopped)."""
+    end = case.closed_at or now
+    text = timesince(case.opened_at, end, depth=1)
+    if case.closed_at:
+        return text, ""
+    waited = now - case.opened_at
+    if waited >= dt.timedelta(days=7):
+        return text, "overdue"
+    return text, "soon" if waited >= dt.timedelta(days=2) else "ok"
+
+
+class CaseInboxView(UnfoldModelAdminViewMixin, ListView):
+    """Everything that went wrong, from every app, oldest first."""
+
+    title = "Exceptions"
+    permission_required = ("support.view_case",)
+    template_name = "opsdesk/inbox.html"
+    paginate_by = 50
+    paginator_class = CappedCountPaginator
+
+    def get_queryset(self):
+        self.filterset = CaseInboxFilter(
+            self.request.GET, queryset=Case.objects.all(), request=self.request
+        )
+        if not self.filterset.is_valid():
+            messages.error(self.request, "Some filters were not understood and are ignored.")
+            return inbox_rows(inbox_order(Case.objects.none()))
+        return inbox_rows(inbox_order(self.filterset.qs))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        resolutions = {}
+        for (kind, _), entry in RESOLUTIONS.items():
+            resolutions.setdefault(kind, []).append(entry)
+        context.update(
+            is_fullwidth="1",
+            filterset=self.filterset,
+            rows=[
+                (case, *case_age(case, now), resolutions.get(case.kind, []))
+                for case in context["object_list"]
+            ],
+            query=query.urlencode(),
+            here=self.request.get_full_path(),
+            can_change=self.request.user.has_perm(CHANGE),
+            owners=list(case_owners()),
+        )
+        return context
+
+
+class BulkForm(forms.Form):
+    action = forms.ChoiceField(choices=[("acknowledge", "Acknowledge"), ("assign", "Assign")])
+    cases = forms.ModelMultipleChoiceField(
+        queryset=Case.objects.all(),
+        error_messages={"required": "Select the cases first (the boxes on the left)."},
+    )
+    owner = forms.IntegerField(required=False)
+
+
+@require_POST
+def inbox_bulk(request):
+    """Acknowledge or assign the selected cases, keeping the inbox's filters."""
+    if not request.user.has_perm(CHANGE):
+        raise PermissionDenied
+    back = _back(request, reverse("admin:support_case_inbox"))
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed. {_errors(form)}")
+        return back
+    selected = Case.objects.filter(pk__in=[c.pk for c in form.cleaned_data["cases"]])
+    try:
+        if form.cleaned_data["action"] == "acknowledge":
+            changed = cases_acknowledge(cases=selected, by=request.user)
+            verb = "acknowledged"
+        else:
+            owner = case_owners().filter(pk=form.cleaned_data["owner"]).first()
+            if owner is None:
+                raise CaseError("Pick who the cases go to.")
+            changed = cases_assign(cases=selected, owner=owner, by=request.user)
+            verb = f"assigned to {owner.get_full_name() or owner.get_username()}"
+    except CaseError as error:
+        messages.error(request, f"Nothing changed. {error}")
+        return back
+    skipped = len(form.cleaned_data["cases"]) - changed
+    tail = f"; {skipped} left as they were (already so, or closed)" if skipped else ""
+    messages.success(request, f"{changed} case(s) {verb}{tail}.")
+    return back
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=5000,
+        label="Closing note",
+        help_text="What was done and why; kept on the case and in its history.",
+    )
+
+
+def _case_page(case: Case) -> str:
+    return reverse("admin:support_case_change", args=[case.pk])
+
+
+def case_resolve_view(request, object_id: str, key: str):
+    """The confirmation page of one resolution: what it will do, its fields and the
+    closing note (GET); running it (POST). A refusal keeps what was typed."""
+    case = get_object_or_404(Case.objects.select_related("customer", "owner"), pk=object_id)
+    entry = RESOLUTIONS.get((case.kind, key))
+    if entry is None:
+        messages.error(request, f"{case.get_kind_display()} cases have no such action.")
+        return HttpResponseRedirect(_case_page(case))
+    if not (request.user.has_perm(CHANGE) and request.user.has_perm(entry.permission)):
+        raise PermissionDenied
+    if request.method == "POST":
+        form, note = entry.form_class(request.POST), NoteForm(request.POST)
+        if form.is_valid() and note.is_valid():
+            try:
+                _, done = resolve(
+                    case=case,
+                    key=key,
+                    data=form.cleaned_data,
+                    note=note.cleaned_data["note"],
+                    by=request.user,
+                )
+            except ResolutionError as error:
+                messages.error(request, f"Nothing changed. {error}")
+            else:
+                messages.success(request, f"Case #{case.pk} resolved. {done}")
+                return HttpResponseRedirect(_case_page(case))
+    else:
+        form, note = entry.form_class(initial=entry.initial(case)), NoteForm()
+    unavailable = _closed(case) or entry.unavailable(case)
+    return _confirm(
+        request,
+        case,
+        entry.label,
+        entry.help,
+        unavailable,
+        form,
+        note,
+        button=f"{entry.label} and resolve",
+    )
+
+
+def _closed(case: Case) -> str:
+    if case.state in Case.CLOSED_STATES:
+        return f"It is {case.get_state_display().lower()} already."
+    return ""
+
+
+def case_close_view(request, object_id: str, state: str):
+    """Resolve with a note (fixed elsewhere) or waive with a reason."""
+    if not request.user.has_perm(CHANGE):
+        raise PermissionDenied
+    case = get_object_or_404(Case.objects.select_related("customer", "owner"), pk=object_id)
+    if request.method == "POST":
+        note = NoteForm(request.POST)
+        if note.is_valid():
+            try:
+                case_close(case=case, state=state, note=note.cleaned_data["note"], by=request.user)
+            except CaseError as error:
+                messages.error(request, f"Nothing changed. {error}")
+            else:
+                messages.success(request, f"Case #{case.pk} {state}.")
+                return HttpResponseRedirect(_case_page(case))
+    else:
+        note = NoteForm()
+    if state == Case.State.WAIVED:
+        label, help_text = "Waive", "Nothing will be done about it: say why (accepted, known, ...)."
+        note.fields["note"].label = "Why it is waived"
+        button = "Waive the case"
+    else:
+        label, help_text = "Resolve with a note", "It was fixed elsewhere: say how."
+        button = "Resolve the case"
+    return _confirm(request, case, label, help_text, _closed(case), None, note, button=button)
+
+
+def _confirm(
+    request, case, label, help_text, unavailable, form, note, *, button
+) -> TemplateResponse:
+    from django.contrib import admin
+
+    return TemplateResponse(
+        request,
+        "opsdesk/case_resolve.html",
+        {
+            **admin.site.each_context(request),
+            "title": f"{label}: case #{case.pk}",
+            "case": case,
+            "label": label,
+            "help": help_text,
+            "unavailable": unavailable,
+            "form": form,
+            "note": note,
+            "button": button,
+            "opts": Case._meta,
+        },
+    )
+
+
+@require_POST
+def case_acknowledge_view(request, object_id: str):
+    """The "Acknowledge" button on a case's page."""
+    if not request.user.has_perm(CHANGE):
+        raise PermissionDenied
+    case = get_object_or_404(Case, pk=object_id)
+    try:
+        changed = cases_acknowledge(cases=Case.objects.filter(pk=case.pk), by=request.user)
+    except CaseError as error:
+        messages.error(request, f"Nothing changed. {error}")
+    else:
+        if changed:
+            messages.success(request, f"Case #{case.pk} acknowledged.")
+        else:
+            messages.warning(request, f"Case #{case.pk} is {case.get_state_display().lower()}.")
+    return _back(request, _case_page(case))
+
+
+def case_panel(case: Case, user) -> dict:
+    """What the case page shows above its form: the subject and the ways to close it."""
+    subject_url = ""
+    if case.subject_type_id:
+        model = case.subject_type.model_class()
+        if model is not None:
+            opts = model._meta
+            subject_url = reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change", args=[case.subject_id]
+            )
+    may_work = user.has_perm(CHANGE) and case.state in Case.OPEN_STATES
+    return {
+        "case": case,
+        "subject": case.subject,
+        "subject_url": subject_url,
+        "resolutions": [
+            (entry, why_not)
+            for entry, why_not in resolutions_for(case)
+            if user.has_perm(entry.permission)
+        ]
+        if may_work
+        else [],
+        "may_work": may_work,
+    }
