@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
 from customers.models import CURRENCY_CODE, Customer
@@ -59,3 +60,66 @@ class Invoice(AuditedModel):
 
     def __str__(self) -> str:
         return self.number
+
+
+class ReconciliationRun(AuditedModel):
+    """One reconciliation of a month (PRODUCT.md "Billing reconciliation"), for every
+    customer or, for a "re-check now", for one. Its findings are ``support.Case`` rows
+    of the billing kinds, with ``period`` set to the month."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    month = models.DateField(help_text="The first day of the month reconciled.")
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reconciliation_runs",
+        help_text="Set when one customer was re-checked; empty for the whole month.",
+    )
+    status = models.CharField(max_length=20, choices=Status, default=Status.RUNNING)
+    stage = models.CharField(max_length=100, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    started_by = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    customers_checked = models.PositiveIntegerField(default=0)
+    findings = models.JSONField(
+        default=dict, blank=True, help_text="Problems found, per finding kind."
+    )
+    opened = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "succeeded", "failed"]),
+                name="reconciliationrun_status_valid",
+            ),
+            # Two runs of the same month never write at once: the second cannot start.
+            models.UniqueConstraint(
+                fields=["month"],
+                condition=Q(status="running"),
+                name="reconciliationrun_one_running_per_month",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="reconciliationrun_progress_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = f" for {self.customer}" if self.customer_id else ""
+        return f"Reconciliation {self.month:%Y-%m}{scope} ({self.get_status_display().lower()})"
+
+    @property
+    def duration(self):
+        return (self.finished_at or timezone.now()) - self.started_at

@@ -16,6 +16,7 @@ row attributed to whoever runs this (``command:seed_demo`` for the command).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import random
 import time
@@ -34,6 +35,7 @@ from django.utils import timezone
 
 from audit.bulk import bulk_create_with_history, copy_with_history
 from billing.models import Invoice
+from billing.reconciliation import reconcile
 from customers.codes import generate_redemption_code
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from opsdesk import roles
@@ -889,7 +891,6 @@ def _plan_invoices(
     window_start: dt.date,
 ) -> None:
     this_month = _month_start(today)
-    anchor = _at(today, 0)
     month = _month_start(window_start)
     while month <= this_month:
         month_end = _month_end(month)
@@ -902,6 +903,11 @@ def _plan_invoices(
                 continue
             latest = month == this_month
             overdue = plan.story == Story.OVERDUE_INVOICE and month == _add_months(this_month, -2)
+            # Billing slips that reconciliation finds: a month the billing system skipped
+            # (amount-mismatch story), and a month it invoiced twice (overdue story).
+            if plan.story == Story.AMOUNT_MISMATCH and month == _add_months(this_month, -4):
+                break
+            twice = plan.story == Story.OVERDUE_INVOICE and month == _add_months(this_month, -3)
             amount = contract.monthly_fee
             if plan.story == Story.AMOUNT_MISMATCH and month == _add_months(this_month, -1):
                 amount = (amount * Decimal("0.9")).quantize(Decimal("0.01"))
@@ -920,24 +926,12 @@ def _plan_invoices(
                 due_at=month + dt.timedelta(days=30),
             )
             plan.invoices.append(invoice)
-            if amount != contract.monthly_fee:
-                plan.cases.append(
-                    PlannedCase(
-                        Case(
-                            kind=Case.Kind.AMOUNT_MISMATCH,
-                            state=Case.State.OPEN,
-                            customer=plan.customer,
-                            summary=f"Invoice {invoice.number} is 10% below the contract fee",
-                            expected=f"Monthly fee of the {contract.plan} contract",
-                            found="A 10% discount nobody agreed to",
-                            expected_amount=contract.monthly_fee,
-                            found_amount=amount,
-                            dedupe_key=f"demo:amount_mismatch:{invoice.external_id}",
-                            opened_at=min(_at(month_end, 6) + dt.timedelta(days=2), anchor),
-                        ),
-                        invoice,
-                    )
-                )
+            if twice:  # the same month again, a few days later
+                again = copy.copy(invoice)
+                again.external_id = f"{invoice.external_id}b"
+                again.number = f"{invoice.number}-B"
+                again.issued_at = month + dt.timedelta(days=3)
+                plan.invoices.append(again)
             break  # one contract per month by construction; never two invoices
         month = _add_months(month, 1)
 
@@ -1086,7 +1080,9 @@ def customer_plan(
         _rng(seed, index, "usage"), story=story,
         contracts=plan.contracts, dates=dates,
     )  # fmt: skip
-    _plan_invoices(plan=plan, key=key, today=today, window_start=window_start)
+    # A year of invoices (as far as the contracts go back), whatever the usage window.
+    invoices_from = min(window_start, _add_months(_month_start(today), -11))
+    _plan_invoices(plan=plan, key=key, today=today, window_start=invoices_from)
     _plan_tickets(
         _rng(seed, index, "tickets"), plan=plan, contacts=plan.contacts, today=today,
         enterprise=reference.plan == Contract.Plan.ENTERPRISE, refs=refs,
@@ -1500,5 +1496,12 @@ def seed_demo(
                 f"seed_demo: customers {first + 1}-{last} of {customers}, "
                 f"{result.total} rows created, {time.monotonic() - started:.1f}s"
             )
+    if created["invoices"]:
+        # The billing findings come from the real reconciliation of the invoiced year,
+        # so the demo's ops inbox shows exactly what a daily run would.
+        this_month = _month_start(today)
+        for back in range(11, -1, -1):
+            run = reconcile(month=_add_months(this_month, -back), today=today)
+            created["cases"] += run.opened
     result.seconds = time.monotonic() - started
     return result

@@ -97,6 +97,14 @@ OPSDESK_HEALTH_RENEWAL_DAYS = envint("OPSDESK_HEALTH_RENEWAL_DAYS", 30)
 # Urgent tickets: at least this many open tickets of priority urgent.
 OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1)
 
+# --- Billing reconciliation (PRODUCT.md "Billing reconciliation") --------------------
+# An invoice is off when it differs from what was expected by more than the larger of
+# these: an amount in the invoice's currency, and a fraction of what was expected.
+OPSDESK_RECONCILE_TOLERANCE_MIN = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_MIN", "1.00")
+OPSDESK_RECONCILE_TOLERANCE_RATE = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_RATE", "0.005")
+# An open invoice is overdue this many days after its due date.
+OPSDESK_OVERDUE_AFTER_DAYS = envint("OPSDESK_OVERDUE_AFTER_DAYS", 14)
+
 # Absolute base for links in emails ("open in opsdesk").
 OPSDESK_BASE_URL = os.environ.get("OPSDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -269,6 +277,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "expire-entitlements": {
         "task": "customers.expire_entitlements",
         "schedule": crontab(hour=0, minute=15),
+        "options": {"expires": 3600},
+    },
+    "reconcile-billing": {
+        "task": "billing.reconcile_recent",
+        "schedule": crontab(
+            hour=envint("OPSDESK_RECONCILE_HOUR", 5), minute=envint("OPSDESK_RECONCILE_MINUTE", 30)
+        ),
         "options": {"expires": 3600},
     },
     "sweep-ticket-replies": {

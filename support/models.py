@@ -259,6 +259,9 @@ class Case(AuditedModel):
     summary = models.CharField(max_length=300)
     expected = models.TextField(blank=True)
     found = models.TextField(blank=True)
+    period = models.DateField(
+        null=True, blank=True, help_text="The month a billing finding concerns (its first day)."
+    )
     # What the resolution actions need that the subject does not hold (a redemption's
     # user and time, a finding's month): set by whoever raises the case.
     details = models.JSONField(default=dict, blank=True)
@@ -301,6 +304,8 @@ class Case(AuditedModel):
             # The ops inbox: open work, oldest first.
             models.Index(fields=["state", "opened_at"], name="case_state_opened"),
             models.Index(fields=["subject_type", "subject_id"], name="case_subject"),
+            # Reconciliation: the findings of a month.
+            models.Index(fields=["period", "kind"], name="case_period_kind"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from billing.models import Invoice
+from billing.models import Invoice, ReconciliationRun
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from opsdesk import demo, roles
 from support.models import Case, Tag, Ticket, WebhookEvent
@@ -180,10 +180,10 @@ def test_it_prints_a_one_line_summary_and_progress_per_chunk(debug):
     assert out.count("\n") == 1
     # Pinned: a change to these numbers is a change to the demo data set.
     assert re.fullmatch(
-        r"seed_demo \(seed 7, 12 customers, 30 days\): created 654 rows: 6 users, 6 tags, "
+        r"seed_demo \(seed 7, 12 customers, 30 days\): created 765 rows: 6 users, 6 tags, "
         r"7 products, 12 customers, 37 contacts, 26 contracts, 25 orders, 72 entitlements, "
-        r"359 usage rows, 22 invoices, 5 webhook events, 38 tickets, 34 ticket tags, "
-        r"5 cases in \d+\.\ds\n",
+        r"359 usage rows, 130 invoices, 5 webhook events, 38 tickets, 34 ticket tags, "
+        r"8 cases in \d+\.\ds\n",
         out,
     ), out
     assert re.fullmatch(r"seed_demo: customers 1-12 of 12, \d+ rows created, \d+\.\ds\n", err)
@@ -460,15 +460,36 @@ def test_entitlements_exist_in_every_state_with_what_the_state_requires(debug):
     assert Product.objects.filter(status="retired").count() == 1
 
 
-def test_invoices_are_monthly_at_the_contract_fee_paid_but_for_this_month(debug):
+YEAR = [dt.date(2025, 12, 1)] + [dt.date(2026, month, 1) for month in range(1, 12)]
+
+
+def months_under_contract(customer: Customer, months: list[dt.date]) -> list[dt.date]:
+    contracts = customer.contracts.exclude(status="draft")
+    return [
+        month
+        for month in months
+        if any(
+            c.start_date <= demo._month_end(month) and (c.end_date or month) >= month
+            for c in contracts
+        )
+    ]
+
+
+def test_a_year_of_monthly_invoices_at_the_contract_fee_paid_but_for_this_month(debug):
     seed(*SMALL)
     mismatch = customer_with(demo.Story.AMOUNT_MISMATCH)
+    twice = customer_with(demo.Story.OVERDUE_INVOICE)
     onboarding = customer_with(demo.Story.NEW_ONBOARDING)
-    months = (dt.date(2026, 10, 1), dt.date(2026, 11, 1))  # the 30 days of usage
     for customer in Customer.objects.exclude(pk=onboarding.pk):
-        invoices = {invoice.period_start: invoice for invoice in customer.invoices.all()}
-        assert set(invoices) == set(months), customer
-        for month, invoice in invoices.items():
+        invoices = list(customer.invoices.order_by("period_start", "issued_at"))
+        expected_months = months_under_contract(customer, YEAR)
+        if customer == mismatch:  # the billing system skipped July
+            expected_months.remove(dt.date(2026, 7, 1))
+        if customer == twice:  # ... and invoiced August twice
+            expected_months.insert(expected_months.index(dt.date(2026, 8, 1)), dt.date(2026, 8, 1))
+        assert [invoice.period_start for invoice in invoices] == expected_months, customer
+        for invoice in invoices:
+            month = invoice.period_start
             month_end = demo._month_end(month)
             assert invoice.period_end == month_end
             [contract] = [
@@ -482,10 +503,13 @@ def test_invoices_are_monthly_at_the_contract_fee_paid_but_for_this_month(debug)
             assert invoice.amount_due == expected
             assert invoice.currency == contract.currency
             current = month == dt.date(2026, 11, 1)
-            assert invoice.status == ("open" if current else "paid")
-            assert invoice.amount_paid == (0 if current else expected)
+            overdue = customer == twice and month == dt.date(2026, 9, 1)
+            assert invoice.status == ("open" if current or overdue else "paid")
+            assert invoice.amount_paid == (0 if current or overdue else expected)
             assert invoice.due_at == month + dt.timedelta(days=30)
     assert onboarding.invoices.count() == 0
+    [first, second] = twice.invoices.filter(period_start=dt.date(2026, 8, 1)).order_by("issued_at")
+    assert second.number == f"{first.number}-B"
 
 
 def test_a_year_of_usage_brings_an_invoice_for_every_month_under_contract(debug):
@@ -493,19 +517,17 @@ def test_a_year_of_usage_brings_an_invoice_for_every_month_under_contract(debug)
     window = [dt.date(2025, month, 1) for month in (11, 12)]
     window += [dt.date(2026, month, 1) for month in range(1, 12)]
     full_year = 0
+    mismatch = customer_with(demo.Story.AMOUNT_MISMATCH)
     for customer in Customer.objects.all():
-        contracts = customer.contracts.exclude(status="draft")
-        under_contract = [
-            month
-            for month in window
-            if any(
-                c.start_date <= demo._month_end(month) and (c.end_date or month) >= month
-                for c in contracts
-            )
-        ]
+        # 365 days of usage reach into November 2025: invoices go back as far.
+        under_contract = months_under_contract(customer, window)
         months = list(
-            customer.invoices.order_by("period_start").values_list("period_start", flat=True)
+            customer.invoices.order_by("period_start")
+            .values_list("period_start", flat=True)
+            .distinct()
         )
+        if customer == mismatch:
+            under_contract.remove(dt.date(2026, 7, 1))
         assert months == under_contract, customer
         full_year += len(months) == 13
     assert full_year >= 6
@@ -547,9 +569,12 @@ def test_cases_are_open_acknowledged_and_one_resolved_with_a_note(debug):
     seed(*SMALL)
     assert sorted(Case.objects.values_list("kind", "state")) == [
         ("amount_mismatch", "open"),
+        ("duplicate_invoice", "open"),
         ("failed_fulfilment", "open"),
         ("failed_fulfilment", "open"),
         ("failed_fulfilment", "resolved"),
+        ("missing_invoice", "open"),
+        ("overdue_invoice", "open"),
         ("problem_redemption", "acknowledged"),
     ]
     resolved = Case.objects.get(state="resolved")
@@ -565,6 +590,9 @@ def test_cases_are_open_acknowledged_and_one_resolved_with_a_note(debug):
     redemption = Case.objects.get(kind="problem_redemption")
     assert redemption.subject.state == "assigned"
     assert redemption.owner.username == "opslead"
+    # The billing findings are the real reconciliation's, one run per invoiced month.
     mismatch = Case.objects.get(kind="amount_mismatch")
     assert mismatch.found_amount == mismatch.subject.amount_due
     assert mismatch.found_amount < mismatch.expected_amount
+    assert mismatch.period == dt.date(2026, 10, 1)
+    assert ReconciliationRun.objects.filter(status="succeeded").count() == 12

@@ -1,0 +1,528 @@
+"""Billing reconciliation (PRODUCT.md "Billing reconciliation"): what each customer should
+have been invoiced for a month, compared with what was, as one set-based query.
+
+``billing_comparison`` is that query: PostgreSQL joins contracts, usage and invoices and
+sums them per customer and month, for any range of months and all customers or one (the
+customer page's billing tab uses it too). ``reconcile`` turns its rows into findings,
+``support.Case`` rows of the billing kinds, in a fixed number of queries whatever the
+number of customers:
+
+- an unchanged problem keeps its one case (owner, notes, history) and only its amounts
+  are brought up to date;
+- a problem no longer found resolves its case, with a note saying which run found it
+  fixed; a problem found again reopens a case the run had resolved (never one a person
+  waived);
+- a new problem opens a case.
+
+Rules (each number a setting): expected = monthly fees of the contracts active in the
+month (full month, no proration) + max(0, peak ``active_users_7d`` in the month - their
+seats) x the latest contract's price per extra seat. "Active in the month": status
+active or ended, and its dates overlap the month. Invoices count when their period
+starts in the month and they are issued (not draft, not void). The amount is compared
+only for a single invoice in the contract's currency: duplicates and a wrong currency
+are findings of their own and would make the amount comparison noise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
+from billing.models import Invoice, ReconciliationRun
+from customers.models import Contract, Customer
+from support.cases import case_dedupe_key
+from support.models import Case
+
+Kind = Case.Kind
+BILLING_KINDS = (
+    Kind.MISSING_INVOICE,
+    Kind.AMOUNT_MISMATCH,
+    Kind.INVOICE_WITHOUT_CONTRACT,
+    Kind.CURRENCY_MISMATCH,
+    Kind.DUPLICATE_INVOICE,
+    Kind.OVERDUE_INVOICE,
+)
+# A run that has shown no sign of life for this long died with its worker.
+STALE_AFTER = dt.timedelta(minutes=30)
+
+
+class ReconciliationBusy(Exception):
+    """Another run of the same month is writing; this one did not start."""
+
+
+def month_start(value: dt.date) -> dt.date:
+    return value.replace(day=1)
+
+
+def month_end(value: dt.date) -> dt.date:
+    following = (value.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return following - dt.timedelta(days=1)
+
+
+def parse_month(text: str) -> dt.date:
+    """``2026-10`` → 1 Oct 2026; ``ValueError`` with a clear message otherwise."""
+    try:
+        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise ValueError(f"{text!r} is not a month like 2026-10.") from None
+
+
+# One row per (customer, month) with a contract active in the month or an issued invoice
+# for it; invoices of unknown tenants are keyed by their tenant id.
+COMPARISON_SQL = """
+WITH months AS (
+    SELECT m::date AS month, (m + interval '1 month' - interval '1 day')::date AS month_end
+    FROM generate_series(%(first)s::date, %(last)s::date, interval '1 month') AS m
+),
+contracts AS (
+    SELECT c.customer_id, m.month,
+           sum(c.monthly_fee) AS fees,
+           sum(c.seats) AS seats,
+           (array_agg(c.price_per_extra_seat ORDER BY c.start_date DESC, c.id DESC))[1]
+               AS extra_seat_price,
+           (array_agg(c.currency ORDER BY c.start_date DESC, c.id DESC))[1] AS currency,
+           (array_agg(c.id ORDER BY c.start_date DESC, c.id DESC))[1] AS contract_id
+    FROM customers_contract c
+    JOIN months m ON c.start_date <= m.month_end
+                 AND (c.end_date IS NULL OR c.end_date >= m.month)
+    WHERE c.status IN ('active', 'ended') {contract_filter}
+    GROUP BY c.customer_id, m.month
+),
+peaks AS (
+    SELECT u.customer_id, date_trunc('month', u.date)::date AS month,
+           max(u.active_users_7d) AS peak
+    FROM customers_usagedaily u
+    WHERE u.date BETWEEN %(first)s AND %(last_end)s {usage_filter}
+    GROUP BY 1, 2
+),
+invoices AS (
+    SELECT i.customer_id,
+           CASE WHEN i.customer_id IS NULL THEN i.tenant_id END AS tenant_id,
+           date_trunc('month', i.period_start)::date AS month,
+           count(*) AS invoice_count,
+           sum(i.amount_due) AS invoiced,
+           array_agg(i.id ORDER BY i.issued_at, i.id) AS invoice_ids,
+           array_agg(DISTINCT i.currency) AS currencies,
+           array_agg(i.id ORDER BY i.due_at, i.id)
+               FILTER (WHERE i.status = 'open' AND i.due_at < %(overdue_before)s)
+               AS overdue_ids
+    FROM billing_invoice i
+    WHERE i.period_start BETWEEN %(first)s AND %(last_end)s
+      AND i.status NOT IN ('draft', 'void') {invoice_filter}
+    GROUP BY 1, 2, 3
+)
+SELECT coalesce(c.customer_id, i.customer_id) AS customer_id,
+       i.tenant_id,
+       coalesce(c.month, i.month) AS month,
+       c.contract_id,
+       c.currency AS contract_currency,
+       c.fees + greatest(coalesce(p.peak, 0) - c.seats, 0) * c.extra_seat_price AS expected,
+       p.peak,
+       c.seats,
+       coalesce(i.invoice_count, 0) AS invoice_count,
+       i.invoiced,
+       i.invoice_ids,
+       i.currencies,
+       i.overdue_ids
+FROM contracts c
+FULL OUTER JOIN invoices i ON i.customer_id = c.customer_id AND i.month = c.month
+LEFT JOIN peaks p ON p.customer_id = c.customer_id AND p.month = c.month
+ORDER BY 3, 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Expected against invoiced for one customer (or unknown tenant) and month."""
+
+    customer_id: int | None
+    tenant_id: str | None
+    month: dt.date
+    contract_id: int | None
+    contract_currency: str | None
+    expected: Decimal | None
+    peak: int | None
+    seats: int | None
+    invoice_count: int
+    invoiced: Decimal | None
+    invoice_ids: list[int]
+    currencies: list[str]
+    overdue_ids: list[int]
+
+
+def billing_comparison(
+    *,
+    first: dt.date,
+    last: dt.date,
+    customer: Customer | None = None,
+    today: dt.date | None = None,
+) -> list[Comparison]:
+    """The months from ``first`` to ``last`` (any days in them), for every customer or
+    one, in one query."""
+    first, last = month_start(first), month_start(last)
+    today = today or timezone.now().date()
+    params = {
+        "first": first,
+        "last": last,
+        "last_end": month_end(last),
+        "overdue_before": today - dt.timedelta(days=settings.OPSDESK_OVERDUE_AFTER_DAYS),
+    }
+    filters = {"contract_filter": "", "usage_filter": "", "invoice_filter": ""}
+    if customer is not None:
+        params["customer"] = customer.pk
+        filters = {
+            "contract_filter": "AND c.customer_id = %(customer)s",
+            "usage_filter": "AND u.customer_id = %(customer)s",
+            "invoice_filter": "AND i.customer_id = %(customer)s",
+        }
+    with connection.cursor() as cursor:
+        cursor.execute(COMPARISON_SQL.format(**filters), params)
+        names = [column.name for column in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    return [
+        Comparison(
+            **{
+                **row,
+                "invoice_ids": row["invoice_ids"] or [],
+                "currencies": row["currencies"] or [],
+                "overdue_ids": row["overdue_ids"] or [],
+            }
+        )
+        for row in rows
+    ]
+
+
+def tolerance(expected: Decimal) -> Decimal:
+    """How far an invoice may be from what was expected: max(1.00, 0.5%)."""
+    return max(
+        Decimal(settings.OPSDESK_RECONCILE_TOLERANCE_MIN),
+        (expected * Decimal(settings.OPSDESK_RECONCILE_TOLERANCE_RATE)).quantize(Decimal("0.01")),
+    )
+
+
+@dataclass
+class Finding:
+    """One problem, as the case that tracks it will show it."""
+
+    kind: str
+    key: str
+    customer_id: int | None
+    month: dt.date
+    summary: str
+    expected: str
+    found: str
+    expected_amount: Decimal | None
+    found_amount: Decimal | None
+    subject: tuple[type, int] | None
+    details: dict = field(default_factory=dict)
+
+
+def _money(amount: Decimal | None, currency: str | None) -> str:
+    return "—" if amount is None else f"{amount:,.2f} {currency or ''}".strip()
+
+
+def findings_for(
+    row: Comparison, invoices: dict[int, Invoice], customers: dict[int, tuple[str, str]]
+) -> list[Finding]:
+    """Every finding of one comparison row (PRODUCT.md's six kinds). ``customers``: the
+    name and tenant id of each customer id. Cases are keyed by tenant id and month
+    (``missing_invoice:tenant:acme-7f3a:2026-10``), an overdue one by invoice id too."""
+    month = f"{row.month:%Y-%m}"
+    if row.customer_id is not None:
+        who, tenant = customers[row.customer_id]
+    else:
+        who, tenant = f"Unknown tenant {row.tenant_id}", row.tenant_id
+    ident = f"tenant:{tenant}"
+    issued = [invoices[pk] for pk in row.invoice_ids]
+    numbers = ", ".join(invoice.number for invoice in issued)
+    details = {"month": month, "tenant_id": tenant, "peak": row.peak, "seats": row.seats}
+    contract = (Contract, row.contract_id) if row.contract_id else None
+    first_invoice = (Invoice, issued[0].pk) if issued else None
+
+    def finding(kind, summary, expected, found, expected_amount, found_amount, subject, *extra):
+        return Finding(
+            kind=kind,
+            key=case_dedupe_key(kind, ident, month, *extra),
+            customer_id=row.customer_id,
+            month=row.month,
+            summary=summary,
+            expected=expected,
+            found=found,
+            expected_amount=expected_amount,
+            found_amount=found_amount,
+            subject=subject,
+            details=details,
+        )
+
+    found = []
+    currency = row.contract_currency
+    if row.contract_id is None:
+        found.append(
+            finding(
+                Kind.INVOICE_WITHOUT_CONTRACT,
+                f"{who}: invoiced for {month} without an active contract",
+                "no invoice: no contract was active in the month",
+                f"{len(issued)} invoice(s): {numbers}",
+                Decimal("0.00"),
+                row.invoiced,
+                first_invoice,
+            )
+        )
+    elif not issued:
+        if row.expected and row.expected > 0:
+            found.append(
+                finding(
+                    Kind.MISSING_INVOICE,
+                    f"{who}: no invoice for {month}",
+                    f"an invoice of {_money(row.expected, currency)}",
+                    "no invoice issued",
+                    row.expected,
+                    None,
+                    contract,
+                )
+            )
+    else:
+        wrong = sorted(set(row.currencies) - {currency})
+        if wrong:
+            found.append(
+                finding(
+                    Kind.CURRENCY_MISMATCH,
+                    f"{who}: {month} invoiced in {', '.join(wrong)}, contract in {currency}",
+                    f"invoices in {currency}",
+                    f"{numbers} in {', '.join(row.currencies)}",
+                    row.expected,
+                    row.invoiced,
+                    first_invoice,
+                )
+            )
+        if len(issued) > 1:
+            found.append(
+                finding(
+                    Kind.DUPLICATE_INVOICE,
+                    f"{who}: {len(issued)} invoices for {month}",
+                    "one invoice for the month",
+                    f"{len(issued)} invoices: {numbers}",
+                    row.expected,
+                    row.invoiced,
+                    first_invoice,
+                )
+            )
+        elif not wrong and abs(row.invoiced - row.expected) > tolerance(row.expected):
+            difference = row.invoiced - row.expected
+            found.append(
+                finding(
+                    Kind.AMOUNT_MISMATCH,
+                    f"{who}: invoice {numbers} is {_money(abs(difference), currency)} "
+                    f"{'above' if difference > 0 else 'below'} what {month} should cost",
+                    f"{_money(row.expected, currency)}: fees"
+                    + (
+                        f" and {row.peak - row.seats} extra seat(s) at the peak of {row.peak} users"
+                        if row.peak and row.seats and row.peak > row.seats
+                        else ""
+                    ),
+                    f"{_money(row.invoiced, currency)} on {numbers}",
+                    row.expected,
+                    row.invoiced,
+                    first_invoice,
+                )
+            )
+    for pk in row.overdue_ids:
+        invoice = invoices[pk]
+        unpaid = invoice.amount_due - invoice.amount_paid
+        found.append(
+            finding(
+                Kind.OVERDUE_INVOICE,
+                f"{who}: invoice {invoice.number} overdue since {invoice.due_at:%d %b %Y}",
+                f"paid by {invoice.due_at:%d %b %Y}",
+                f"open, {_money(unpaid, invoice.currency)} unpaid",
+                invoice.amount_due,
+                invoice.amount_paid,
+                (Invoice, invoice.pk),
+                invoice.external_id,
+            )
+        )
+    return found
+
+
+def _start(month: dt.date, customer: Customer | None) -> ReconciliationRun:
+    """Register the run; refuse when another run of the month is alive. A run that has
+    been silent for ``STALE_AFTER`` died with its worker and is marked failed."""
+    from audit.context import current_actor
+
+    with transaction.atomic():
+        stale = ReconciliationRun.objects.filter(
+            month=month,
+            status=ReconciliationRun.Status.RUNNING,
+            started_at__lt=timezone.now() - STALE_AFTER,
+        )
+        update_with_history(
+            stale,
+            reason="no progress for 30 minutes: its worker died",
+            status=ReconciliationRun.Status.FAILED,
+            error="Stopped without finishing (worker lost).",
+            finished_at=timezone.now(),
+        )
+    try:
+        with transaction.atomic():
+            return ReconciliationRun.objects.create(
+                month=month,
+                customer=customer,
+                stage="comparing",
+                progress=5,
+                started_by=current_actor().label,
+            )
+    except IntegrityError:
+        running = ReconciliationRun.objects.filter(
+            month=month, status=ReconciliationRun.Status.RUNNING
+        ).first()
+        raise ReconciliationBusy(
+            f"A reconciliation of {month:%Y-%m} is running (run #{getattr(running, 'pk', '?')}, "
+            f"started by {getattr(running, 'started_by', '?')}); try again when it has finished."
+        ) from None
+
+
+def _step(run: ReconciliationRun, stage: str, progress: int, **counts) -> None:
+    """Record progress where the run page sees it at once (outside the write)."""
+    run.stage, run.progress = stage, progress
+    for name, value in counts.items():
+        setattr(run, name, value)
+    run._change_reason = stage
+    run.save(update_fields=["stage", "progress", *counts])
+
+
+def reconcile(
+    *, month: dt.date, customer: Customer | None = None, today: dt.date | None = None
+) -> ReconciliationRun:
+    """Reconcile ``month`` for every customer (or one: "re-check now") and bring its
+    findings up to date. Returns the finished run; raises ``ReconciliationBusy`` when a
+    run of the month is in progress. A failure is recorded on the run and re-raised."""
+    month = month_start(month)
+    run = _start(month, customer)
+    try:
+        rows = billing_comparison(first=month, last=month, customer=customer, today=today)
+        _step(run, "writing findings", 60, customers_checked=len(rows))
+        with transaction.atomic():
+            with connection.cursor() as cursor:  # one writer per month, whoever started it
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    [f"reconcile:{month:%Y-%m}"],
+                )
+            counts = _write_findings(run, rows, month=month, customer=customer)
+        run.status = ReconciliationRun.Status.SUCCEEDED
+        run.stage, run.progress = "done", 100
+        run.findings = counts.pop("findings")
+        for name, value in counts.items():
+            setattr(run, name, value)
+        run.finished_at = timezone.now()
+        run._change_reason = "finished"
+        run.save()
+    except Exception as exc:
+        run.status = ReconciliationRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        run.finished_at = timezone.now()
+        run._change_reason = "failed"
+        run.save(update_fields=["status", "error", "finished_at"])
+        raise
+    return run
+
+
+def _write_findings(run, rows, *, month, customer) -> dict:
+    invoice_ids = {pk for row in rows for pk in (*row.invoice_ids, *row.overdue_ids)}
+    invoices = Invoice.objects.in_bulk(invoice_ids)
+    customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
+    customers = {
+        pk: (name, tenant)
+        for pk, name, tenant in Customer.objects.filter(pk__in=customer_ids).values_list(
+            "pk", "name", "external_id"
+        )
+    }
+    wanted = {f.key: f for row in rows for f in findings_for(row, invoices, customers)}
+
+    scope = Q(kind__in=BILLING_KINDS, period=month)
+    if customer is not None:
+        scope &= Q(customer=customer)
+    existing = {
+        case.dedupe_key: case
+        for case in Case.objects.select_for_update().filter(scope | Q(dedupe_key__in=wanted))
+    }
+    content_types = {
+        model: ContentType.objects.get_for_model(model) for model in (Invoice, Contract)
+    }
+    now = timezone.now()
+    new, refreshed, reopened = [], [], []
+    for key, finding in wanted.items():
+        case = existing.get(key)
+        values = {
+            "summary": finding.summary[:300],
+            "expected": finding.expected,
+            "found": finding.found,
+            "expected_amount": finding.expected_amount,
+            "found_amount": finding.found_amount,
+        }
+        if case is None:
+            subject_type, subject_id = None, ""
+            if finding.subject is not None:
+                subject_type = content_types[finding.subject[0]]
+                subject_id = str(finding.subject[1])
+            new.append(
+                Case(
+                    kind=finding.kind,
+                    customer_id=finding.customer_id,
+                    period=finding.month,
+                    dedupe_key=key,
+                    subject_type=subject_type,
+                    subject_id=subject_id,
+                    details=finding.details,
+                    opened_at=now,
+                    **values,
+                )
+            )
+            continue
+        if case.state == Case.State.WAIVED:
+            continue  # a person decided to live with it
+        changed = any(getattr(case, name) != value for name, value in values.items())
+        for name, value in values.items():
+            setattr(case, name, value)
+        if case.state == Case.State.RESOLVED:
+            case.state, case.closed_at, case.closing_note = Case.State.OPEN, None, ""
+            reopened.append(case)
+        elif changed:
+            refreshed.append(case)
+
+    run_name = f"reconciliation run #{run.pk}"
+    bulk_create_with_history(new, Case, reason=f"found by {run_name}")
+    amounts = ["summary", "expected", "found", "expected_amount", "found_amount"]
+    bulk_update_with_history(refreshed, Case, amounts, reason=f"amounts updated by {run_name}")
+    bulk_update_with_history(
+        reopened,
+        Case,
+        [*amounts, "state", "closed_at", "closing_note"],
+        reason=f"found again by {run_name}",
+    )
+    fixed = [
+        case.pk
+        for key, case in existing.items()
+        if key not in wanted and case.state in Case.OPEN_STATES and case.kind in BILLING_KINDS
+    ]
+    resolved = update_with_history(
+        Case.objects.filter(pk__in=fixed),
+        reason=f"no longer found by {run_name}",
+        state=Case.State.RESOLVED,
+        closed_at=now,
+        closing_note=f"No longer found by {run_name} on {now:%d %b %Y %H:%M} UTC: fixed.",
+    )
+    return {
+        "findings": dict(Counter(f.kind for f in wanted.values())),
+        "opened": len(new) + len(reopened),
+        "updated": len(refreshed),
+        "resolved": resolved,
+    }
