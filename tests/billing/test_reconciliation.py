@@ -1,0 +1,322 @@
+"""Billing reconciliation of a crafted month: exactly which findings, the tolerance edges,
+idempotent re-runs, a corrected invoice resolving its case, and one writer per month."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audit.context import acting_as
+from billing.imports import invoices_import_file
+from billing.models import Invoice, ReconciliationRun
+from billing.reconciliation import (
+    ReconciliationBusy,
+    billing_comparison,
+    reconcile,
+    tolerance,
+)
+from customers.models import Contract, Customer, UsageDaily
+from support.models import Case
+from tests.billing.test_import_invoices import HEADER, row
+from tests.records import active_contract
+
+pytestmark = pytest.mark.django_db
+
+OCTOBER = dt.date(2026, 10, 1)
+TODAY = dt.date(2026, 11, 21)
+D = Decimal
+
+
+def customer(name: str) -> Customer:
+    with acting_as("test:fixture"):
+        return Customer.objects.create(
+            external_id=name.lower().replace(" ", "-"), name=name, status="active"
+        )
+
+
+def invoice(who: Customer | None, amount: str, *, tenant: str = "", **fields) -> Invoice:
+    number = Invoice.objects.count() + 1
+    values = {
+        "external_id": f"in_{number}",
+        "tenant_id": who.external_id if who else tenant,
+        "customer": who,
+        "number": f"OPS-{number}",
+        "status": "paid",
+        "currency": "EUR",
+        "amount_due": D(amount),
+        "amount_paid": D(amount),
+        "period_start": OCTOBER,
+        "period_end": dt.date(2026, 10, 31),
+        "issued_at": OCTOBER,
+        "due_at": dt.date(2026, 10, 31),
+        **fields,
+    }
+    with acting_as("test:fixture"):
+        return Invoice.objects.create(**values)
+
+
+def peak(who: Customer, users: int, day: int = 12) -> None:
+    with acting_as("test:fixture"):
+        UsageDaily.objects.create(
+            customer=who,
+            date=dt.date(2026, 10, day),
+            active_users_1d=1,
+            active_users_7d=users,
+            requests=100,
+            errors=0,
+        )
+
+
+@pytest.fixture
+def month():
+    """One customer per rule and edge (contracts: 500.00 EUR for 20 seats, 10.00 per
+    extra seat, unless said otherwise)."""
+    made = {}
+
+    def add(name, *, contract=True, **contract_fields):
+        made[name] = who = customer(name)
+        if contract:
+            active_contract(who, **contract_fields)
+        return who
+
+    invoice(add("Exact"), "500.00")
+    peak(made["Exact"], 20)  # at the seat count: no extra
+    invoice(add("Extra seats"), "550.00")
+    peak(made["Extra seats"], 25)
+    peak(made["Extra seats"], 19, day=20)
+    invoice(add("Within tolerance"), "502.50")  # 0.5% of 500 is 2.50: allowed
+    invoice(add("Over tolerance"), "497.49")
+    # 0.5% of 100 is 0.50: one unit is allowed.
+    invoice(add("Small within", monthly_fee=D("100.00")), "101.00", status="open", due_at=TODAY)
+    invoice(add("Small over", monthly_fee=D("100.00")), "98.99")
+    add("Missing")
+    invoice(add("Only void"), "500.00", status="void")
+    invoice(add("Only draft"), "500.00", status="draft")
+    invoice(add("Ended in September", end_date=dt.date(2026, 9, 30), status="ended"), "500.00")
+    invoice(add("Draft contract", status="draft"), "500.00")
+    invoice(None, "80.00", tenant="ghost-9")
+    invoice(add("Dollars"), "500.00", currency="USD")
+    invoice(add("Twice"), "500.00")
+    invoice(made["Twice"], "500.00", issued_at=dt.date(2026, 10, 3))
+    invoice(
+        add("Late"), "500.00", status="open", amount_paid=D("100.00"), due_at=dt.date(2026, 11, 6)
+    )
+    invoice(
+        add("Just in time"), "500.00", status="open", amount_paid=D(0), due_at=dt.date(2026, 11, 7)
+    )
+    invoice(add("Mid-month start", start_date=dt.date(2026, 10, 15)), "500.00")
+    add("Starts November", start_date=dt.date(2026, 11, 1))
+    return made
+
+
+def findings():
+    return sorted(
+        (
+            c.kind,
+            c.customer.name if c.customer else c.details["tenant_id"],
+            c.expected_amount,
+            c.found_amount,
+        )
+        for c in Case.objects.select_related("customer").filter(period=OCTOBER)
+    )
+
+
+def test_the_month_gives_exactly_these_findings(month):
+    run = reconcile(month=OCTOBER, today=TODAY)
+    assert findings() == [
+        ("amount_mismatch", "Over tolerance", D("500.00"), D("497.49")),
+        ("amount_mismatch", "Small over", D("100.00"), D("98.99")),
+        ("currency_mismatch", "Dollars", D("500.00"), D("500.00")),
+        ("duplicate_invoice", "Twice", D("500.00"), D("1000.00")),
+        ("invoice_without_contract", "Draft contract", D("0.00"), D("500.00")),
+        ("invoice_without_contract", "Ended in September", D("0.00"), D("500.00")),
+        ("invoice_without_contract", "ghost-9", D("0.00"), D("80.00")),
+        ("missing_invoice", "Missing", D("500.00"), None),
+        ("missing_invoice", "Only draft", D("500.00"), None),
+        ("missing_invoice", "Only void", D("500.00"), None),
+        ("overdue_invoice", "Late", D("500.00"), D("100.00")),
+    ]
+    assert run.status == "succeeded" and run.progress == 100
+    assert run.findings == {
+        "amount_mismatch": 2,
+        "currency_mismatch": 1,
+        "duplicate_invoice": 1,
+        "invoice_without_contract": 3,
+        "missing_invoice": 3,
+        "overdue_invoice": 1,
+    }
+    assert (run.opened, run.updated, run.resolved) == (11, 0, 0)
+    late = Case.objects.get(kind="overdue_invoice")
+    unpaid = Invoice.objects.get(customer=month["Late"])
+    assert late.summary == f"Late: invoice {unpaid.number} overdue since 06 Nov 2026"
+    assert late.found == "open, 400.00 EUR unpaid"
+    assert late.subject == unpaid
+    missing = Case.objects.get(kind="missing_invoice", customer=month["Missing"])
+    assert missing.dedupe_key == "missing_invoice:tenant:missing:2026-10"
+    assert missing.subject == month["Missing"].contracts.get()
+    history = missing.history.get()
+    assert history.history_change_reason == f"found by reconciliation run #{run.pk}"
+    assert (history.history_actor, history.history_type) == ("test:reconcile", "+")
+
+
+@pytest.fixture(autouse=True)
+def _actor():
+    with acting_as("test:reconcile"):
+        yield
+
+
+def test_expected_adds_extra_seats_at_the_peak_and_ignores_other_months(month):
+    rows = {r.customer_id: r for r in billing_comparison(first=OCTOBER, last=OCTOBER, today=TODAY)}
+    extra = rows[month["Extra seats"].pk]
+    assert (extra.expected, extra.peak, extra.seats, extra.invoiced) == (
+        D("550.00"),
+        25,
+        20,
+        D("550.00"),
+    )
+    assert rows[month["Exact"].pk].expected == D("500.00")
+    assert rows[month["Mid-month start"].pk].expected == D("500.00")  # no proration
+    assert month["Starts November"].pk not in rows
+
+
+def test_tolerance_is_the_larger_of_one_unit_and_half_a_percent(settings):
+    assert tolerance(D("100.00")) == D("1.00")
+    assert tolerance(D("500.00")) == D("2.50")
+    assert tolerance(D("10000.00")) == D("50.00")
+    settings.OPSDESK_RECONCILE_TOLERANCE_MIN = "5"
+    assert tolerance(D("500.00")) == D("5")
+
+
+def test_a_second_run_changes_nothing(month):
+    reconcile(month=OCTOBER, today=TODAY)
+    before = {c.pk: c.history.count() for c in Case.objects.all()}
+    again = reconcile(month=OCTOBER, today=TODAY)
+    assert (again.opened, again.updated, again.resolved) == (0, 0, 0)
+    assert {c.pk: c.history.count() for c in Case.objects.all()} == before
+    assert Case.objects.count() == 11
+
+
+def test_a_corrected_invoice_reimported_resolves_its_case_which_keeps_owner_and_notes(
+    month, ops_lead
+):
+    first = reconcile(month=OCTOBER, today=TODAY)
+    case = Case.objects.get(kind="amount_mismatch", customer=month["Over tolerance"])
+    with acting_as("olga", user=ops_lead):
+        case.owner = ops_lead
+        case.save()
+    wrong = Invoice.objects.get(customer=month["Over tolerance"])
+    fixed = row(wrong.external_id, amount="500.00", tenant=wrong.tenant_id)
+    result = invoices_import_file(HEADER + fixed)
+    assert result.updated == 1
+    run = reconcile(month=OCTOBER, today=TODAY)
+    assert (run.opened, run.updated, run.resolved) == (0, 0, 1)
+    case.refresh_from_db()
+    assert (case.state, case.owner) == ("resolved", ops_lead)
+    assert case.closing_note.startswith(f"No longer found by reconciliation run #{run.pk} on ")
+    latest = case.history.first()
+    assert latest.history_change_reason == f"no longer found by reconciliation run #{run.pk}"
+    assert first.pk != run.pk
+
+    # Broken again: the same case opens again, still Olga's.
+    invoices_import_file(HEADER + row(wrong.external_id, amount="400.00", tenant=wrong.tenant_id))
+    third = reconcile(month=OCTOBER, today=TODAY)
+    case.refresh_from_db()
+    assert (third.opened, case.state, case.owner, case.closing_note) == (1, "open", ops_lead, "")
+    assert case.found_amount == D("400.00")
+    assert case.history.first().history_change_reason == (
+        f"found again by reconciliation run #{third.pk}"
+    )
+
+
+def test_a_changed_amount_updates_the_open_case_and_a_waived_case_stays_waived(month, ops_lead):
+    reconcile(month=OCTOBER, today=TODAY)
+    small = Case.objects.get(kind="amount_mismatch", customer=month["Small over"])
+    twice = Case.objects.get(kind="duplicate_invoice")
+    from support.cases import case_close
+
+    case_close(case=twice, state="waived", note="Credit note follows", by=ops_lead)
+    with acting_as("test:fixture"):
+        wrong = Invoice.objects.get(customer=month["Small over"])
+        wrong.amount_due = D("90.00")
+        wrong.save()
+    run = reconcile(month=OCTOBER, today=TODAY)
+    assert (run.opened, run.updated, run.resolved) == (0, 1, 0)
+    small.refresh_from_db()
+    assert small.found_amount == D("90.00") and small.state == "open"
+    twice.refresh_from_db()
+    assert (twice.state, twice.closing_note) == ("waived", "Credit note follows")
+
+
+def test_re_check_of_one_customer_touches_only_its_cases(month):
+    reconcile(month=OCTOBER, today=TODAY)
+    with acting_as("test:fixture"):
+        fix = Invoice.objects.get(customer=month["Over tolerance"])
+        fix.amount_due = D("500.00")
+        fix.save()
+        missing = Invoice.objects.get(customer=month["Only void"])
+        missing.status = "paid"
+        missing.save()
+    run = reconcile(month=OCTOBER, customer=month["Over tolerance"], today=TODAY)
+    assert (run.customer, run.customers_checked, run.resolved) == (month["Over tolerance"], 1, 1)
+    assert Case.objects.get(customer=month["Only void"]).state == "open"  # not re-checked
+
+
+def test_queries_do_not_grow_with_the_number_of_customers(month):
+    reconcile(month=OCTOBER, today=TODAY)  # warm: content types cached
+    september = {"period_start": dt.date(2026, 9, 1), "period_end": dt.date(2026, 9, 30)}
+    invoice(month["Exact"], "500.00", **september)
+    with CaptureQueriesContext(connection) as small:
+        reconcile(month=dt.date(2026, 9, 1), today=TODAY)
+    for number in range(40):
+        who = customer(f"More {number}")
+        active_contract(who)
+        invoice(who, "400.00", **september)
+    with CaptureQueriesContext(connection) as large:
+        run = reconcile(month=dt.date(2026, 9, 1), today=TODAY)
+    assert run.findings["amount_mismatch"] == 40
+    assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_two_runs_of_a_month_cannot_write_at_once_and_a_dead_one_is_taken_over(month):
+    with acting_as("test:fixture"):
+        alive = ReconciliationRun.objects.create(month=OCTOBER, started_by="task:reconcile_month")
+    with pytest.raises(ReconciliationBusy, match=f"run #{alive.pk}, started by task:reconcile"):
+        reconcile(month=OCTOBER, today=TODAY)
+    assert not Case.objects.exists()
+    assert ReconciliationRun.objects.count() == 1
+    with acting_as("test:fixture"):
+        alive.started_at = timezone.now() - dt.timedelta(minutes=31)
+        alive.save()
+    run = reconcile(month=OCTOBER, today=TODAY)
+    alive.refresh_from_db()
+    assert (alive.status, alive.error) == ("failed", "Stopped without finishing (worker lost).")
+    assert run.status == "succeeded" and Case.objects.count() == 11
+
+
+def test_a_failure_is_recorded_on_the_run(month, monkeypatch):
+    from billing import reconciliation
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(reconciliation, "_write_findings", broken)
+    with pytest.raises(RuntimeError):
+        reconcile(month=OCTOBER, today=TODAY)
+    run = ReconciliationRun.objects.get()
+    assert (run.status, run.error) == ("failed", "RuntimeError: disk full")
+    assert run.finished_at is not None and not Case.objects.exists()
+
+
+def test_the_command_reports_the_run(month, capsys):
+    call_command("reconcile", "--month", "2026-10")
+    out = capsys.readouterr().out
+    assert out.startswith("reconcile 2026-10 (run #")
+    assert "findings: amount_mismatch 2, currency_mismatch 1, duplicate_invoice 1" in out
+    assert ReconciliationRun.objects.get().started_by == "command:reconcile"
+    with pytest.raises(CommandError, match=r"'2026-13' is not a month like 2026-10\."):
+        call_command("reconcile", "--month", "2026-13")
+    assert Contract.objects.exists()
