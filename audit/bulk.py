@@ -11,6 +11,7 @@ import functools
 from collections.abc import Iterable, Sequence
 
 from django.db import models, transaction
+from django.utils import timezone
 from simple_history import utils as history_utils
 
 from audit.context import current_actor
@@ -22,6 +23,8 @@ def _history_kwargs(reason: str | None) -> dict:
     return {
         "default_user": actor.user,
         "default_change_reason": reason or actor.reason or "",
+        # One bulk write, one moment: its history rows share it.
+        "default_date": timezone.now(),
         "custom_historical_attrs": {"history_actor": actor.label, "history_for": actor.done_for},
     }
 

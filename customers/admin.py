@@ -4,6 +4,7 @@ from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge
+from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from opsdesk.roles import user_may_edit_customer
 
@@ -114,7 +115,7 @@ class ProductAdmin(AuditedModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(AuditedModelAdmin):
+class OrderAdmin(OrderTraceMixin, AuditedModelAdmin):
     list_display = [
         "external_id",
         "customer",
@@ -134,7 +135,7 @@ class OrderAdmin(AuditedModelAdmin):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(AuditedModelAdmin):
+class EntitlementAdmin(EntitlementTraceMixin, AuditedModelAdmin):
     list_display = [
         "code",
         "customer",

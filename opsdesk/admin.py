@@ -15,7 +15,9 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from customers.admin import CustomerAdmin
+from customers.admin_trace import trace_page
 from customers.models import Customer
+from customers.trace import customer_trace
 from opsdesk import inbox
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
 from opsdesk.models import DigestDelivery
@@ -52,6 +54,7 @@ class CustomerOverviewAdmin(CustomerAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "overview": customer_overview(customer=customer),
+                "trace": customer_trace(customer, page=trace_page(request)),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
