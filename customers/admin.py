@@ -5,6 +5,7 @@ from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
+from customers.admin_workflows import EntitlementWorkflowsMixin
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from opsdesk.roles import user_may_edit_customer
 
@@ -135,7 +136,7 @@ class OrderAdmin(OrderTraceMixin, AuditedModelAdmin):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(EntitlementTraceMixin, AuditedModelAdmin):
+class EntitlementAdmin(EntitlementTraceMixin, EntitlementWorkflowsMixin, AuditedModelAdmin):
     list_display = [
         "code",
         "customer",
@@ -155,6 +156,15 @@ class EntitlementAdmin(EntitlementTraceMixin, AuditedModelAdmin):
     search_fields = ["code", "assignee_email", "redeemed_by_email", "customer__name"]
     search_help_text = "Code, assignee or redeemer email, customer name"
     autocomplete_fields = ["customer", "product", "order"]
+
+    # An entitlement changes only through its workflows (the actions above the form,
+    # customers.entitlements), which check the state and keep the reason; orders issue
+    # them. The form shows the record.
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.opts.concrete_fields]
 
     state_badge = choice_badge(
         "state",

@@ -19,6 +19,7 @@ from customers.admin_trace import trace_page
 from customers.models import Customer
 from customers.trace import customer_trace
 from opsdesk import inbox
+from opsdesk.admin_migration import AccountMigrationMixin
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
 from opsdesk.models import DigestDelivery
 from opsdesk.selectors import customer_overview
@@ -43,7 +44,7 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
 
 
 @admin.register(Customer)
-class CustomerOverviewAdmin(CustomerAdmin):
+class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
     """The customer page: the record, then everything support needs about it."""
 
     change_form_outer_after_template = "opsdesk/customer_overview.html"
