@@ -95,6 +95,11 @@ class CaseInboxAdmin(CaseAdmin):
                 name="support_case_waive",
             ),
             path(
+                "<path:object_id>/recheck/",
+                view(inbox.case_recheck_view),
+                name="support_case_recheck",
+            ),
+            path(
                 "<path:object_id>/resolve/<slug:key>/",
                 view(inbox.case_resolve_view),
                 name="support_case_resolve",

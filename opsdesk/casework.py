@@ -23,6 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from audit.bulk import update_with_history
 from audit.context import acting_for
 from customers.entitlements import (
     EntitlementError,
@@ -32,6 +33,7 @@ from customers.entitlements import (
 )
 from customers.models import Customer, Entitlement, Order, Product
 from customers.orders import OrderError, order_fulfil, order_record_refund
+from support.cases import CHANGE as CASE_CHANGE
 from support.cases import CaseError, case_close
 from support.models import Case
 
@@ -90,6 +92,8 @@ def resolve(
     entry = RESOLUTIONS.get((case.kind, key))
     if entry is None:
         raise ResolutionError(f"{case.get_kind_display()} cases have no action {key!r}.")
+    if not by.has_perm(CASE_CHANGE):
+        raise ResolutionError(f"You may not close cases: it needs the permission {CASE_CHANGE}")
     if not by.has_perm(entry.permission):
         raise ResolutionError(
             f"You may not {entry.label.lower()}: it needs the permission {entry.permission}"
@@ -170,6 +174,12 @@ def _fulfil_initial(case: Case) -> dict:
 )
 def _fulfil(case: Case, data: dict, by: AbstractBaseUser) -> str:
     order = _subject(case, Order)
+    if case.customer_id is None:  # the tenant was unknown: the case now has its customer
+        update_with_history(
+            Case.objects.filter(pk=case.pk),
+            reason="the order's customer was chosen",
+            customer=data["customer"],
+        )
     issued = order_fulfil(
         order=order,
         customer=data["customer"],

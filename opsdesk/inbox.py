@@ -12,7 +12,7 @@ import datetime as dt
 import django_filters
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -25,6 +25,7 @@ from django.views.generic import ListView
 from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import CappedCountPaginator
+from billing.reconciliation import BILLING_KINDS, ReconciliationBusy, parse_month, reconcile
 from opsdesk.casework import RESOLUTIONS, ResolutionError, resolutions_for, resolve
 from support.admin_views import _back, _errors
 from support.cases import (
@@ -51,6 +52,13 @@ def inbox_rows(queryset: QuerySet[Case]) -> QuerySet[Case]:
     return queryset.select_related("customer", "owner", "subject_type")
 
 
+def _month(value: str) -> None:
+    try:
+        parse_month(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class CaseInboxFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(
         choices=STATE_CHOICES, method="filter_state", label="State", empty_label=None
@@ -65,20 +73,27 @@ class CaseInboxFilter(django_filters.FilterSet):
     age = django_filters.ChoiceFilter(
         choices=AGE_CHOICES, method="filter_age", label="Age", empty_label="Any age"
     )
+    month = django_filters.CharFilter(
+        method="filter_month",
+        label="Billing month",
+        widget=forms.DateInput(attrs={"type": "month"}),
+        validators=[_month],
+    )
 
     class Meta:
         model = Case
-        fields = ["state", "kind", "owner", "customer", "age"]
+        fields = ["state", "kind", "owner", "customer", "age", "month"]
 
     def __init__(self, data=None, *args, request=None, **kwargs):
         data = data.copy() if data is not None else None
         if data is not None and not data.get("state"):
             data["state"] = "active"
         super().__init__(data, *args, request=request, **kwargs)
+        self.owners = list(case_owners())
         self.filters["owner"].extra["choices"] = [
             ("me", "Me"),
             ("none", "Nobody"),
-            *((str(u.pk), u.get_full_name() or u.get_username()) for u in case_owners()),
+            *((str(u.pk), u.get_full_name() or u.get_username()) for u in self.owners),
         ]
 
     def filter_state(self, queryset, name, value):
@@ -102,6 +117,9 @@ class CaseInboxFilter(django_filters.FilterSet):
         return queryset.filter(
             Q(customer__name__icontains=value) | Q(customer__external_id__iexact=value)
         )
+
+    def filter_month(self, queryset, name, value):
+        return queryset.filter(period=parse_month(value))
 
     def filter_age(self, queryset, name, value):
         return queryset.filter(opened_at__lte=timezone.now() - dt.timedelta(days=int(value)))
@@ -134,7 +152,11 @@ class CaseInboxView(UnfoldModelAdminViewMixin, ListView):
             self.request.GET, queryset=Case.objects.all(), request=self.request
         )
         if not self.filterset.is_valid():
-            messages.error(self.request, "Some filters were not understood and are ignored.")
+            messages.error(
+                self.request,
+                "Some filters were not understood, so nothing is listed: "
+                + _errors(self.filterset.form),
+            )
             return inbox_rows(inbox_order(Case.objects.none()))
         return inbox_rows(inbox_order(self.filterset.qs))
 
@@ -145,7 +167,8 @@ class CaseInboxView(UnfoldModelAdminViewMixin, ListView):
         query.pop("page", None)
         resolutions = {}
         for (kind, _), entry in RESOLUTIONS.items():
-            resolutions.setdefault(kind, []).append(entry)
+            if self.request.user.has_perm(entry.permission):
+                resolutions.setdefault(kind, []).append(entry)
         context.update(
             is_fullwidth="1",
             filterset=self.filterset,
@@ -156,7 +179,7 @@ class CaseInboxView(UnfoldModelAdminViewMixin, ListView):
             query=query.urlencode(),
             here=self.request.get_full_path(),
             can_change=self.request.user.has_perm(CHANGE),
-            owners=list(case_owners()),
+            owners=self.filterset.owners,
         )
         return context
 
@@ -216,12 +239,14 @@ def _case_page(case: Case) -> str:
 def case_resolve_view(request, object_id: str, key: str):
     """The confirmation page of one resolution: what it will do, its fields and the
     closing note (GET); running it (POST). A refusal keeps what was typed."""
+    if not request.user.has_perm(CHANGE):
+        raise PermissionDenied
     case = get_object_or_404(Case.objects.select_related("customer", "owner"), pk=object_id)
     entry = RESOLUTIONS.get((case.kind, key))
     if entry is None:
         messages.error(request, f"{case.get_kind_display()} cases have no such action.")
         return HttpResponseRedirect(_case_page(case))
-    if not (request.user.has_perm(CHANGE) and request.user.has_perm(entry.permission)):
+    if not request.user.has_perm(entry.permission):
         raise PermissionDenied
     if request.method == "POST":
         form, note = entry.form_class(request.POST), NoteForm(request.POST)
@@ -328,6 +353,35 @@ def case_acknowledge_view(request, object_id: str):
     return _back(request, _case_page(case))
 
 
+@require_POST
+def case_recheck_view(request, object_id: str):
+    """ "Re-check now" on a billing case: reconcile its customer and month at once. A fixed
+    problem's case resolves itself; one still there stays as it is, amounts brought up
+    to date."""
+    if not request.user.has_perm(CHANGE):
+        raise PermissionDenied
+    case = get_object_or_404(Case.objects.select_related("customer"), pk=object_id)
+    page = _case_page(case)
+    if case.kind not in BILLING_KINDS or case.period is None or case.customer is None:
+        messages.error(request, "Only billing findings of a known customer can be re-checked.")
+        return HttpResponseRedirect(page)
+    try:
+        run = reconcile(month=case.period, customer=case.customer)
+    except ReconciliationBusy as error:
+        messages.warning(request, f"Not re-checked now. {error}")
+        return HttpResponseRedirect(page)
+    case.refresh_from_db()
+    if case.state == Case.State.RESOLVED and run.resolved:
+        messages.success(request, f"Re-checked (run #{run.pk}): fixed, so the case is resolved.")
+    else:
+        messages.warning(
+            request,
+            f"Re-checked (run #{run.pk}): still found. "
+            f"Expected {case.expected_amount}, found {case.found_amount}.",
+        )
+    return HttpResponseRedirect(page)
+
+
 def case_panel(case: Case, user) -> dict:
     """What the case page shows above its form: the subject and the ways to close it."""
     subject_url = ""
@@ -351,4 +405,5 @@ def case_panel(case: Case, user) -> dict:
         if may_work
         else [],
         "may_work": may_work,
+        "may_recheck": may_work and case.kind in BILLING_KINDS and case.customer_id is not None,
     }

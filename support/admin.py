@@ -239,7 +239,16 @@ class CaseAdmin(AuditedModelAdmin):
     list_filter = ["state", "kind", "owner", ("customer", AutocompleteSelectFilter)]
     list_filter_submit = True
     search_fields = ["summary", "customer__name", "customer__external_id", "dedupe_key"]
-    autocomplete_fields = ["customer", "owner"]
+    autocomplete_fields = ["customer"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "owner":
+            # Only someone who may work cases can own one (as ``cases_assign`` demands).
+            from support.cases import case_owners
+
+            kwargs["queryset"] = case_owners()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     record = [
         ("kind", "state"),
         "customer",

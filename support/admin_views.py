@@ -53,7 +53,11 @@ class TriageQueueView(UnfoldModelAdminViewMixin, ListView):
             self.request.GET, queryset=Ticket.objects.all(), request=self.request
         )
         if not self.filterset.is_valid():
-            messages.error(self.request, "Some filters were not understood and are ignored.")
+            messages.error(
+                self.request,
+                "Some filters were not understood, so nothing is listed: "
+                + _errors(self.filterset.form),
+            )
             return queue_rows(queue_order(Ticket.objects.none()))
         return queue_rows(queue_order(self.filterset.qs))
 

@@ -1,0 +1,872 @@
+"""The ops exception inbox and a case's pages, through the test client, per role."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.context import acting_as, acting_as_user
+from customers.models import Customer, Entitlement, Order, Product
+from support.cases import case_close
+from support.models import Case
+from tests.support.sender import SECRET, deliver
+from tests.support.test_order_events import order_completed
+from tests.support.test_redemption_events import entitlement_redeemed
+
+pytestmark = pytest.mark.django_db
+
+INBOX = reverse("admin:support_case_inbox")
+BULK = reverse("admin:support_case_bulk")
+NOTE = "Tenant id was a typo for Acme's."
+
+
+@pytest.fixture(autouse=True)
+def _secrets(settings):
+    settings.OPSDESK_WEBHOOK_SECRETS = [SECRET]
+
+
+def make_case(
+    summary: str,
+    *,
+    days_old: float = 0,
+    state: str = Case.State.OPEN,
+    kind: str = Case.Kind.FAILED_FULFILMENT,
+    **fields,
+) -> Case:
+    opened = fields.pop("opened_at", None) or timezone.now() - dt.timedelta(days=days_old)
+    if state in Case.CLOSED_STATES:
+        fields = {"closed_at": opened + dt.timedelta(hours=1), "closing_note": "done", **fields}
+    with acting_as("test:fixture"):
+        return Case.objects.create(
+            kind=kind, summary=summary, state=state, opened_at=opened, **fields
+        )
+
+
+def shown(response) -> list[str]:
+    return [case.summary for case, *_ in response.context["rows"]]
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def case_url(case: Case) -> str:
+    return reverse("admin:support_case_change", args=[case.pk])
+
+
+def resolve_url(case: Case, key: str) -> str:
+    return reverse("admin:support_case_resolve", args=[case.pk, key])
+
+
+def everything() -> tuple:
+    """Orders, entitlements and cases as stored, with their history counts."""
+    return (
+        list(Order.objects.order_by("pk").values_list("pk", "customer_id", "fulfilment")),
+        list(Entitlement.objects.order_by("pk").values_list("pk", "state", "assignee_email")),
+        list(
+            Case.objects.order_by("pk").values_list(
+                "pk", "state", "owner_id", "acknowledged_at", "closed_at", "closing_note"
+            )
+        ),
+        [model.history.count() for model in (Order, Entitlement, Case)],
+    )
+
+
+@pytest.fixture
+def globex(db) -> Customer:
+    with acting_as("test:fixture"):
+        return Customer.objects.create(external_id="globex-1", name="Globex")
+
+
+@pytest.fixture
+def product(db) -> Product:
+    with acting_as("test:fixture"):
+        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
+
+
+@pytest.fixture
+def failed_order_case(product) -> Case:
+    """ord_1001 (3 × SEAT-PRO-1Y) from a tenant opsdesk does not know: failed, a case."""  # noqa: RUF002
+    deliver(order_completed(tenant_id="nobody-0000"), "msg_order")
+    return Case.objects.get(kind=Case.Kind.FAILED_FULFILMENT)
+
+
+# --- The list -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spread(ops_lead, superuser, customer, globex):
+    """One case per thing a filter can pick out; ages in days."""
+    make_case("redemption", days_old=0.5, kind=Case.Kind.PROBLEM_REDEMPTION)
+    make_case("acknowledged", days_old=2, state=Case.State.ACKNOWLEDGED)
+    make_case("resolved", days_old=10, state=Case.State.RESOLVED)
+    make_case("waived", days_old=40, state=Case.State.WAIVED)
+    make_case("olga's", days_old=4, owner=ops_lead)
+    make_case("root's", days_old=8, owner=superuser)
+    make_case("acme's", days_old=1.5, customer=customer)
+    make_case("globex's", days_old=31, customer=globex)
+
+
+BEING_WORKED = ["globex's", "root's", "olga's", "acknowledged", "acme's", "redemption"]
+
+
+def test_the_inbox_shows_the_cases_being_worked_oldest_first(client, ops_lead, spread):
+    client.force_login(ops_lead)
+
+    response = client.get(INBOX)
+
+    assert response.status_code == 200
+    assert shown(response) == BEING_WORKED
+    assert response.context["filterset"].form.cleaned_data["state"] == "active"
+
+
+def test_cases_opened_at_the_same_moment_keep_the_order_they_were_raised_in(client, ops_lead):
+    at = timezone.now() - dt.timedelta(hours=3)
+    for summary in ("first", "second", "third"):
+        make_case(summary, opened_at=at)
+    client.force_login(ops_lead)
+    assert shown(client.get(INBOX)) == ["first", "second", "third"]
+
+
+def test_each_row_shows_how_long_the_case_has_waited(client, ops_lead):
+    make_case("a week and more", days_old=8.2)
+    make_case("two days", days_old=2.5)
+    make_case("hours", days_old=0.25)
+    client.force_login(ops_lead)
+
+    response = client.get(INBOX)
+
+    assert [(case.summary, age, tone) for case, age, tone, _ in response.context["rows"]] == [
+        ("a week and more", "1\xa0week", "overdue"),
+        ("two days", "2\xa0days", "soon"),
+        ("hours", "6\xa0hours", "ok"),
+    ]
+    assert 'class="od-due od-due-overdue" data-testid="case-age">1\xa0week<' in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"kind": "problem_redemption"}, ["redemption"]),
+        ({"kind": "failed_fulfilment"}, [s for s in BEING_WORKED if s != "redemption"]),
+        ({"state": "open"}, [s for s in BEING_WORKED if s != "acknowledged"]),
+        ({"state": "acknowledged"}, ["acknowledged"]),
+        ({"state": "resolved"}, ["resolved"]),
+        ({"state": "waived"}, ["waived"]),
+        (
+            {"state": "all"},
+            ["waived", "globex's", "resolved", "root's", *BEING_WORKED[2:]],
+        ),
+        ({"owner": "me"}, ["olga's"]),
+        ({"owner": "none"}, [s for s in BEING_WORKED if s not in {"olga's", "root's"}]),
+        ({"owner": "root"}, ["root's"]),
+        ({"customer": "acme"}, ["acme's"]),
+        ({"customer": "CORP"}, ["acme's"]),
+        ({"customer": "GLOBEX-1"}, ["globex's"]),
+        ({"customer": "lobe"}, ["globex's"]),  # the name contains it
+        ({"customer": "acme-7f"}, []),  # a tenant id matches whole, not in part
+        ({"customer": "  "}, BEING_WORKED),
+        ({"age": "1"}, ["globex's", "root's", "olga's", "acknowledged", "acme's"]),
+        ({"age": "3"}, ["globex's", "root's", "olga's"]),
+        ({"age": "7"}, ["globex's", "root's"]),
+        ({"age": "30"}, ["globex's"]),
+        ({"age": "30", "state": "all"}, ["waived", "globex's"]),
+        ({"kind": "failed_fulfilment", "owner": "none", "age": "3"}, ["globex's"]),
+    ],
+)
+def test_each_filter_narrows_the_inbox_exactly(
+    client, ops_lead, superuser, spread, params, expected
+):
+    if params.get("owner") == "root":
+        params = {**params, "owner": str(superuser.pk)}
+    client.force_login(ops_lead)
+
+    response = client.get(INBOX, params)
+
+    assert response.status_code == 200
+    assert shown(response) == expected
+    assert messages_of(response) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kind": "nonsense"},
+        {"state": "closed"},
+        {"owner": "99999"},
+        {"owner": "sam"},  # a person who may not own cases is no choice
+        {"age": "2"},
+        {"age": "-1"},
+    ],
+)
+def test_a_filter_value_that_means_nothing_is_a_message_not_an_error(
+    client, ops_lead, agent, spread, params
+):
+    if params.get("owner") == "sam":
+        params = {"owner": str(agent.pk)}
+    client.force_login(ops_lead)
+
+    response = client.get(INBOX, params)
+
+    assert response.status_code == 200
+    [message] = messages_of(response)
+    assert message.startswith("Some filters were not understood, so nothing is listed: ")
+    assert f"{next(iter(params))}: " in message
+    assert shown(response) == []
+
+
+def test_the_inbox_costs_the_same_for_3_cases_and_30(
+    client, ops_lead, superuser, customer, globex, django_assert_num_queries
+):
+    client.force_login(ops_lead)
+    order_type = ContentType.objects.get_for_model(Order)
+
+    def add(n: int, start: int) -> None:
+        with acting_as("test:fixture"):
+            order = Order.objects.create(
+                external_id=f"ord_{start}",
+                tenant_id="x",
+                sku="X",
+                quantity=1,
+                amount=1,
+                currency="EUR",
+                paid_at=timezone.now(),
+            )
+        for i in range(start, start + n):
+            make_case(
+                f"case {i}",
+                days_old=i,
+                kind=Case.Kind.PROBLEM_REDEMPTION if i % 2 else Case.Kind.FAILED_FULFILMENT,
+                customer=customer if i % 3 else globex,
+                owner=(ops_lead, superuser, None)[i % 3],
+                state=Case.State.ACKNOWLEDGED if i % 4 == 0 else Case.State.OPEN,
+                subject_id=str(order.pk),
+                subject_type_id=order_type.pk,
+            )
+
+    add(3, 0)
+    client.get(INBOX)  # warm the per-process caches (content types, permissions)
+    with django_assert_num_queries(7):
+        response = client.get(INBOX)
+    assert len(response.context["rows"]) == 3
+    add(27, 3)
+    with django_assert_num_queries(7):
+        response = client.get(INBOX)
+    assert len(response.context["rows"]) == 30
+
+
+def test_an_ops_lead_sees_the_bulk_controls_and_the_resolutions(
+    client, ops_lead, failed_order_case
+):
+    case = failed_order_case
+    client.force_login(ops_lead)
+
+    html = client.get(INBOX).content.decode()
+
+    assert 'data-testid="inbox-bulk"' in html
+    assert f'name="cases" value="{case.pk}"' in html
+    assert f'<option value="{ops_lead.pk}">Olga (me)</option>' in html
+    for url in (
+        resolve_url(case, "fulfil"),
+        resolve_url(case, "refund"),
+        reverse("admin:support_case_resolve_note", args=[case.pk]),
+        reverse("admin:support_case_waive", args=[case.pk]),
+    ):
+        assert f'href="{url}"' in html
+
+
+@pytest.mark.parametrize("persona", ["agent", "manager"])
+def test_people_who_only_view_cases_see_the_inbox_without_its_controls(
+    client, request, failed_order_case, persona
+):
+    client.force_login(request.getfixturevalue(persona))
+
+    response = client.get(INBOX)
+
+    assert response.status_code == 200
+    assert shown(response) == [failed_order_case.summary]
+    html = response.content.decode()
+    assert 'data-testid="inbox-bulk"' not in html
+    assert 'name="cases"' not in html
+    assert "/resolve/" not in html
+    assert "/waive/" not in html
+
+
+def test_an_outsider_is_sent_to_sign_in(client, outsider, failed_order_case):
+    client.force_login(outsider)
+    response = client.get(INBOX)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_staff_who_may_not_view_cases_get_403(client, failed_order_case):
+    client.force_login(User.objects.create_user(username="temp", is_staff=True))
+    assert client.get(INBOX).status_code == 403
+
+
+@pytest.mark.parametrize("persona", ["agent", "manager"])
+def test_people_who_only_view_cases_get_403_on_every_action(
+    client, request, failed_order_case, customer, product, persona
+):
+    case = failed_order_case
+    client.force_login(request.getfixturevalue(persona))
+    before = everything()
+
+    posts = {
+        BULK: {"action": "acknowledge", "cases": [case.pk]},
+        resolve_url(case, "fulfil"): {"customer": customer.pk, "product": product.pk, "note": NOTE},
+        resolve_url(case, "refund"): {"reference": "cn_1", "note": NOTE},
+        reverse("admin:support_case_resolve_note", args=[case.pk]): {"note": NOTE},
+        reverse("admin:support_case_waive", args=[case.pk]): {"note": NOTE},
+        reverse("admin:support_case_acknowledge", args=[case.pk]): {},
+    }
+    for url, data in posts.items():
+        assert client.post(url, data).status_code == 403, url
+    for url in list(posts)[1:5]:
+        assert client.get(url).status_code == 403, url
+    assert everything() == before
+
+
+# --- Bulk actions -------------------------------------------------------------------------
+
+
+def test_bulk_acknowledge_takes_the_selected_open_cases_and_keeps_the_filters(
+    client, ops_lead, superuser
+):
+    unowned = make_case("unowned", days_old=3)
+    roots = make_case("root's", days_old=2, owner=superuser)
+    acknowledged = make_case("acknowledged", days_old=1, state=Case.State.ACKNOWLEDGED)
+    resolved = make_case("resolved", state=Case.State.RESOLVED)
+    untouched = make_case("not selected")
+    client.force_login(ops_lead)
+    back = f"{INBOX}?kind=failed_fulfilment&owner=none"
+
+    response = client.post(
+        BULK,
+        {
+            "action": "acknowledge",
+            "cases": [unowned.pk, roots.pk, acknowledged.pk, resolved.pk],
+            "next": back,
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == back
+    assert messages_of(response) == [
+        "2 case(s) acknowledged; 2 left as they were (already so, or closed)."
+    ]
+    states = dict(Case.objects.values_list("summary", "state"))
+    owners = dict(Case.objects.values_list("summary", "owner_id"))
+    assert states == {
+        "unowned": "acknowledged",
+        "root's": "acknowledged",
+        "acknowledged": "acknowledged",
+        "resolved": "resolved",
+        "not selected": "open",
+    }
+    assert (owners["unowned"], owners["root's"], owners["not selected"]) == (
+        ops_lead.pk,
+        superuser.pk,
+        None,
+    )
+    assert {r.history_actor for r in Case.history.filter(history_type="~")} == {"olga"}
+    for case in (acknowledged, resolved, untouched):
+        assert case.history.count() == 1
+
+
+def test_bulk_assign_gives_the_selected_cases_still_being_worked_to_the_person_chosen(
+    client, ops_lead, superuser
+):
+    first = make_case("first", days_old=2)
+    second = make_case("second", days_old=1, state=Case.State.ACKNOWLEDGED, owner=ops_lead)
+    closed = make_case("closed", state=Case.State.WAIVED)
+    client.force_login(ops_lead)
+
+    response = client.post(
+        BULK,
+        {
+            "action": "assign",
+            "owner": superuser.pk,
+            "cases": [first.pk, second.pk, closed.pk],
+            "next": f"{INBOX}?state=all",
+        },
+    )
+
+    assert response["Location"] == f"{INBOX}?state=all"
+    assert messages_of(response) == [
+        "2 case(s) assigned to Root; 1 left as they were (already so, or closed)."
+    ]
+    assert dict(Case.objects.values_list("summary", "owner_id")) == {
+        "first": superuser.pk,
+        "second": superuser.pk,
+        "closed": None,
+    }
+    latest = first.history.latest()
+    assert (latest.history_actor, latest.history_change_reason) == ("olga", "assigned to Root")
+
+
+@pytest.mark.parametrize("owner", ["", "sam", "99999"])
+def test_bulk_assign_to_nobody_or_to_someone_who_may_not_own_cases_changes_nothing(
+    client, ops_lead, agent, owner
+):
+    case = make_case("open")
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(
+        BULK,
+        {
+            "action": "assign",
+            "owner": str(agent.pk) if owner == "sam" else owner,
+            "cases": [case.pk],
+            "next": INBOX,
+        },
+    )
+
+    assert response["Location"] == INBOX
+    assert messages_of(response) == ["Nothing changed. Pick who the cases go to."]
+    assert everything() == before
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "assign"])
+def test_bulk_with_nothing_selected_says_to_select_first(client, ops_lead, action):
+    make_case("open")
+    client.force_login(ops_lead)
+    before = everything()
+    back = f"{INBOX}?kind=problem_redemption"
+
+    response = client.post(BULK, {"action": action, "owner": ops_lead.pk, "next": back})
+
+    assert response["Location"] == back
+    assert messages_of(response) == [
+        "Nothing changed. cases: Select the cases first (the boxes on the left)."
+    ]
+    assert everything() == before
+
+
+def test_bulk_goes_back_to_the_inbox_when_next_points_elsewhere(client, ops_lead):
+    case = make_case("open")
+    client.force_login(ops_lead)
+
+    response = client.post(
+        BULK, {"action": "acknowledge", "cases": [case.pk], "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == INBOX
+    assert messages_of(response) == ["1 case(s) acknowledged."]
+
+
+def test_bulk_is_post_only(client, ops_lead):
+    client.force_login(ops_lead)
+    assert client.get(BULK).status_code == 405
+
+
+# --- A resolution's page ------------------------------------------------------------------
+
+
+def test_the_resolution_page_shows_its_form_with_what_the_order_named(
+    client, ops_lead, customer, product
+):
+    with acting_as("test:fixture"):
+        Product.objects.create(sku="SEAT-OLD", name="Old seat", status=Product.Status.RETIRED)
+    deliver(order_completed(sku="SEAT-OLD"), "msg_order")
+    case = Case.objects.get()
+    client.force_login(ops_lead)
+
+    response = client.get(resolve_url(case, "fulfil"))
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.initial == {"customer": customer, "product": None}
+    assert list(form.fields["product"].queryset) == [product]  # a retired one is no choice
+    html = response.content.decode()
+    assert f'<option value="{customer.pk}" selected>Acme Corp</option>' in html
+    assert 'name="note"' in html
+    assert "Fulfil now and resolve" in html
+    assert 'data-testid="resolve-unavailable"' not in html
+
+
+def test_a_resolution_without_a_note_is_shown_again_with_the_error_and_what_was_typed(
+    client, ops_lead, customer, product, failed_order_case
+):
+    case = failed_order_case
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(
+        resolve_url(case, "fulfil"), {"customer": customer.pk, "product": product.pk, "note": " "}
+    )
+
+    assert response.status_code == 200
+    assert response.context["note"].errors == {"note": ["This field is required."]}
+    html = response.content.decode()
+    assert '<p class="od-error">This field is required.</p>' in html
+    assert f'<option value="{customer.pk}" selected>Acme Corp</option>' in html
+    assert f'<option value="{product.pk}" selected>' in html
+    assert everything() == before
+
+
+def test_a_refund_keeps_the_note_typed_when_its_reference_is_missing(
+    client, ops_lead, failed_order_case
+):
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(resolve_url(failed_order_case, "refund"), {"note": "Refunded in full."})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"reference": ["This field is required."]}
+    assert 'id="id_note">\nRefunded in full.</textarea>' in response.content.decode()
+    assert everything() == before
+
+
+def test_a_resolution_posted_resolves_the_case_and_goes_to_its_page(
+    client, ops_lead, customer, product, failed_order_case
+):
+    case = failed_order_case
+    client.force_login(ops_lead)
+
+    response = client.post(
+        resolve_url(case, "fulfil"), {"customer": customer.pk, "product": product.pk, "note": NOTE}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == case_url(case)
+    done = "Fulfilled: 3 × SEAT-PRO-1Y issued to Acme Corp."  # noqa: RUF001
+    assert messages_of(response) == [f"Case #{case.pk} resolved. {done}"]
+    case.refresh_from_db()
+    assert (case.state, case.owner, case.closing_note) == ("resolved", ops_lead, f"{done} {NOTE}")
+    order = Order.objects.get()
+    assert (order.fulfilment, order.customer) == ("fulfilled", customer)
+    assert Entitlement.objects.filter(customer=customer).count() == 3
+    rows = [
+        *order.history.filter(history_type="~"),
+        *Entitlement.history.all(),
+        *case.history.filter(history_type="~"),
+    ]
+    assert {(r.history_actor, r.history_for) for r in rows} == {("olga", f"support.case:{case.pk}")}
+
+
+def test_a_refused_resolution_says_why_and_changes_nothing(
+    client, ops_lead, customer, product, failed_order_case
+):
+    with acting_as("test:fixture"):
+        product.status = Product.Status.RETIRED  # retired after the page was opened
+        product.save()
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(
+        resolve_url(failed_order_case, "fulfil"),
+        {"customer": customer.pk, "product": product.pk, "note": NOTE},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "product": ["Select a valid choice. That choice is not one of the available choices."]
+    }
+    assert everything() == before
+
+
+def test_the_fulfil_forms_customer_search_answers_as_you_type(client, ops_lead, customer, globex):
+    client.force_login(ops_lead)
+
+    response = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "customers", "model_name": "order", "field_name": "customer", "term": "acm"},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["results"] == [{"id": str(customer.pk), "text": "Acme Corp"}]
+
+
+def test_a_churned_customer_picked_in_the_form_is_refused_and_nothing_changes(
+    client, ops_lead, customer, product, failed_order_case
+):
+    with acting_as("test:fixture"):
+        customer.status = Customer.Status.CHURNED
+        customer.save()
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(
+        resolve_url(failed_order_case, "fulfil"),
+        {"customer": customer.pk, "product": product.pk, "note": NOTE},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "customer": ["Select a valid choice. That choice is not one of the available choices."]
+    }
+    assert everything() == before
+
+
+def test_resolving_a_case_closed_meanwhile_says_so_and_changes_nothing(
+    client, ops_lead, superuser, customer, product, failed_order_case
+):
+    case = failed_order_case
+    with acting_as_user(superuser):
+        case_close(case=case, state=Case.State.WAIVED, note="test tenant", by=superuser)
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(
+        resolve_url(case, "fulfil"), {"customer": customer.pk, "product": product.pk, "note": NOTE}
+    )
+
+    assert response.status_code == 200
+    assert messages_of(response) == [f"Nothing changed. Case #{case.pk} is waived already."]
+    assert 'data-testid="resolve-unavailable"' in response.content.decode()
+    assert everything() == before
+
+
+def test_a_closed_cases_resolution_page_offers_no_form(
+    client, ops_lead, superuser, failed_order_case
+):
+    case = failed_order_case
+    with acting_as_user(superuser):
+        case_close(case=case, state=Case.State.RESOLVED, note="refunded by phone", by=superuser)
+    client.force_login(ops_lead)
+
+    response = client.get(resolve_url(case, "refund"))
+
+    assert response.status_code == 200
+    assert response.context["unavailable"] == "It is resolved already."
+    assert 'data-testid="resolve-form"' not in response.content.decode()
+
+
+def test_an_action_the_kind_does_not_have_goes_back_to_the_case(
+    client, ops_lead, failed_order_case
+):
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(resolve_url(failed_order_case, "accept"), {"note": NOTE})
+
+    assert response.status_code == 302
+    assert response["Location"] == case_url(failed_order_case)
+    assert messages_of(response) == ["Failed fulfilment cases have no such action."]
+    assert everything() == before
+
+
+def test_a_resolution_page_of_no_case_is_404(client, ops_lead):
+    client.force_login(ops_lead)
+    assert (
+        client.get(reverse("admin:support_case_resolve", args=[999999, "fulfil"])).status_code
+        == 404
+    )
+
+
+# --- Resolve with a note, waive, acknowledge ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url_name", "state", "label"),
+    [
+        ("admin:support_case_resolve_note", "resolved", "Closing note"),
+        ("admin:support_case_waive", "waived", "Why it is waived"),
+    ],
+)
+def test_a_case_is_closed_with_a_note_from_its_page(client, ops_lead, url_name, state, label):
+    case = make_case("fixed elsewhere")
+    url = reverse(url_name, args=[case.pk])
+    client.force_login(ops_lead)
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert f'<label for="id_note">{label} <span aria-hidden="true">*</span></label>' in (
+        page.content.decode()
+    )
+
+    response = client.post(url, {"note": "  Credited on the next invoice.  "})
+
+    assert response.status_code == 302
+    assert response["Location"] == case_url(case)
+    assert messages_of(response) == [f"Case #{case.pk} {state}."]
+    case.refresh_from_db()
+    assert (case.state, case.closing_note, case.owner) == (
+        state,
+        "Credited on the next invoice.",
+        ops_lead,
+    )
+    latest = case.history.latest()
+    assert (latest.history_actor, latest.history_change_reason) == (
+        "olga",
+        "Credited on the next invoice.",
+    )
+
+
+@pytest.mark.parametrize(
+    "url_name", ["admin:support_case_resolve_note", "admin:support_case_waive"]
+)
+def test_closing_without_a_note_shows_the_form_again_and_changes_nothing(
+    client, ops_lead, url_name
+):
+    case = make_case("open")
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(reverse(url_name, args=[case.pk]), {"note": "   "})
+
+    assert response.status_code == 200
+    assert response.context["note"].errors == {"note": ["This field is required."]}
+    assert everything() == before
+
+
+def test_closing_a_closed_case_says_so_and_changes_nothing(client, ops_lead):
+    case = make_case("done", state=Case.State.RESOLVED)
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(reverse("admin:support_case_waive", args=[case.pk]), {"note": "no"})
+
+    assert response.status_code == 200
+    assert messages_of(response) == [f"Nothing changed. Case #{case.pk} is resolved already."]
+    assert response.context["unavailable"] == "It is resolved already."
+    assert everything() == before
+
+
+def test_acknowledge_from_the_case_page_takes_it_and_says_so_once(client, ops_lead):
+    case = make_case("open")
+    url = reverse("admin:support_case_acknowledge", args=[case.pk])
+    client.force_login(ops_lead)
+
+    response = client.post(url, follow=True)
+
+    assert response.redirect_chain == [(case_url(case), 302)]
+    assert messages_of(response) == [f"Case #{case.pk} acknowledged."]
+    case.refresh_from_db()
+    assert (case.state, case.owner) == ("acknowledged", ops_lead)
+    before = everything()
+
+    again = client.post(url)
+
+    assert messages_of(again) == [f"Case #{case.pk} is acknowledged."]
+    assert everything() == before
+
+
+# --- The case page ------------------------------------------------------------------------
+
+
+def test_the_case_page_shows_the_panel_with_the_actions_that_apply(
+    client, ops_lead, failed_order_case
+):
+    case = failed_order_case
+    client.force_login(ops_lead)
+
+    response = client.get(case_url(case))
+
+    assert response.status_code == 200
+    panel = response.context["case_panel"]
+    assert [(entry.key, why) for entry, why in panel["resolutions"]] == [
+        ("fulfil", ""),
+        ("refund", ""),
+    ]
+    assert (panel["may_work"], panel["subject"]) == (True, Order.objects.get())
+    html = response.content.decode()
+    order = Order.objects.get()
+    assert f'href="{reverse("admin:customers_order_change", args=[order.pk])}"' in html
+    assert f'action="{reverse("admin:support_case_acknowledge", args=[case.pk])}"' in html
+    assert "Acknowledge and take it" in html
+    assert f'href="{resolve_url(case, "fulfil")}"' in html
+    assert f'href="{resolve_url(case, "refund")}"' in html
+
+
+def test_the_case_page_shows_actions_that_do_not_apply_disabled_with_why(
+    client, ops_lead, customer
+):
+    deliver(entitlement_redeemed("K7QP-4XMD-9RTW", user_email="bob@acme.com"), "msg_redeemed")
+    case = Case.objects.get()
+    client.force_login(ops_lead)
+
+    html = client.get(case_url(case)).content.decode()
+
+    no_seat = "The code matches no entitlement, so there is no seat to give."
+    nothing = "The code matches no entitlement, so there is nothing to revoke."
+    assert f'aria-disabled="true" title="{no_seat}"' in html
+    assert f'aria-disabled="true" title="{nothing}"' in html
+    assert f"Accept redemption: {no_seat}" in html
+    assert f"Revoke and reissue: {nothing}" in html
+    assert resolve_url(case, "accept") not in html
+    assert resolve_url(case, "revoke_reissue") not in html
+
+
+@pytest.mark.parametrize("persona", ["agent", "manager"])
+def test_people_who_only_view_cases_see_the_panel_without_actions(
+    client, request, failed_order_case, persona
+):
+    client.force_login(request.getfixturevalue(persona))
+
+    response = client.get(case_url(failed_order_case))
+
+    assert response.status_code == 200
+    assert (
+        response.context["case_panel"]["may_work"],
+        response.context["case_panel"]["resolutions"],
+    ) == (
+        False,
+        [],
+    )
+    html = response.content.decode()
+    assert 'data-testid="case-panel"' in html
+    assert 'data-testid="case-actions"' not in html
+
+
+def test_a_closed_case_page_shows_the_note_and_no_actions(client, ops_lead):
+    case = make_case("done", state=Case.State.WAIVED, closing_note="Known test tenant.")
+    client.force_login(ops_lead)
+
+    response = client.get(case_url(case))
+
+    html = response.content.decode()
+    assert "Known test tenant." in html
+    assert 'data-testid="case-actions"' not in html
+
+
+def test_on_the_case_form_only_the_owner_can_be_edited(client, ops_lead, superuser):
+    case = make_case("open", days_old=1)
+    client.force_login(ops_lead)
+
+    page = client.get(case_url(case))
+    assert list(page.context["adminform"].form.fields) == ["owner"]
+
+    response = client.post(
+        case_url(case),
+        {
+            "owner": superuser.pk,
+            "state": "waived",
+            "closing_note": "sneaked in",
+            "summary": "rewritten",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert (case.owner, case.state, case.closing_note, case.summary) == (
+        superuser,
+        "open",
+        "",
+        "open",
+    )
+    latest = case.history.latest()
+    assert (latest.history_actor, latest.owner_id) == ("olga", superuser.pk)
+
+
+def test_the_case_form_gives_a_case_only_to_someone_who_may_work_it(client, ops_lead, agent):
+    case = make_case("open", days_old=1)
+    client.force_login(ops_lead)
+    before = everything()
+
+    response = client.post(case_url(case), {"owner": agent.pk, "_save": "Save"})
+
+    assert response.status_code == 200  # the form shown again with the error
+    assert everything() == before
