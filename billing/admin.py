@@ -1,13 +1,21 @@
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
+from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin
+from audit.admin import AuditedModelAdmin, choice_badge
 from billing.imports import InvoiceImportError, invoices_import_file
-from billing.models import Invoice
+from billing.models import Invoice, ReconciliationRun
+from billing.reconciliation import BILLING_KINDS, month_start, parse_month
+from support.enqueue import publish_after_commit
+from support.models import Case
 
 MAX_UPLOAD = 50 * 1024 * 1024
 
@@ -80,3 +88,174 @@ class InvoiceAdmin(AuditedModelAdmin):
                 "result": result,
             },
         )
+
+
+class StartRunForm(forms.Form):
+    month = forms.CharField(
+        label="Month",
+        widget=forms.DateInput(attrs={"type": "month"}),
+        help_text="Every customer's expected charges against its invoices for that month.",
+    )
+
+    def clean_month(self):
+        try:
+            return parse_month(self.cleaned_data["month"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(AuditedModelAdmin):
+    """The runs, newest first; a run's page shows its progress while it runs and then
+    what it found. Runs are started from here ("Reconcile a month") or by beat."""
+
+    list_display = [
+        "month_label",
+        "scope",
+        "status_badge",
+        "progress_label",
+        "finding_counts",
+        "opened",
+        "resolved",
+        "duration_label",
+        "started_by",
+        "started_at",
+    ]
+    list_select_related = ["customer"]
+    list_filter = ["status", "month"]
+    change_list_template = "billing/reconciliationrun_change_list.html"
+    change_form_before_template = "billing/reconciliationrun_progress.html"
+    fieldsets = [
+        (
+            "Record",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("month", "customer"),
+                    ("status", "stage", "progress"),
+                    ("started_by", "started_at", "finished_at"),
+                    ("customers_checked", "opened", "updated", "resolved"),
+                    "findings",
+                    "error",
+                ],
+            },
+        )
+    ]
+    readonly_fields = [
+        "month",
+        "customer",
+        "status",
+        "stage",
+        "progress",
+        "started_by",
+        "started_at",
+        "finished_at",
+        "customers_checked",
+        "findings",
+        "opened",
+        "updated",
+        "resolved",
+        "error",
+    ]
+
+    status_badge = choice_badge(
+        "status",
+        {
+            ReconciliationRun.Status.RUNNING: "info",
+            ReconciliationRun.Status.SUCCEEDED: "success",
+            ReconciliationRun.Status.FAILED: "danger",
+        },
+    )
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a run is a record of what happened
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "start/",
+                self.admin_site.admin_view(self.start_view),
+                name="billing_reconciliationrun_start",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:billing_reconciliationrun_start"))
+
+    def start_view(self, request):
+        """Queue the reconciliation of a month; the worker runs it."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = StartRunForm(
+            request.POST or None,
+            initial={"month": f"{month_start(timezone.now().date()) - dt.timedelta(days=1):%Y-%m}"},
+        )
+        if request.method == "POST" and form.is_valid():
+            month = form.cleaned_data["month"]
+            publish_after_commit("billing.reconcile_month", month.isoformat())
+            messages.success(
+                request,
+                f"Reconciliation of {month:%Y-%m} queued: it appears below within seconds.",
+            )
+            return HttpResponseRedirect(reverse("admin:billing_reconciliationrun_changelist"))
+        return TemplateResponse(
+            request,
+            "billing/reconciliationrun_start.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reconcile a month",
+                "opts": self.opts,
+                "form": form,
+            },
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        running = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.RUNNING)
+        extra_context = {**(extra_context or {}), "refresh": running.exists()}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        if run is not None:
+            inbox = reverse("admin:support_case_inbox")
+            extra_context = {
+                **(extra_context or {}),
+                "run": run,
+                "kinds": [
+                    (
+                        label,
+                        run.findings.get(kind, 0),
+                        f"{inbox}?state=all&kind={kind}&month={run.month:%Y-%m}",
+                    )
+                    for kind, label in Case.Kind.choices
+                    if kind in BILLING_KINDS
+                ],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @display(description="Month", ordering="month")
+    def month_label(self, obj):
+        return f"{obj.month:%Y-%m}"
+
+    @display(description="For")
+    def scope(self, obj):
+        return obj.customer.name if obj.customer_id else "every customer"
+
+    @display(description="Progress")
+    def progress_label(self, obj):
+        return f"{obj.progress}% · {obj.stage}" if obj.status == "running" else f"{obj.progress}%"
+
+    @display(description="Findings")
+    def finding_counts(self, obj):
+        parts = [
+            f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(obj.findings.items())
+        ]
+        return ", ".join(parts) or "none"
+
+    @display(description="Duration")
+    def duration_label(self, obj):
+        return f"{obj.duration.total_seconds():.1f} s"

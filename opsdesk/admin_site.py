@@ -36,7 +36,13 @@ SIDEBAR = [
             ("Deliveries", "outgoing_mail", "opsdesk", "digestdelivery"),
         ],
     ),
-    ("Billing", [("Invoices", "receipt_long", "billing", "invoice")]),
+    (
+        "Billing",
+        [
+            ("Invoices", "receipt_long", "billing", "invoice"),
+            ("Reconciliation runs", "balance", "billing", "reconciliationrun"),
+        ],
+    ),
     (
         "Administration",
         [
