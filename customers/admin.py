@@ -166,6 +166,16 @@ class EntitlementAdmin(EntitlementTraceMixin, EntitlementWorkflowsMixin, Audited
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.opts.concrete_fields]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        nothing_to_save = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **nothing_to_save}
+        )
+
     state_badge = choice_badge(
         "state",
         {
