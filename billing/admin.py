@@ -7,6 +7,8 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
@@ -18,6 +20,7 @@ from support.enqueue import publish_after_commit
 from support.models import Case
 
 MAX_UPLOAD = 50 * 1024 * 1024
+NOWRAP = '<span style="white-space:nowrap">{}</span>'
 
 
 class UploadForm(forms.Form):
@@ -119,7 +122,7 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
         "resolved",
         "duration_label",
         "started_by",
-        "started_at",
+        "started_label",
     ]
     list_select_related = ["customer"]
     list_filter = ["status", "month"]
@@ -222,15 +225,18 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
         run = self.get_object(request, object_id)
         if run is not None:
             inbox = reverse("admin:support_case_inbox")
+            # A re-check counted one customer's findings: its links list only those.
+            scope = {"customer": run.customer.external_id} if run.customer_id else {}
+
+            def link(kind):
+                query = {"state": "all", "kind": kind, "month": f"{run.month:%Y-%m}", **scope}
+                return f"{inbox}?{urlencode(query)}"
+
             extra_context = {
                 **(extra_context or {}),
                 "run": run,
                 "kinds": [
-                    (
-                        label,
-                        run.findings.get(kind, 0),
-                        f"{inbox}?state=all&kind={kind}&month={run.month:%Y-%m}",
-                    )
+                    (label, run.findings.get(kind, 0), link(kind))
                     for kind, label in Case.Kind.choices
                     if kind in BILLING_KINDS
                 ],
@@ -239,11 +245,16 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
 
     @display(description="Month", ordering="month")
     def month_label(self, obj):
-        return f"{obj.month:%Y-%m}"
+        return format_html(NOWRAP, f"{obj.month:%Y-%m}")
 
     @display(description="For")
     def scope(self, obj):
         return obj.customer.name if obj.customer_id else "every customer"
+
+    @display(description="Started", ordering="started_at")
+    def started_label(self, obj):
+        started = timezone.localtime(obj.started_at)
+        return format_html(NOWRAP, f"{started:%d %b %Y %H:%M}")
 
     @display(description="Progress")
     def progress_label(self, obj):

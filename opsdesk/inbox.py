@@ -365,6 +365,14 @@ def case_recheck_view(request, object_id: str):
     if case.kind not in BILLING_KINDS or case.period is None or case.customer is None:
         messages.error(request, "Only billing findings of a known customer can be re-checked.")
         return HttpResponseRedirect(page)
+    if case.state in Case.CLOSED_STATES:
+        # As the page offers it: a closed case would not say what the run found.
+        messages.error(
+            request,
+            f"Case #{case.pk} was not re-checked: it is {case.get_state_display().lower()} "
+            "already.",
+        )
+        return HttpResponseRedirect(page)
     try:
         run = reconcile(month=case.period, customer=case.customer)
     except ReconciliationBusy as error:
