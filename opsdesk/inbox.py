@@ -25,6 +25,7 @@ from django.views.generic import ListView
 from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import CappedCountPaginator
+from audit.context import acting_for
 from billing.reconciliation import BILLING_KINDS, ReconciliationBusy, parse_month, reconcile
 from opsdesk.casework import RESOLUTIONS, ResolutionError, resolutions_for, resolve
 from support.admin_views import _back, _errors
@@ -374,7 +375,8 @@ def case_recheck_view(request, object_id: str):
         )
         return HttpResponseRedirect(page)
     try:
-        run = reconcile(month=case.period, customer=case.customer)
+        with acting_for(case):
+            run = reconcile(month=case.period, customer=case.customer)
     except ReconciliationBusy as error:
         messages.warning(request, f"Not re-checked now. {error}")
         return HttpResponseRedirect(page)

@@ -102,6 +102,9 @@ OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1)
 # these: an amount in the invoice's currency, and a fraction of what was expected.
 OPSDESK_RECONCILE_TOLERANCE_MIN = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_MIN", "1.00")
 OPSDESK_RECONCILE_TOLERANCE_RATE = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_RATE", "0.005")
+# Billing invoices a month in arrears: a month without an invoice this many days after
+# it ended has a missing invoice (before that, it is not issued yet).
+OPSDESK_INVOICE_GRACE_DAYS = envint("OPSDESK_INVOICE_GRACE_DAYS", 5)
 # An open invoice is overdue this many days after its due date.
 OPSDESK_OVERDUE_AFTER_DAYS = envint("OPSDESK_OVERDUE_AFTER_DAYS", 14)
 

@@ -320,3 +320,21 @@ def test_the_command_reports_the_run(month, capsys):
     with pytest.raises(CommandError, match=r"'2026-13' is not a month like 2026-10\."):
         call_command("reconcile", "--month", "2026-13")
     assert Contract.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("today", "missing"),
+    [
+        (dt.date(2026, 10, 20), False),  # October is not over: its invoice is not due yet
+        (dt.date(2026, 11, 5), False),  # the last day of grace (5 days after the month)
+        (dt.date(2026, 11, 6), True),
+    ],
+)
+def test_a_month_invoiced_in_arrears_has_a_missing_invoice_only_after_its_grace(
+    month, today, missing
+):
+    reconcile(month=OCTOBER, today=today)
+    found = Case.objects.filter(kind="missing_invoice", customer=month["Missing"])
+    assert found.exists() is missing
+    if missing:
+        assert found.get().expected == "an invoice in EUR by 05 Nov 2026"
