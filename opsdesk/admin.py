@@ -22,7 +22,7 @@ from opsdesk import inbox
 from opsdesk.admin_migration import AccountMigrationMixin
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
 from opsdesk.models import DigestDelivery
-from opsdesk.selectors import customer_overview
+from opsdesk.selectors import customer_billing, customer_overview
 from support.admin import CaseAdmin
 from support.enqueue import publish_after_commit
 from support.models import Case
@@ -55,6 +55,7 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "overview": customer_overview(customer=customer),
+                "billing": customer_billing(customer=customer),
                 "trace": customer_trace(customer, page=trace_page(request)),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from billing.models import Invoice
+from billing.reconciliation import BILLING_KINDS, billing_comparison, month_start, tolerance
 from customers.models import Contract, Customer, Entitlement, UsageDaily
 from opsdesk import health
 from support.models import Case, Ticket
@@ -225,3 +228,192 @@ def customer_overview(
         open_case_count=case_counts["open"],
         invoices=list(customer.invoices.order_by("-period_start")[:6]),
     )
+
+
+@dataclass(frozen=True)
+class BillingMonth:
+    """One month of a customer's billing tab: what it should have cost, what was
+    invoiced, and the open findings of the month. ``expected`` is None when no contract
+    was active; ``invoiced`` when nothing was issued (drafts and void invoices are listed
+    in ``invoices`` but never counted, as in reconciliation)."""
+
+    month: dt.date
+    contract: Contract | None  # the latest contract active in the month
+    expected: Decimal | None
+    fees: Decimal | None
+    peak: int | None
+    seats: int | None
+    extra_seats: int
+    extra_seat_price: Decimal | None
+    invoiced: Decimal | None
+    currency: str | None  # the contract's, else the invoices'
+    other_currencies: list[str]  # invoiced in a currency that is not the contract's
+    invoices: list[Invoice]
+    counted_ids: frozenset[int]
+    overdue_ids: frozenset[int]
+    cases: list[Case]
+
+    @property
+    def empty(self) -> bool:
+        """Neither a contract nor an invoice: a gap between billed months."""
+        return self.contract is None and not self.invoices
+
+    @property
+    def difference(self) -> Decimal | None:
+        """Invoiced minus expected; None when they cannot be compared (another currency,
+        or two) or there is nothing to compare."""
+        if self.other_currencies or len(self.invoiced_amounts) > 1:
+            return None
+        if self.expected is None and self.invoiced is None:
+            return None
+        return (self.invoiced or Decimal("0.00")) - (self.expected or Decimal("0.00"))
+
+    @property
+    def invoiced_amounts(self) -> list[tuple[str, Decimal]]:
+        """What was invoiced per currency (one entry unless invoiced in two)."""
+        amounts = defaultdict(lambda: Decimal("0.00"))
+        for invoice in self.invoices:
+            if invoice.pk in self.counted_ids:
+                amounts[invoice.currency] += invoice.amount_due
+        return sorted(amounts.items())
+
+    @property
+    def tolerance(self) -> Decimal:
+        return tolerance(self.expected or Decimal("0.00"))
+
+    @property
+    def outside_tolerance(self) -> bool:
+        """What reconciliation calls a mismatch (a missing invoice, an invoice without a
+        contract, duplicates included), or an invoice in another currency."""
+        if self.other_currencies or len(self.invoiced_amounts) > 1:
+            return True
+        return self.difference is not None and abs(self.difference) > self.tolerance
+
+
+@dataclass(frozen=True)
+class BillingTotal:
+    """The months' sums in one currency: expected in the contract's currency, invoiced
+    in each invoice's own (a month invoiced in another currency counts in that one)."""
+
+    currency: str
+    expected: Decimal
+    invoiced: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.invoiced - self.expected
+
+    @property
+    def outside_tolerance(self) -> bool:
+        return abs(self.difference) > tolerance(self.expected)
+
+
+@dataclass(frozen=True)
+class CustomerBilling:
+    months: list[BillingMonth]  # newest first
+    totals: list[BillingTotal]
+    first: dt.date
+    last: dt.date
+
+    @property
+    def invoice_count(self) -> int:
+        return sum(len(month.invoices) for month in self.months)
+
+    @property
+    def case_count(self) -> int:
+        return sum(len(month.cases) for month in self.months)
+
+
+def _add_months(month: dt.date, months: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def customer_billing(
+    *, customer: Customer, months: int = 12, today: dt.date | None = None
+) -> CustomerBilling:
+    """The customer's billing tab: the last ``months`` months (this one included), newest
+    first, expected against invoiced as reconciliation computes it
+    (``billing.reconciliation.billing_comparison``), with the month's invoices and open
+    billing findings. Four queries whatever the number of months, invoices or findings:
+    the comparison, the contracts (for the price of an extra seat), invoices, cases.
+
+    Months older than the first one with a contract or an invoice are left out (a customer
+    of three months has three rows); a month after that with neither is kept as an empty
+    row, so a gap in the contracts shows."""
+    today = today or timezone.now().date()
+    last = month_start(today)
+    first = _add_months(last, -(months - 1))
+    last_end = _add_months(last, 1) - dt.timedelta(days=1)
+    rows = {
+        row.month: row
+        for row in billing_comparison(first=first, last=last, customer=customer, today=today)
+    }
+    contracts = {
+        contract.pk: contract
+        for contract in customer.contracts.filter(
+            Q(end_date__isnull=True) | Q(end_date__gte=first),
+            status__in=[Contract.Status.ACTIVE, Contract.Status.ENDED],
+            start_date__lte=last_end,
+        )
+    }
+    invoices = defaultdict(list)
+    for invoice in customer.invoices.filter(period_start__range=(first, last_end)).order_by(
+        "period_start", "issued_at", "pk"
+    ):
+        invoices[month_start(invoice.period_start)].append(invoice)
+    cases = defaultdict(list)
+    for case in customer.cases.filter(
+        OPEN_CASE, kind__in=BILLING_KINDS, period__range=(first, last_end)
+    ).order_by("kind", "opened_at", "pk"):
+        cases[case.period].append(case)
+
+    result, seen = [], False
+    for month in (_add_months(first, offset) for offset in range(months)):
+        row = rows.get(month)
+        contract = contracts.get(row.contract_id) if row and row.contract_id else None
+        seen = seen or bool(row or invoices[month] or cases[month])
+        if not seen:
+            continue
+        extra = max(0, (row.peak or 0) - row.seats) if contract else 0
+        price = contract.price_per_extra_seat if contract else None
+        currency = (
+            row.contract_currency
+            if row and row.contract_currency
+            else (row.currencies[0] if row and len(row.currencies) == 1 else None)
+        )
+        result.append(
+            BillingMonth(
+                month=month,
+                contract=contract,
+                expected=row.expected if contract else None,
+                fees=row.expected - extra * price if contract else None,
+                peak=row.peak if row else None,
+                seats=row.seats if row else None,
+                extra_seats=extra,
+                extra_seat_price=price,
+                invoiced=row.invoiced if row else None,
+                currency=currency,
+                other_currencies=sorted(set(row.currencies) - {row.contract_currency})
+                if row and row.contract_currency
+                else [],
+                invoices=invoices[month],
+                counted_ids=frozenset(row.invoice_ids if row else ()),
+                overdue_ids=frozenset(row.overdue_ids if row else ()),
+                cases=cases[month],
+            )
+        )
+    result.reverse()
+
+    expected = defaultdict(lambda: Decimal("0.00"))
+    invoiced = defaultdict(lambda: Decimal("0.00"))
+    for month in result:
+        if month.expected is not None:
+            expected[month.currency] += month.expected
+        for currency, amount in month.invoiced_amounts:
+            invoiced[currency] += amount
+    totals = [
+        BillingTotal(currency, expected[currency], invoiced[currency])
+        for currency in sorted(expected.keys() | invoiced.keys())
+    ]
+    return CustomerBilling(months=result, totals=totals, first=first, last=last)
