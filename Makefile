@@ -25,11 +25,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m opsdesk.stack test $(PYTEST_ARGS)
 
-## `python -m bench [webhooks] [health]`, both unless BENCH names one (`make bench
+## `python -m bench [webhooks] [health] [reconcile]`, all unless BENCH names one (`make bench
 ## BENCH=health`). webhooks: intake under gunicorn, measured with wrk next to a bare
 ## one-row-insert view (needs `wrk`; BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS).
 ## health: customer health and the digests next to one SQL statement, on demo data seeded
-## once (BENCH_CUSTOMERS, BENCH_DAYS, BENCH_RUNS, BENCH_RESEED=1).
+## once (BENCH_CUSTOMERS, BENCH_DAYS, BENCH_RUNS, BENCH_RESEED=1). reconcile: one month for
+## 10,000 customers next to one hand-written SQL statement, on its own seeded database.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
 

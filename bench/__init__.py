@@ -1,6 +1,7 @@
 """``make bench``: webhook intake under gunicorn, side by side with a bare insert view
 (``bench.__main__``); customer health and the digest, side by side with one SQL statement
-(``bench.health``)."""
+(``bench.health``); a month's billing reconciliation for 10,000 customers, side by side with
+one hand-written SQL statement (``bench.reconcile``)."""
 
 import os
 

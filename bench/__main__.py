@@ -1,5 +1,6 @@
-"""``python -m bench [webhooks] [health]`` (``make bench``): the benchmarks named, both
-without arguments; exits non-zero when one fails. ``health`` is in ``bench.health``.
+"""``python -m bench [webhooks] [health] [reconcile]`` (``make bench``): the benchmarks
+named, all of them without arguments; exits non-zero when one fails. ``health`` is in
+``bench.health``, ``reconcile`` in ``bench.reconcile``.
 
 ``webhooks``: sustained webhook intake against a bare insert. Serves opsdesk with
 gunicorn (sync workers, no access log) on a free local port and loads it with ``wrk``:
@@ -42,7 +43,7 @@ import psycopg
 from kombu import Connection, Exchange, Queue
 from standardwebhooks.webhooks import Webhook
 
-from bench import QUEUE, health, knob, say
+from bench import QUEUE, health, knob, reconcile, say
 from opsdesk import embedded
 from opsdesk.stack import BIN, PY, ROOT, VAR, _database, _wait_for_socket
 
@@ -534,7 +535,7 @@ def webhooks() -> int:
     return 1 if failures else 0
 
 
-BENCHMARKS = {"webhooks": webhooks, "health": health.main}
+BENCHMARKS = {"webhooks": webhooks, "health": health.main, "reconcile": reconcile.main}
 
 
 def main(names: list[str]) -> int:

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
@@ -465,14 +466,22 @@ def _clean(row: Comparison) -> bool:
     )
 
 
+def _any_of(ids) -> RawSQL:
+    """``ids`` for ``pk__in`` as one array parameter: queried even when empty, so a run
+    makes as many queries whether or not it finds anything."""
+    return RawSQL("SELECT unnest(%s::bigint[])", [sorted(ids)])
+
+
 def _write_findings(run, rows, *, month, customer, today) -> dict:
     rows = [row for row in rows if not _clean(row)]
     invoice_ids = {pk for row in rows for pk in (*row.invoice_ids, *row.overdue_ids)}
-    invoices = Invoice.objects.in_bulk(invoice_ids)
+    invoices = {
+        invoice.pk: invoice for invoice in Invoice.objects.filter(pk__in=_any_of(invoice_ids))
+    }
     customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
     customers = {
         pk: (name, tenant)
-        for pk, name, tenant in Customer.objects.filter(pk__in=customer_ids).values_list(
+        for pk, name, tenant in Customer.objects.filter(pk__in=_any_of(customer_ids)).values_list(
             "pk", "name", "external_id"
         )
     }
