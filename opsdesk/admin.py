@@ -18,6 +18,7 @@ from customers.admin import CustomerAdmin
 from customers.admin_trace import trace_page
 from customers.models import Customer
 from customers.trace import customer_trace
+from onboarding.selectors import customer_checklists
 from opsdesk import inbox
 from opsdesk.admin_migration import AccountMigrationMixin
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
@@ -57,6 +58,7 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
                 "overview": customer_overview(customer=customer),
                 "billing": customer_billing(customer=customer),
                 "trace": customer_trace(customer, page=trace_page(request)),
+                "onboarding": customer_checklists(customer=customer),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

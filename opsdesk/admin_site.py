@@ -30,6 +30,14 @@ SIDEBAR = [
         ],
     ),
     (
+        "Onboarding",
+        [
+            ("My onboarding tasks", "task_alt", "onboarding", "checklisttask", "mine"),
+            ("Onboarding overview", "insights", "onboarding", "checklist", "overview"),
+            ("Checklist templates", "checklist", "onboarding", "checklisttemplate"),
+        ],
+    ),
+    (
         "Digest",
         [
             ("Digest preview", "mail", "opsdesk", "digestdelivery", "preview"),

@@ -38,6 +38,7 @@ from billing.models import Invoice
 from billing.reconciliation import reconcile
 from customers.codes import generate_redemption_code
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
+from onboarding.demo import seed_onboarding
 from opsdesk import roles
 from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket, WebhookEvent
@@ -348,7 +349,8 @@ class SeedResult:
         order = (
             "users", "tags", "products", "customers", "contacts", "contracts", "orders",
             "entitlements", "usage rows", "invoices", "webhook events", "tickets",
-            "ticket tags", "cases",
+            "ticket tags", "cases", "checklist templates", "template items", "checklists",
+            "checklist tasks",
         )  # fmt: skip
         parts = ", ".join(f"{self.created[name]} {name}" for name in order)
         return (
@@ -1503,5 +1505,7 @@ def seed_demo(
         for back in range(11, -1, -1):
             run = reconcile(month=_add_months(this_month, -back), today=today)
             created["cases"] += run.opened
+    with transaction.atomic():
+        seed_onboarding(seed=seed, today=today, created=created)
     result.seconds = time.monotonic() - started
     return result

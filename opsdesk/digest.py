@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Customer
+from onboarding.selectors import overdue_tasks_for_manager
 from opsdesk.health import CustomerHealth, customer_health
 from opsdesk.models import DigestDelivery
 
@@ -107,6 +108,10 @@ def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
         "total": len(health),
         "subject": subject,
         "base_url": settings.OPSDESK_BASE_URL,
+        "onboarding_overdue": [
+            (task, customer_url(task.checklist.customer_id) + "#onboarding")
+            for task in overdue_tasks_for_manager(manager_id=recipient.user_id, date=date)
+        ],
     }
     return Digest(
         date=date,

@@ -289,6 +289,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         ),
         "options": {"expires": 3600},
     },
+    "sweep-onboarding-checklists": {
+        "task": "onboarding.sweep_checklists",
+        "schedule": 900,
+        "options": {"expires": 800},
+    },
     "sweep-ticket-replies": {
         "task": "support.sweep_ticket_replies",
         "schedule": 300,

@@ -48,6 +48,7 @@ def ensure_roles() -> None:
     importlib.import_module("opsdesk.migrations.0002_triage_rule_roles").grant(apps, None)
     importlib.import_module("opsdesk.migrations.0004_digest_roles").grant(apps, None)
     importlib.import_module("opsdesk.migrations.0006_reconciliation_roles").grant(apps, None)
+    importlib.import_module("opsdesk.migrations.0007_onboarding_roles").grant(apps, None)
 
 
 def _staff(username: str, group: str | None = None, **extra) -> User:

@@ -184,7 +184,7 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
             group["title"]: [i["title"] for i in group["items"]] for group in navigation(request)
         }
 
-    assert list(titles(agent)) == ["Support", "Customers", "Digest", "Billing"]
+    assert list(titles(agent)) == ["Support", "Customers", "Onboarding", "Digest", "Billing"]
     assert titles(agent)["Support"] == [
         "Triage queue",
         "All tickets",

@@ -180,10 +180,11 @@ def test_it_prints_a_one_line_summary_and_progress_per_chunk(debug):
     assert out.count("\n") == 1
     # Pinned: a change to these numbers is a change to the demo data set.
     assert re.fullmatch(
-        r"seed_demo \(seed 7, 12 customers, 30 days\): created 765 rows: 6 users, 6 tags, "
+        r"seed_demo \(seed 7, 12 customers, 30 days\): created 798 rows: 6 users, 6 tags, "
         r"7 products, 12 customers, 37 contacts, 26 contracts, 25 orders, 72 entitlements, "
         r"359 usage rows, 130 invoices, 5 webhook events, 38 tickets, 34 ticket tags, "
-        r"8 cases in \d+\.\ds\n",
+        r"8 cases, 2 checklist templates, 10 template items, 3 checklists, "
+        r"18 checklist tasks in \d+\.\ds\n",
         out,
     ), out
     assert re.fullmatch(r"seed_demo: customers 1-12 of 12, \d+ rows created, \d+\.\ds\n", err)
@@ -213,6 +214,10 @@ def test_the_summary_counts_are_the_rows_created(debug):
         "tickets": created["support.Ticket"],
         "ticket tags": created["support.Ticket_tags"],
         "cases": created["support.Case"],
+        "checklist templates": created["onboarding.ChecklistTemplate"],
+        "template items": created["onboarding.TemplateItem"],
+        "checklists": created["onboarding.Checklist"],
+        "checklist tasks": created["onboarding.ChecklistTask"],
     }
 
 

@@ -1,0 +1,109 @@
+"""Onboarding's admin pages: my open tasks, the overview, and marking a task done."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django.views.generic import ListView
+from unfold.views import UnfoldModelAdminViewMixin
+
+from audit.admin import CappedCountPaginator
+from onboarding import selectors, services
+from onboarding.models import ChecklistTask
+
+
+def _back(request, fallback: str) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = fallback
+    return HttpResponseRedirect(target)
+
+
+def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
+    if not request.user.has_perm("onboarding.change_checklisttask"):
+        raise PermissionDenied
+    task = get_object_or_404(ChecklistTask.objects.select_related("checklist"), pk=object_id)
+    back = _back(
+        request,
+        reverse("admin:customers_customer_change", args=[task.checklist.customer_id])
+        + "#onboarding",
+    )
+    try:
+        message = action(task)
+    except services.OnboardingError as error:
+        messages.error(request, f"Nothing changed. {error}")
+    else:
+        messages.success(request, message)
+    return back
+
+
+@require_POST
+def task_done_view(request, object_id: str):
+    """The "Mark done" button of a task (customer page, my tasks)."""
+    return _task_action(
+        request, object_id, lambda task: services.task_mark_done(task=task, user=request.user)
+    )
+
+
+@require_POST
+def task_reopen_view(request, object_id: str):
+    """The "Reopen" button of a done task: a done mark made by mistake is undone."""
+    return _task_action(request, object_id, lambda task: services.task_reopen(task=task))
+
+
+class MyTasksView(UnfoldModelAdminViewMixin, ListView):
+    """The signed-in person's open onboarding tasks, most urgent first."""
+
+    title = "My onboarding tasks"
+    permission_required = ("onboarding.view_checklisttask",)
+    template_name = "onboarding/my_tasks.html"
+    paginate_by = 50
+    paginator_class = CappedCountPaginator
+
+    def get_queryset(self):
+        return selectors.open_tasks(owner=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        today = timezone.localdate()
+        for task in context["object_list"]:
+            task.overdue = task.is_overdue(today)
+        context.update(
+            is_fullwidth="1",
+            today=today,
+            here=self.request.get_full_path(),
+            can_change=self.request.user.has_perm("onboarding.change_checklisttask"),
+        )
+        return context
+
+
+class OverviewView(UnfoldModelAdminViewMixin, ListView):
+    """Time to onboard (median over 90 days) and the checklists in progress."""
+
+    title = "Onboarding overview"
+    permission_required = ("onboarding.view_checklist",)
+    template_name = "onboarding/overview.html"
+    paginate_by = 50
+    paginator_class = CappedCountPaginator
+
+    def get_queryset(self):
+        return selectors.checklists_in_progress()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            is_fullwidth="1",
+            stats=selectors.onboarding_stats(),
+            window=selectors.MEDIAN_WINDOW_DAYS,
+            rows=[selectors.progress_of(c) for c in context["object_list"]],
+            completed=selectors.recently_completed(),
+        )
+        return context
