@@ -112,21 +112,19 @@ def cases_acknowledge(*, cases: models.QuerySet, by: AbstractBaseUser | None = N
     ``by``'s (whoever acknowledges it is on it). Others are left as they are. Returns
     how many changed."""
     _may_work(by)
-    pks = list(cases.filter(state=Case.State.OPEN).values_list("pk", flat=True))
-    now = timezone.now()
-    changed = update_with_history(
-        Case.objects.filter(pk__in=pks),
-        reason="acknowledged",
-        state=Case.State.ACKNOWLEDGED,
-        acknowledged_at=now,
+    opened = Case.objects.filter(pk__in=cases.filter(state=Case.State.OPEN).values("pk"))
+    acknowledged = {"state": Case.State.ACKNOWLEDGED, "acknowledged_at": timezone.now()}
+    if by is None:
+        return update_with_history(opened, reason="acknowledged", **acknowledged)
+    # One history row per case: an unowned one is taken in the same change.
+    return update_with_history(
+        opened.filter(owner__isnull=True),
+        reason=f"acknowledged and taken by {_name(by)}",
+        owner=by,
+        **acknowledged,
+    ) + update_with_history(
+        opened.filter(owner__isnull=False), reason="acknowledged", **acknowledged
     )
-    if by is not None:
-        update_with_history(
-            Case.objects.filter(pk__in=pks, owner__isnull=True),
-            reason=f"taken by {_name(by)} on acknowledging",
-            owner=by,
-        )
-    return changed
 
 
 @transaction.atomic

@@ -90,12 +90,11 @@ def test_acknowledging_takes_open_cases_and_gives_the_unowned_ones_to_whoever_ac
     )
     assert (owned.state, owned.acknowledged_at, owned.owner) == ("acknowledged", NOW, superuser)
     assert changes(unowned) == [
-        ("~", "olga", ops_lead.pk, "acknowledged", "", "acknowledged", None),
         (
             "~",
             "olga",
             ops_lead.pk,
-            "taken by Olga on acknowledging",
+            "acknowledged and taken by Olga",
             "",
             "acknowledged",
             ops_lead.pk,
