@@ -11,7 +11,7 @@ import datetime as dt
 
 import django_filters
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpResponseRedirect
@@ -316,8 +316,6 @@ def case_close_view(request, object_id: str, state: str):
 def _confirm(
     request, case, label, help_text, unavailable, form, note, *, button
 ) -> TemplateResponse:
-    from django.contrib import admin
-
     return TemplateResponse(
         request,
         "opsdesk/case_resolve.html",
