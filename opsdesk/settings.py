@@ -107,6 +107,8 @@ OPSDESK_RECONCILE_TOLERANCE_RATE = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_R
 OPSDESK_INVOICE_GRACE_DAYS = envint("OPSDESK_INVOICE_GRACE_DAYS", 5)
 # An open invoice is overdue this many days after its due date.
 OPSDESK_OVERDUE_AFTER_DAYS = envint("OPSDESK_OVERDUE_AFTER_DAYS", 14)
+# History rows older than this may be deleted by `manage.py prune_history` (7 years).
+OPSDESK_HISTORY_RETENTION_DAYS = envint("OPSDESK_HISTORY_RETENTION_DAYS", 2555)
 
 # Absolute base for links in emails ("open in opsdesk").
 OPSDESK_BASE_URL = os.environ.get("OPSDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
