@@ -38,6 +38,11 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
 
+    def has_delete_permission(self, request, obj=None):
+        # History is append-only and names its users: someone who leaves is made
+        # inactive (they can no longer sign in), never deleted.
+        return False
+
 
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, ModelAdmin):
