@@ -16,12 +16,17 @@ a second: they are grouped by the gap between neighbours (PostgreSQL window func
 not by a truncated timestamp. Each object's own timeline still shows its row.
 
 Cost per page, whatever the amount of history: one query per source for the page's
-groups, one per history model on the page for its rows and the rows before them, and one
-per related model named (changed foreign keys, and the foreign keys of the records shown,
-since their ``str()`` may read one). No ``COUNT(*)``: a page fetches one group more
+groups, one per history model on the page for its rows and the rows before them, one per
+many-to-many field of those models (a ticket's tags), and one per related model named
+(changed foreign keys, and the foreign keys of the records shown, since their ``str()``
+may read one). No ``COUNT(*)``: a page fetches one group more
 than it shows to know whether there is a next one. Grouping reads all the rows a source
 selects (a window over them), so sources should be narrow (one object, one customer);
 pass ``collapse=False`` for wide ones (a global log), which reads only the newest rows.
+
+``stream(sources, ...)`` yields every entry of the sources, newest first, reading each
+source ``chunk`` rows at a time through a server-side cursor: memory stays flat however
+many rows there are (an export).
 
 This module is a mechanism: it knows no opsdesk app. Apps say how their models read
 (``verbs``) and which rows belong together (the sources).
@@ -30,19 +35,24 @@ This module is a mechanism: it knows no opsdesk app. Apps say how their models r
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 from django.utils.text import capfirst
+from simple_history.models import ModelChange
+from simple_history.utils import get_m2m_reverse_field_name
 
 PAGE_SIZE = 50
 # Rows of one bulk operation closer together than this read as one entry.
@@ -198,6 +208,22 @@ def _admin_url(opts, pk) -> str:
         return ""
 
 
+def state_verb(name: str, words: Mapping[Any, str], *, created: str = "created") -> Verb:
+    """A verb for a model whose rows mostly tell a state: ``words`` names the new value
+    of field ``name`` when it changed ("solved"); other changes read "changed"."""
+
+    def verb(step: Step) -> str:
+        if step.row.history_type == "+":
+            return created
+        if step.row.history_type == "-":
+            return "deleted"
+        if name in step.changed:
+            return words.get(getattr(step.row, name), "changed")
+        return "changed"
+
+    return verb
+
+
 # --- Groups: the page's rows, bulk operations gathered ----------------------------------
 
 
@@ -293,12 +319,48 @@ class _Draft:
     rows: list = field(default_factory=list)
 
 
-def _diff(row, previous) -> list:
+# {(m2m field name, history_id): ids of the related objects the row had}
+Members = Mapping[tuple[str, int], frozenset]
+
+
+def _m2m_fields(history_model) -> list:
+    return list(getattr(history_model, "_history_m2m_fields", ()))
+
+
+def _members(history_model, history_ids: Iterable[int]) -> dict[tuple[str, int], frozenset]:
+    """The many-to-many members (a ticket's tags) of the history rows ``history_ids``:
+    one query per many-to-many field, where ``diff_against`` would make two per row."""
+    ids = [pk for pk in history_ids if pk is not None]
+    found: dict[tuple[str, int], set] = defaultdict(set)
+    for m2m in _m2m_fields(history_model) if ids else ():
+        through = getattr(history_model, m2m.name).model
+        target = f"{get_m2m_reverse_field_name(m2m)}_id"
+        rows = through._default_manager.filter(history_id__in=ids).values_list("history_id", target)
+        for history_id, member in rows:
+            found[(m2m.name, history_id)].add(member)
+    return {key: frozenset(value) for key, value in found.items()}
+
+
+def _field(row, name: str):
+    """A field of the history row's model; many-to-many fields live on the model only."""
+    try:
+        return row._meta.get_field(name)
+    except FieldDoesNotExist:
+        return row.instance_type._meta.get_field(name)
+
+
+def _diff(row, previous, members: Members) -> list:
     if previous is None:
         return []
-    delta = row.diff_against(previous)
-    order = {f.name: i for i, f in enumerate(row.instance_type._meta.fields)}
-    return sorted(delta.changes, key=lambda change: order.get(change.field, len(order)))
+    m2m_fields = _m2m_fields(type(row))
+    changes = list(row.diff_against(previous, excluded_fields=[f.name for f in m2m_fields]).changes)
+    for m2m in m2m_fields:
+        old = members.get((m2m.name, previous.history_id), frozenset())
+        new = members.get((m2m.name, row.history_id), frozenset())
+        if old != new:
+            changes.append(ModelChange(m2m.name, sorted(old), sorted(new)))
+    order = {f.name: i for i, f in enumerate(row.instance_type._meta.get_fields())}
+    return sorted(changes, key=lambda change: order.get(change.field, len(order)))
 
 
 def _signature(changes: list) -> tuple:
@@ -306,10 +368,16 @@ def _signature(changes: list) -> tuple:
 
 
 def _hashable(value):
-    return tuple(value) if isinstance(value, list) else value
+    """A value as a dictionary key: lists and JSON objects (a case's details) become
+    tuples, recursively."""
+    if isinstance(value, list):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _hashable(item)) for key, item in value.items()))
+    return value
 
 
-def _split(group: _Group, rows: dict[int, tuple[Any, Any]]) -> list[_Draft]:
+def _split(group: _Group, rows: dict[int, tuple[Any, Any]], members: Members) -> list[_Draft]:
     """A group's rows as drafts: rows with the same changes to different objects become
     one draft (a bulk operation); anything else stays apart."""
     drafts: list[_Draft] = []
@@ -318,7 +386,7 @@ def _split(group: _Group, rows: dict[int, tuple[Any, Any]]) -> list[_Draft]:
         if history_id not in rows:  # gone between the two queries; nothing to show
             continue
         row, previous = rows[history_id]
-        changes = _diff(row, previous)
+        changes = _diff(row, previous, members)
         signature = _signature(changes)
         draft = open_drafts.get(signature)
         pk_name = row.instance_type._meta.pk.attname
@@ -340,10 +408,11 @@ def _related_wanted(drafts: Iterable[_Draft]) -> dict[type[models.Model], set]:
     foreign key of the records named (their ``str()`` may read one)."""
     wanted: dict[type[models.Model], set] = defaultdict(set)
     for draft in drafts:
-        opts = draft.row._meta
         for change in draft.delta_changes:
-            model_field = opts.get_field(change.field)
-            if model_field.many_to_one:
+            model_field = _field(draft.row, change.field)
+            if model_field.many_to_many:
+                wanted[model_field.related_model].update([*change.old, *change.new])
+            elif model_field.many_to_one:
                 wanted[model_field.related_model].update(
                     v for v in (change.old, change.new) if v is not None
                 )
@@ -373,6 +442,12 @@ def _display(model_field, value, related: Mapping[tuple, Any], moment: str = _PR
     if model_field.many_to_one:
         obj = related.get((model_field.related_model, value))
         return str(obj) if obj is not None else f"#{value} (deleted)"
+    if model_field.many_to_many:
+        names = []
+        for pk in value:
+            obj = related.get((model_field.related_model, pk))
+            names.append(str(obj) if obj is not None else f"#{pk} (deleted)")
+        return ", ".join(sorted(names))
     if isinstance(model_field, ArrayField):
         return ", ".join(_display(model_field.base_field, item, related) for item in value)
     if model_field.flatchoices:
@@ -423,9 +498,8 @@ def _record(row, related: Mapping[tuple, Any]) -> Record:
 
 def _entry(draft: _Draft, verbs, related, subject_ref: str) -> Entry:
     row = draft.row
-    opts = row._meta
     changes = tuple(
-        _change(opts.get_field(c.field), c.old, c.new, related) for c in draft.delta_changes
+        _change(_field(row, c.field), c.old, c.new, related) for c in draft.delta_changes
     )
     verb_of = verbs.get(row.instance_type)
     verb = verb_of(draft.step) if verb_of else _DEFAULT_VERBS.get(row.history_type, "changed")
@@ -482,9 +556,68 @@ def timeline(
     for group in shown:
         ids_by_model[group.history_model].extend(group.ids)
     rows = {model: _rows(model, ids) for model, ids in ids_by_model.items()}
-    drafts = [draft for group in shown for draft in _split(group, rows[group.history_model])]
+    members = {
+        model: _members(model, [r.history_id for pair in found.values() for r in pair if r])
+        for model, found in rows.items()
+    }
+    drafts = [
+        draft
+        for group in shown
+        for draft in _split(group, rows[group.history_model], members[group.history_model])
+    ]
     related = _fetch_related(_related_wanted(drafts))
     subject_ref = f"{subject._meta.label_lower}:{subject.pk}" if subject is not None else ""
     entries = [_entry(draft, verbs, related, subject_ref) for draft in drafts]
     entries.sort(key=lambda e: (e.at, e.history_id), reverse=True)
     return TimelinePage(entries=entries, number=page, has_next=has_next, page_size=page_size)
+
+
+# --- Streams: every entry, in constant memory ---------------------------------------------
+
+STREAM_CHUNK = 500
+
+
+def _source_stream(source: models.QuerySet, verbs, chunk: int) -> Iterator[Entry]:
+    """Entries of ``source``'s rows, one each (no bulk grouping), newest first. Per chunk
+    of rows: the rows come from one server-side cursor, plus one query for the rows before
+    them and one per related model named."""
+    history_model = source.model
+    rows = (
+        source.order_by("-history_date", "-history_id")
+        .annotate(_previous_id=Subquery(previous_row(history_model).values("history_id")[:1]))
+        .iterator(chunk_size=chunk)
+    )
+    while batch := list(islice(rows, chunk)):
+        wanted = [row._previous_id for row in batch if row._previous_id is not None]
+        previous = history_model._default_manager.in_bulk(wanted) if wanted else {}
+        members = _members(history_model, [*wanted, *(row.history_id for row in batch)])
+        drafts = []
+        for row in batch:
+            before = previous.get(row._previous_id)
+            changes = _diff(row, before, members)
+            step = Step(row, before, frozenset(change.field for change in changes))
+            drafts.append(_Draft(row=row, step=step, delta_changes=changes, rows=[row]))
+        related = _fetch_related(_related_wanted(drafts))
+        for draft in drafts:
+            yield _entry(draft, verbs, related, "")
+
+
+def stream(
+    sources: Iterable[models.QuerySet],
+    *,
+    verbs: Mapping[type[models.Model], Verb] | None = None,
+    chunk: int = STREAM_CHUNK,
+) -> Iterator[Entry]:
+    """Every entry of ``sources``, newest first, merged as the sources are read: at most
+    ``chunk`` rows of each source in memory at a time. Sources of the same model are
+    combined, as in ``timeline``."""
+    verbs = verbs or {}
+    by_model: dict[type[models.Model], models.QuerySet] = {}
+    for source in sources:
+        model = source.model
+        by_model[model] = by_model[model] | source if model in by_model else source
+    return heapq.merge(
+        *(_source_stream(source, verbs, chunk) for source in by_model.values()),
+        key=lambda entry: (entry.at, entry.history_id),
+        reverse=True,
+    )

@@ -76,7 +76,7 @@ def order_trace(order: Order, *, page: int = 1) -> TimelinePage:
     return timeline(sources, verbs=VERBS, page=page, subject=order)
 
 
-def _while_theirs(model: type[models.Model], customer: Customer) -> models.QuerySet:
+def while_theirs(model: type[models.Model], customer: Customer) -> models.QuerySet:
     """History rows of ``model`` from while it belonged to ``customer``, and the row that
     moved it away (a transfer, an account migration): what the customer's people may
     know, not what its new owner did with it later."""
@@ -89,18 +89,24 @@ def _while_theirs(model: type[models.Model], customer: Customer) -> models.Query
     )
 
 
+def customer_sources(customer: Customer) -> list[models.QuerySet]:
+    """History of the customer's record, contacts, contracts, orders and entitlements,
+    including what was moved to another customer (up to the move). Orders show whole: an
+    order recorded for an unknown tenant and matched later was the customer's all along."""
+    orders = Order.history.model._default_manager
+    return [
+        Customer.history.filter(id=customer.pk),
+        while_theirs(Contact, customer),
+        while_theirs(Contract, customer),
+        orders.filter(id__in=orders.filter(customer_id=customer.pk).values("id")),
+        while_theirs(Entitlement, customer),
+    ]
+
+
 def customer_trace(
     customer: Customer, *, page: int = 1, page_size: int = PAGE_SIZE
 ) -> TimelinePage:
-    """The customer's record, contacts, contracts, orders and entitlements, including
-    what was moved to another customer (up to the move). Orders show whole: an order
-    recorded for an unknown tenant and matched later was the customer's all along."""
-    orders = Order.history.model._default_manager
-    sources = [
-        Customer.history.filter(id=customer.pk),
-        _while_theirs(Contact, customer),
-        _while_theirs(Contract, customer),
-        orders.filter(id__in=orders.filter(customer_id=customer.pk).values("id")),
-        _while_theirs(Entitlement, customer),
-    ]
-    return timeline(sources, verbs=VERBS, page=page, page_size=page_size, subject=customer)
+    """The customer's trace: ``customer_sources`` as one timeline."""
+    return timeline(
+        customer_sources(customer), verbs=VERBS, page=page, page_size=page_size, subject=customer
+    )

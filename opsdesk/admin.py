@@ -1,6 +1,7 @@
 """Admin pages that read across apps, and the auth models in the admin theme."""
 
 import datetime as dt
+import functools
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
@@ -10,6 +11,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.generic import TemplateView
 from unfold.admin import ModelAdmin
+from unfold.decorators import action
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.views import UnfoldModelAdminViewMixin
 
@@ -19,7 +21,7 @@ from customers.admin_trace import trace_page
 from customers.models import Customer
 from customers.trace import customer_trace
 from onboarding.selectors import customer_checklists
-from opsdesk import inbox
+from opsdesk import audit_views, inbox
 from opsdesk.admin_migration import AccountMigrationMixin
 from opsdesk.digest import DigestError, digest_build, digest_recipients, recipient_for
 from opsdesk.models import DigestDelivery
@@ -54,6 +56,15 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
     """The customer page: the record, then everything support needs about it."""
 
     change_form_outer_after_template = "opsdesk/customer_overview.html"
+    actions_detail = [*AccountMigrationMixin.actions_detail, "audit", "as_of"]
+
+    @action(description="Audit timeline", url_path="audit", icon="history")
+    def audit(self, request, object_id):
+        return audit_views.customer_audit_view(request, object_id, model_admin=self)
+
+    @action(description="As of a date…", url_path="as-of", icon="event")
+    def as_of(self, request, object_id):
+        return audit_views.customer_as_of_view(request, object_id, model_admin=self)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         customer = self.get_object(request, object_id)
@@ -66,6 +77,17 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
                 "onboarding": customer_checklists(customer=customer),
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        def view(function, name, route):
+            wrapped = self.admin_site.admin_view(functools.partial(function, model_admin=self))
+            return path(route, wrapped, name=f"customers_customer_{name}")
+
+        return [
+            view(audit_views.audit_log_view, "audit_log", "audit-log/"),
+            view(audit_views.audit_log_csv_view, "audit_log_csv", "audit-log/export.csv"),
+            *super().get_urls(),
+        ]
 
 
 @admin.register(Case)

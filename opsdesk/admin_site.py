@@ -52,6 +52,12 @@ SIDEBAR = [
         ],
     ),
     (
+        "Audit",
+        [
+            ("Audit log", "history", "customers", "customer", "audit_log"),
+        ],
+    ),
+    (
         "Administration",
         [
             ("Users", "person", "auth", "user"),

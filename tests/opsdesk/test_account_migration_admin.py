@@ -99,10 +99,10 @@ def messages_of(response) -> list[str]:
 @pytest.mark.parametrize(
     ("role", "offered"),
     [
-        ("agent", []),
-        ("manager", []),
-        ("ops_lead", ["Migrate account…"]),
-        ("superuser", ["Migrate account…"]),
+        ("agent", ["Audit timeline", "As of a date…"]),
+        ("manager", ["Audit timeline", "As of a date…"]),
+        ("ops_lead", ["Migrate account…", "Audit timeline", "As of a date…"]),
+        ("superuser", ["Migrate account…", "Audit timeline", "As of a date…"]),
     ],
 )
 def test_the_customer_page_offers_migration_only_to_ops_leads(client, request, acme, role, offered):

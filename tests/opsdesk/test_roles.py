@@ -184,7 +184,14 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
             group["title"]: [i["title"] for i in group["items"]] for group in navigation(request)
         }
 
-    assert list(titles(agent)) == ["Support", "Customers", "Onboarding", "Digest", "Billing"]
+    assert list(titles(agent)) == [
+        "Support",
+        "Customers",
+        "Onboarding",
+        "Digest",
+        "Billing",
+        "Audit",
+    ]
     assert titles(agent)["Support"] == [
         "Triage queue",
         "All tickets",
