@@ -5,7 +5,8 @@
            once, then the web server, a Celery worker and beat under one process manager.
            Ctrl-C stops everything, the embedded database included.
 ``test`` — the checks of ``make test``: ruff, ``makemigrations --check``, ``check --deploy``,
-           then pytest against real PostgreSQL and Redis, browser tests included.
+           then pytest against real PostgreSQL and Redis, browser tests included, one
+           pytest-xdist worker per core (``PYTEST_ARGS=-n0`` for one process).
 """
 
 from __future__ import annotations
@@ -154,6 +155,20 @@ def test(pytest_args: list[str]) -> int:
             embedded.postgres_stop(VAR)
 
 
+def _parallel(pytest_args: list[str]) -> list[str]:
+    """One pytest-xdist worker per core, each with its own test database
+    (``test_<name>_gw0``, ...), its own live server port and its own broker keys
+    (tests/conftest.py). ``--dist load`` hands tests out in collection order, which
+    pytest-django sorts so that every worker runs its transactional tests (whose flush
+    empties the tables, the roles migration's groups included) after its others;
+    ``loadfile`` would run a file's transactional tests in the middle. Arguments given
+    after these win: ``-n0`` runs in this process, ``-n 4`` sets the count; ``-p no:xdist``
+    turns the plugin off entirely."""
+    if any(arg.replace(" ", "") in {"-pno:xdist", "no:xdist"} for arg in pytest_args):
+        return pytest_args
+    return ["--numprocesses", "auto", "--dist", "load", *pytest_args]
+
+
 def _checks_and_pytest(env: dict[str, str], pytest_args: list[str]) -> int:
     say("makemigrations --check")
     if manage("makemigrations", "--check", "--dry-run", env=env, check=False).returncode:
@@ -181,8 +196,9 @@ def _checks_and_pytest(env: dict[str, str], pytest_args: list[str]) -> int:
         env["CELERY_BROKER_URL"] = embedded.broker_url(broker_dir)
     env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
     try:
-        say("pytest")
-        return subprocess.run([str(BIN / "pytest"), *pytest_args], cwd=ROOT, env=env).returncode
+        args = _parallel(pytest_args)
+        say(f"pytest {subprocess.list2cmdline(args)}")
+        return subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT, env=env).returncode
     finally:
         if broker is not None:
             broker.terminate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 from decimal import Decimal
 
 import pytest
@@ -35,6 +36,34 @@ def _test_transport():
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """PBKDF2 at production strength costs about a second a hash on this hardware, and
+    every persona is created with a password (and signs in with it in the browser tests);
+    what the tests check is who may sign in, not how hard a hash is to crack."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _broker_keys_per_xdist_worker():
+    """Under pytest-xdist every worker has its own test database but all share one Redis:
+    a key prefix per worker keeps the tasks one worker's tests publish (ids in its own
+    database) away from the real Celery worker another worker's tests start."""
+    from opsdesk.celery import app
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        app.conf.broker_transport_options = {
+            **app.conf.broker_transport_options,
+            "global_keyprefix": f"opsdesk-test-{worker}:",
+        }
 
 
 def ensure_roles() -> None:
