@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.test import RequestFactory
 
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
@@ -26,6 +27,8 @@ NOW = dt.datetime(2026, 11, 21, 14, 30, tzinfo=dt.UTC)
 TODAY = NOW.date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
 SMALL = ("--customers=12", "--days=30")
+# django-axes checks every sign-in against its lockouts, so it needs the request.
+SIGN_IN = RequestFactory().post("/admin/login/")
 AUDITED = [
     Customer, Contact, Contract, Product, Order, Entitlement, UsageDaily,
     Invoice, Tag, WebhookEvent, Ticket, Case,
@@ -322,7 +325,7 @@ def test_the_demo_staff_sign_in_with_the_demo_password_in_their_roles(debug):
         "lee": ([roles.ACCOUNT_MANAGERS], False),
     }
     for username, (groups, superuser) in expected.items():
-        user = authenticate(username=username, password="opsdesk-demo")
+        user = authenticate(SIGN_IN, username=username, password="opsdesk-demo")
         assert user is not None, username
         assert user.is_staff and user.is_active
         assert user.is_superuser is superuser
@@ -345,7 +348,7 @@ def test_a_rerun_leaves_a_changed_demo_password_alone(debug):
     user.set_password("a-better-one")
     user.save()
     seed(*SMALL)
-    assert authenticate(username="manager", password="a-better-one") == user
+    assert authenticate(SIGN_IN, username="manager", password="a-better-one") == user
 
 
 # --- The data ------------------------------------------------------------------------------

@@ -49,3 +49,78 @@ def test_debug_off_without_a_secret_key_refuses_to_start():
     )
     assert result.returncode == 1
     assert "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is false" in result.stderr
+
+
+def deploy_env() -> dict[str, str]:
+    # Without what the browser tests set for their own process (the deploy check
+    # rightly refuses DJANGO_ALLOW_ASYNC_UNSAFE in production).
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {
+        **inherited,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnop",
+    }
+
+
+def test_check_deploy_is_clean_with_debug_off():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=deploy_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_debug_off_means_secure_cookies_hsts_and_https():
+    code = (
+        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE, "
+        "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_SSL_REDIRECT, "
+        "s.X_FRAME_OPTIONS, s.SECURE_REFERRER_POLICY)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=deploy_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True",
+        "True",
+        "True",
+        "Lax",
+        "31536000",
+        "True",
+        "True",
+        "DENY",
+        "same-origin",
+    ]
+
+
+def test_the_security_numbers_come_from_the_environment():
+    env = {
+        **deploy_env(),
+        "OPSDESK_LOGIN_FAILURE_LIMIT": "3",
+        "OPSDESK_LOGIN_COOLOFF_MINUTES": "60",
+        "OPSDESK_SESSION_IDLE_MINUTES": "10",
+        "OPSDESK_SESSION_MAX_HOURS": "8",
+    }
+    code = (
+        "from django.conf import settings as s; print(s.AXES_FAILURE_LIMIT, "
+        "int(s.AXES_COOLOFF_TIME.total_seconds()), s.SESSION_COOKIE_AGE, "
+        "s.OPSDESK_SESSION_MAX_AGE_SECONDS)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "3600", "600", "28800"]

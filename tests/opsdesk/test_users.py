@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import RequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,4 +20,8 @@ def test_a_user_cannot_be_deleted_from_the_admin_only_deactivated(client, superu
 
     agent.is_active = False
     agent.save()
-    assert not client.login(username=agent.username, password="correct-horse-battery-staple")
+    # django-axes checks every sign-in against its lockouts, so it needs the request.
+    request = RequestFactory().post("/admin/login/")
+    assert not client.login(
+        request=request, username=agent.username, password="correct-horse-battery-staple"
+    )
