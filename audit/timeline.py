@@ -286,11 +286,14 @@ def _rows(history_model, ids: list[int]) -> dict[int, tuple[Any, Any]]:
         .annotate(_previous=Subquery(previous_row(history_model).values("history_id")[:1]))
         .values("_previous")
     )
-    fetched = list(
-        manager.filter(Q(history_id__in=wanted) | Q(history_id__in=previous_ids)).order_by(
-            pk, "history_date", "history_id"
-        )
+    # One set of ids, not ``IN (...) OR IN (...)``: PostgreSQL reads an OR of two
+    # subqueries by scanning the whole table (1.2 s for a million ticket rows).
+    previous_sql, previous_params = previous_ids.query.sql_with_params()
+    both = RawSQL(
+        f"SELECT unnest(%s::bigint[]) UNION SELECT * FROM ({previous_sql}) p",
+        (ids, *previous_params),
     )
+    fetched = list(manager.filter(history_id__in=both).order_by(pk, "history_date", "history_id"))
     # The rows come sorted per object, oldest first, and hold each wanted row's previous
     # row: the one just before a wanted row of the same object is its previous row.
     wanted_ids = set(ids)
