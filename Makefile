@@ -25,12 +25,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m opsdesk.stack test $(PYTEST_ARGS)
 
-## `python -m bench [webhooks] [health] [reconcile]`, all unless BENCH names one (`make bench
-## BENCH=health`). webhooks: intake under gunicorn, measured with wrk next to a bare
-## one-row-insert view (needs `wrk`; BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS).
-## health: customer health and the digests next to one SQL statement, on demo data seeded
-## once (BENCH_CUSTOMERS, BENCH_DAYS, BENCH_RUNS, BENCH_RESEED=1). reconcile: one month for
-## 10,000 customers next to one hand-written SQL statement, on its own seeded database.
+## `python -m bench [webhooks] [health] [reconcile] [pages] [history] [testtime]`, all unless
+## BENCH names some (`make bench BENCH="pages history"`); ONE markdown table of every
+## measurement next to its reference, printed and written to var/bench/report-*.md (+ .json);
+## non-zero exit when a target is missed. webhooks: intake under gunicorn vs a bare insert
+## view (needs `wrk`; BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS). health, reconcile,
+## pages, history run on one demo database seeded once (seed_demo 10,000 customers x 365
+## days + 1,000,000 tickets; BENCH_RESEED=1) and a 200-customer one: health and reconcile
+## vs one SQL statement, pages: admin pages large vs small (BENCH_PAGE_RUNS), history: a
+## service write with vs without history. testtime: `make test`'s wall time in a copy.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
 

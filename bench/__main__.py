@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -43,7 +44,8 @@ import psycopg
 from kombu import Connection, Exchange, Queue
 from standardwebhooks.webhooks import Webhook
 
-from bench import QUEUE, health, knob, reconcile, say
+from bench import QUEUE, health, history, knob, pages, reconcile, report, say, testtime
+from bench.report import Row
 from opsdesk import embedded
 from opsdesk.stack import BIN, PY, ROOT, VAR, _database, _wait_for_socket
 
@@ -482,10 +484,10 @@ def _report(bare: Run, webhook: Run, stored: dict) -> float:
     return ratio
 
 
-def webhooks() -> int:
+def webhooks() -> list[Row]:
     if shutil.which("wrk") is None:
         say(f"wrk is not installed; install it with: {WRK_INSTALL}")
-        return 1
+        return [Row.failed("webhooks", f"wrk is not installed ({WRK_INSTALL})")]
     config = Config.from_env()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = VAR / "bench"
@@ -532,10 +534,30 @@ def webhooks() -> int:
     path = out_dir / f"webhooks-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     say(f"results in {path}")
-    return 1 if failures else 0
+    rows = [
+        Row.held(
+            "webhooks", "intake throughput", f"{webhook.requests_per_second:.0f} req/s",
+            f"{bare.requests_per_second:.0f} req/s (bare insert view)", ratio, TARGET_RATIO,
+            at_least=True,
+        ),
+        Row.check(
+            "webhooks", "intake p99 latency", f"{webhook.p99_ms:.0f} ms "
+            f"(bare {bare.p99_ms:.0f} ms)", webhook.p99_ms < TARGET_P99_MS,
+            f"< {TARGET_P99_MS:.0f} ms",
+        ),
+    ]  # fmt: skip
+    held = ("throughput below", "p99 not under")
+    return rows + [Row.failed("webhooks", f) for f in failures if not any(h in f for h in held)]
 
 
-BENCHMARKS = {"webhooks": webhooks, "health": health.main, "reconcile": reconcile.main}
+BENCHMARKS = {
+    "webhooks": webhooks,
+    "health": health.main,
+    "reconcile": reconcile.main,
+    "pages": pages.main,
+    "history": history.main,
+    "testtime": testtime.main,
+}
 
 
 def main(names: list[str]) -> int:
@@ -545,8 +567,26 @@ def main(names: list[str]) -> int:
             f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}"
         )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill, too
-    codes = [BENCHMARKS[name]() for name in names or BENCHMARKS]
-    return 1 if any(codes) else 0
+    rows: list[Row] = []
+    started = time.monotonic()
+    for name in names or BENCHMARKS:
+        say(f"--- {name}")
+        try:
+            rows += BENCHMARKS[name]()
+        except Exception as error:  # one broken benchmark still leaves the others' report
+            traceback.print_exc()
+            rows.append(Row.failed(name, f"{type(error).__name__}: {error}"))
+        except SystemExit as error:
+            rows.append(Row.failed(name, f"stopped: {error}"))
+    text, path = report.write(
+        rows,
+        VAR / "bench",
+        extra={"benchmarks": names or list(BENCHMARKS), "seconds": time.monotonic() - started},
+    )
+    print()
+    print(text)
+    say(f"report in {path} (and {path.with_suffix('.json').name})")
+    return 1 if any(row.met is False for row in rows) else 0
 
 
 if __name__ == "__main__":

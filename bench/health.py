@@ -9,15 +9,13 @@ one counted run, then BENCH_RUNS timed runs, wall time, median reported):
 - one hand-written SQL statement computing the same per-customer figures, fetched with
   ``fetchall``, whose figures must agree with ``customer_health``'s for every customer.
 
-Prints a table and the health/SQL ratio, writes ``var/bench/health-<timestamp>.json``,
-and exits non-zero when the ratio exceeds 2, a query count depends on the number of
-customers, or a figure differs.
+Prints a table and the health/SQL ratio, writes ``var/bench/health-<timestamp>.json``
+and returns the report's rows; a target is missed when the ratio exceeds 2, a query count
+depends on the number of customers, or a figure differs.
 
-Database: ``opsdesk_bench_health`` on the server of ``DATABASE_URL``, else the embedded
-PostgreSQL. It is seeded once (minutes for 10,000 customers x 365 days) and reused while
-it holds exactly BENCH_CUSTOMERS customers and at least BENCH_DAYS days of usage;
-BENCH_RESEED=1 drops and seeds it again. Knobs: BENCH_CUSTOMERS (10000), BENCH_DAYS
-(365), BENCH_RUNS (3), BENCH_RESEED.
+Database: the bench's large demo database (``bench.dataset``: BENCH_CUSTOMERS customers,
+BENCH_DAYS days, 1,000,000 more tickets), seeded once and reused. Knobs: BENCH_RUNS (3),
+and ``bench.dataset``'s.
 """
 
 from __future__ import annotations
@@ -28,28 +26,18 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from unittest import mock
-from urllib.parse import urlsplit
 
-import psycopg
-
-from bench import knob, say
+from bench import dataset, knob, say
+from bench.dataset import DJANGO_ENV
+from bench.report import Row
 from opsdesk import embedded
-from opsdesk.stack import PY, ROOT, VAR, _database
+from opsdesk.stack import VAR, _database
 
-DATABASE = "opsdesk_bench_health"
-SEED = 7
 SUBSET = 1_000
 TARGET_RATIO = 2.0
-DJANGO_ENV = {
-    "DJANGO_SETTINGS_MODULE": "opsdesk.settings",
-    "DJANGO_DEBUG": "false",
-    "DJANGO_SECRET_KEY": "opsdesk-bench-only-secret-key-not-for-production-use-0123456789",
-}
 
 # The baseline: every figure customer_health reports (and the baseline it flags error
 # rates against), for every non-churned customer, written from PRODUCT.md as one
@@ -116,19 +104,11 @@ FIGURES = (
 
 @dataclass(frozen=True)
 class Config:
-    customers: int
-    days: int
     runs: int
-    reseed: bool
 
     @classmethod
     def from_env(cls) -> Config:
-        return cls(
-            customers=knob("BENCH_CUSTOMERS", 10_000),
-            days=knob("BENCH_DAYS", 365),
-            runs=knob("BENCH_RUNS", 3),
-            reseed=os.environ.get("BENCH_RESEED", "") not in ("", "0"),
-        )
+        return cls(runs=knob("BENCH_RUNS", 3))
 
 
 @dataclass
@@ -165,49 +145,14 @@ def _measure(name: str, runs: int, call: Callable[[], list]) -> tuple[Measuremen
     return Measurement(name, len(result), len(captured), seconds), result
 
 
-def _contents(url: str) -> tuple[int, int]:
-    """The customers and the days of usage (first to last) the database holds."""
-    with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('customers_usagedaily')").fetchone()[0] is None:
-            return 0, 0
-        customers = conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0]
-        first, last = conn.execute(
-            "SELECT min(date), max(date) FROM customers_usagedaily"
-        ).fetchone()
-    return customers, (last - first).days + 1 if first else 0
-
-
-def _prepare(env: dict[str, str], config: Config, cleanup: contextlib.ExitStack) -> dict:
-    """Point ``env`` at the bench database, seeded for ``config`` (reused when it is)."""
+def _prepare(env: dict[str, str], cleanup: contextlib.ExitStack) -> dict:
+    """Point ``env`` at the bench's large demo database (``bench.dataset``)."""
     if _database(env):
         cleanup.callback(embedded.postgres_stop, VAR)
         cleanup.callback(say, "stopping the embedded PostgreSQL")
-    server = env["DATABASE_URL"]
-    url = urlsplit(server)._replace(path=f"/{DATABASE}").geturl()
-    env.update(DJANGO_ENV, DATABASE_URL=url)
-    with psycopg.connect(server, dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
-        customers, days = _contents(url) if exists.fetchone() else (0, 0)
-        reuse = not config.reseed and customers == config.customers and days >= config.days
-        if not reuse:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    subprocess.run([PY, "manage.py", "migrate", "--verbosity=0"], cwd=ROOT, env=env, check=True)
-    if reuse:
-        say(f"reusing {DATABASE}: {customers} customers, {days} days of usage")
-        return {"reused": True, "seed_seconds": None}
-    say(f"seeding {DATABASE}: {config.customers} customers x {config.days} days (minutes)")
-    started = time.monotonic()
-    subprocess.run(
-        [PY, "manage.py", "seed_demo", f"--customers={config.customers}",
-         f"--days={config.days}", f"--seed={SEED}", "--force"],
-        cwd=ROOT, env=env, check=True,
-    )  # fmt: skip
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")  # as autovacuum would have, before it is measured
-    seconds = round(time.monotonic() - started, 1)
-    say(f"seeded and vacuumed {DATABASE} in {seconds} s; later runs reuse it")
-    return {"reused": False, "seed_seconds": seconds}
+    prepared = dataset.prepare(env["DATABASE_URL"], dataset.large())
+    env.update(DJANGO_ENV, DATABASE_URL=prepared.pop("url"))
+    return prepared
 
 
 def _baseline(date: dt.date) -> list[tuple]:
@@ -217,7 +162,6 @@ def _baseline(date: dt.date) -> list[tuple]:
 
     from customers.models import Contract, Customer
     from support.models import Ticket
-    from support.tickets import OPEN_STATES
 
     yesterday = date - dt.timedelta(days=1)
     params = {
@@ -227,7 +171,7 @@ def _baseline(date: dt.date) -> list[tuple]:
         "baseline_from": yesterday - dt.timedelta(days=settings.OPSDESK_HEALTH_BASELINE_DAYS),
         "active": Contract.Status.ACTIVE,
         "urgent": Ticket.Priority.URGENT,
-        "open": list(OPEN_STATES),
+        "open": list(Ticket.OPEN_STATES),
         "churned": Customer.Status.CHURNED,
     }
     with connection.cursor() as cursor:
@@ -350,7 +294,7 @@ def _failures(measured: dict, ratio: float) -> list[str]:
     return failures
 
 
-def main() -> int:
+def main() -> list[Row]:
     config = Config.from_env()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = VAR / "bench"
@@ -358,12 +302,8 @@ def main() -> int:
     env = dict(os.environ)
     service = "external" if env.get("DATABASE_URL") else "embedded"
     with contextlib.ExitStack() as cleanup:
-        database = _prepare(env, config, cleanup)
-        # Django runs in this process; the other benchmarks keep their environment.
-        with mock.patch.dict(os.environ, env):
-            import django
-
-            django.setup()
+        database = _prepare(env, cleanup)
+        dataset.use(env["DATABASE_URL"])  # Django runs in this process
         from django.db import connections
 
         cleanup.callback(connections.close_all)
@@ -378,7 +318,7 @@ def main() -> int:
     result = {
         "timestamp": stamp,
         "config": asdict(config),
-        "database": {"service": service, "name": DATABASE, **database},
+        "database": {"service": service, **database},
         "digest_date": measured["date"].isoformat(),
         "usage_rows": measured["usage_rows"],
         "measurements": [m.summary() for m in measured["measurements"]],
@@ -391,4 +331,30 @@ def main() -> int:
     path = out_dir / f"health-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     say(f"results in {path}")
-    return 1 if failures else 0
+    health_subset, digest = measured["measurements"][1:3]
+    per_recipient = measured["per_recipient"]
+    return [
+        Row.held(
+            "health", f"customer_health, {health_all.customers} customers",
+            f"{health_all.median * 1000:.0f} ms", f"{sql.median * 1000:.0f} ms (one SQL statement)",
+            ratio, TARGET_RATIO,
+        ),
+        Row.check(
+            "health", "customer_health queries",
+            f"{health_all.queries} for {health_all.customers} customers, "
+            f"{health_subset.queries} for {health_subset.customers}",
+            health_all.queries == health_subset.queries, "same",
+        ),
+        Row(
+            "health", "digest_build, every recipient", f"{digest.median * 1000:.0f} ms",
+        ),
+        Row.check(
+            "health", "digest queries per recipient",
+            ", ".join(f"{r['key']} {r['queries']}" for r in per_recipient),
+            len({r["queries"] for r in per_recipient}) <= 1, "same for every recipient",
+        ),
+        Row.check(
+            "health", "figures agree with the SQL",
+            f"{len(measured['differences'])} differing", not measured["differences"], "0",
+        ),
+    ]  # fmt: skip

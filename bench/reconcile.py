@@ -16,19 +16,16 @@ median and best reported):
   comparison from PRODUCT.md, fetched with ``fetchall``. It must agree with (a) for every
   customer (expected, invoice count, invoiced).
 
-Also counts the queries of each ``reconcile`` on a database of the first 100 customers
-of the same demo data, which must equal the counts for all customers. Prints a table and
-the ratios, writes ``var/bench/reconcile-<timestamp>.json`` and the query plans of (a)
-and (c) (``EXPLAIN (ANALYZE, BUFFERS)``) to ``var/bench/reconcile-<timestamp>-plans.txt``,
-and exits non-zero when the median of (a) or of a (b) held to the target is more than 3x
-the median of (c), a query count depends on the number of customers, or a row differs.
+Also counts the queries of each ``reconcile`` on the small demo database (200 customers),
+which must equal the counts for all customers. Prints a table and the ratios, writes
+``var/bench/reconcile-<timestamp>.json`` and the query plans of (a) and (c) (``EXPLAIN
+(ANALYZE, BUFFERS)``) to ``var/bench/reconcile-<timestamp>-plans.txt``, and returns the
+report's rows: a target is missed when the median of (a) or of a (b) held to it is more
+than 3x the median of (c), a query count depends on the number of customers, or a row
+differs.
 
-Databases: ``opsdesk_bench_reconcile`` and ``opsdesk_bench_reconcile_small`` (the
-100-customer one) on the server of ``DATABASE_URL``, else the embedded PostgreSQL. Each is
-seeded once (about 6 minutes for 10,000 customers x 365 days) and reused while it holds
-exactly its number of customers, at least BENCH_DAYS days of usage and invoices;
-BENCH_RESEED=1 drops and seeds both again. Knobs: BENCH_CUSTOMERS (10000), BENCH_DAYS
-(365), BENCH_RUNS (5), BENCH_RESEED.
+Databases: ``bench.dataset``'s large and small demo databases, seeded once and reused.
+Knobs: BENCH_RUNS (5), and ``bench.dataset``'s.
 """
 
 from __future__ import annotations
@@ -38,32 +35,20 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from unittest import mock
-from urllib.parse import urlsplit
 
 import psycopg
 
-from bench import knob, say
+from bench import dataset, knob, say
+from bench.report import Row
 from opsdesk import embedded
-from opsdesk.stack import PY, ROOT, VAR, _database
+from opsdesk.stack import VAR, _database
 
-DATABASE = "opsdesk_bench_reconcile"
-SMALL_DATABASE = "opsdesk_bench_reconcile_small"
-SEED = 7
-SUBSET = 100
 TARGET_RATIO = 3.0
 SQL = "(c) one SQL statement"
 STRESS = "(b) first run, 5% wrong"  # reported, not held to TARGET_RATIO
-DJANGO_ENV = {
-    "DJANGO_SETTINGS_MODULE": "opsdesk.settings",
-    "DJANGO_DEBUG": "false",
-    "DJANGO_SECRET_KEY": "opsdesk-bench-only-secret-key-not-for-production-use-0123456789",
-}
 
 # (c), written from PRODUCT.md "Billing reconciliation" for one month [month, next_month):
 # per customer, the fees and seats of the contracts active in the month (status active or
@@ -159,56 +144,11 @@ def agreement(month: dt.date, today: dt.date) -> tuple[list, list[tuple], list[s
 
 @dataclass(frozen=True)
 class Config:
-    customers: int
-    days: int
     runs: int
-    reseed: bool
 
     @classmethod
     def from_env(cls) -> Config:
-        return cls(
-            customers=knob("BENCH_CUSTOMERS", 10_000),
-            days=knob("BENCH_DAYS", 365),
-            runs=knob("BENCH_RUNS", 5),
-            reseed=os.environ.get("BENCH_RESEED", "") not in ("", "0"),
-        )
-
-
-def _contents(url: str) -> tuple[int, int, int]:
-    """The customers, days of usage (first to last) and invoices the database holds."""
-    with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('billing_invoice')").fetchone()[0] is None:
-            return 0, 0, 0
-        customers = conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0]
-        first, last = conn.execute(
-            "SELECT min(date), max(date) FROM customers_usagedaily"
-        ).fetchone()
-        invoices = conn.execute("SELECT count(*) FROM billing_invoice").fetchone()[0]
-    return customers, (last - first).days + 1 if first else 0, invoices
-
-
-def _seed(env: dict[str, str], customers: int, days: int) -> dict:
-    """Run ``seed_demo``, passing its progress through; its seconds in all and until its
-    last chunk of customers was written (then it reconciles the year, and more)."""
-    command = [
-        PY, "manage.py", "seed_demo", f"--customers={customers}", f"--days={days}",
-        f"--seed={SEED}", "--force",
-    ]  # fmt: skip
-    started = time.monotonic()
-    chunks_done = 0.0
-    with subprocess.Popen(
-        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, bufsize=1
-    ) as seeding:
-        for line in seeding.stderr:
-            sys.stderr.write(line)
-            if line.startswith("seed_demo: customers"):
-                chunks_done = time.monotonic() - started
-    if seeding.returncode:
-        raise SystemExit(f"seed_demo failed with exit code {seeding.returncode}")
-    return {
-        "seed_seconds": round(time.monotonic() - started, 1),
-        "customers_seconds": round(chunks_done, 1),
-    }
+        return cls(runs=knob("BENCH_RUNS", 5))
 
 
 def _seed_reconciliations(url: str) -> tuple[int, float]:
@@ -221,48 +161,21 @@ def _seed_reconciliations(url: str) -> tuple[int, float]:
     return runs, round(float(seconds), 1)
 
 
-def _prepare(server: str, name: str, customers: int, config: Config) -> dict:
-    """The URL of database ``name`` on ``server``, migrated and seeded with ``customers``
-    demo customers (reused when it holds them)."""
-    url = urlsplit(server)._replace(path=f"/{name}").geturl()
-    env = {**os.environ, **DJANGO_ENV, "DATABASE_URL": url}
-    with psycopg.connect(server, dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        held, days, invoices = _contents(url) if exists.fetchone() else (0, 0, 0)
-        reuse = not config.reseed and held == customers and days >= config.days and invoices
-        if not reuse:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([PY, "manage.py", "migrate", "--verbosity=0"], cwd=ROOT, env=env, check=True)
-    if reuse:
-        say(f"reusing {name}: {held} customers, {days} days of usage, {invoices} invoices")
-        return {"name": name, "url": url, "reused": True}
-    say(f"seeding {name}: {customers} customers x {config.days} days")
-    seeded = _seed(env, customers, config.days)
-    runs, seconds = _seed_reconciliations(url)
-    seeded.update(reconciliation_runs=runs, reconciliation_seconds=seconds)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")  # as autovacuum would have, before it is measured
-    say(
-        f"seeded {name} in {seeded['seed_seconds']} s: customers written in "
-        f"{seeded['customers_seconds']} s, then {runs} reconciliation runs took {seconds} s "
-        "and the rest of seed_demo the remainder"
-    )
-    return {"name": name, "url": url, "reused": False, **seeded}
+def _prepare(server: str, data: dataset.Dataset) -> dict:
+    """``bench.dataset``'s database for ``data``; what seeding it took, when it was."""
+    prepared = dataset.prepare(server, data)
+    if prepared.get("seed_seconds"):
+        runs, seconds = _seed_reconciliations(prepared["url"])
+        prepared.update(seed_reconciliation_runs=runs, seed_reconciliation_seconds=seconds)
+        say(
+            f"seeded {data.name} in {prepared['seed_seconds']} s: customers written in "
+            f"{prepared['customers_seconds']} s, then {runs} reconciliation runs took "
+            f"{seconds} s and the rest of seed_demo the remainder"
+        )
+    return prepared
 
 
-def _use(url: str) -> None:
-    """Point Django's default connection at ``url`` (another benchmark in this process
-    may have set Django up for its own database)."""
-    import dj_database_url
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connection
-
-    connection.close()
-    parsed = dj_database_url.parse(url)
-    for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
-        connection.settings_dict[key] = parsed[key]
-    ContentType.objects.clear_cache()  # ids are per database
+_use = dataset.use
 
 
 # --- Measuring ---------------------------------------------------------------------------
@@ -482,7 +395,7 @@ def _run(config: Config, big: dict, small: dict) -> dict:
         "today": today,
         "dataset": dataset,
         "measurements": list(measurements.values()),
-        "small": {"customers": SUBSET, "month": small_month, "queries": small_counts},
+        "small": {"customers": small["customers"], "month": small_month, "queries": small_counts},
         "compared_rows": (len(app), len(sql)),
         "differences": diffs,
         "plans": plans,
@@ -562,7 +475,7 @@ def _failures(measured: dict, ratios: dict[str, float]) -> list[str]:
     return failures
 
 
-def main() -> int:
+def main() -> list[Row]:
     config = Config.from_env()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = VAR / "bench"
@@ -574,13 +487,9 @@ def main() -> int:
             cleanup.callback(embedded.postgres_stop, VAR)
             cleanup.callback(say, "stopping the embedded PostgreSQL")
         server = env["DATABASE_URL"]
-        big = _prepare(server, DATABASE, config.customers, config)
-        small = _prepare(server, SMALL_DATABASE, SUBSET, config)
-        # Django runs in this process; the other benchmarks keep their environment.
-        with mock.patch.dict(os.environ, {**env, **DJANGO_ENV, "DATABASE_URL": big["url"]}):
-            import django
-
-            django.setup()
+        big = _prepare(server, dataset.large())
+        small = _prepare(server, dataset.small())
+        dataset.use(big["url"])  # Django runs in this process
         from django.db import connections
 
         cleanup.callback(connections.close_all)
@@ -616,4 +525,31 @@ def main() -> int:
     path = out_dir / f"reconcile-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     say(f"results in {path}; query plans in {plans}")
-    return 1 if failures else 0
+    by_name = {m.name: m for m in measured["measurements"]}
+    sql_ms = f"{by_name[SQL].median * 1000:.0f} ms ({SQL})"
+    rows = []
+    for name, ratio in ratios.items():
+        measured_ms = f"{by_name[name].median * 1000:.0f} ms"
+        if name == STRESS:
+            rows.append(Row("reconcile", f"{name} (stress, not held)", measured_ms, sql_ms, ratio))
+        else:
+            rows.append(Row.held("reconcile", name, measured_ms, sql_ms, ratio, TARGET_RATIO))
+    small_counts = measured["small"]["queries"]
+    rows.append(
+        Row.check(
+            "reconcile", "reconcile queries, large vs small",
+            "; ".join(
+                f"{name.removeprefix('(b) ')} {by_name[name].queries} vs {queries}"
+                for name, (queries, _, _) in small_counts.items()
+            ),
+            all(by_name[name].queries == q for name, (q, _, _) in small_counts.items()),
+            "same",
+        )
+    )  # fmt: skip
+    rows.append(
+        Row.check(
+            "reconcile", "agreement with the SQL",
+            f"{len(measured['differences'])} rows differing", not measured["differences"], "0",
+        )
+    )  # fmt: skip
+    return rows

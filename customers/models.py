@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
@@ -12,6 +13,13 @@ from django.utils import timezone
 from audit.models import AuditedModel, audited_history
 
 CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
+
+
+def trigram_index(field: str, name: str) -> GinIndex:
+    """A pg_trgm index serving the admin's search (``field__icontains``, which PostgreSQL
+    runs as ``UPPER(field) LIKE UPPER('%term%')``): on the same expression, so the search
+    reads the index instead of the whole table."""
+    return GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
 
 
 class Customer(AuditedModel):
@@ -58,6 +66,9 @@ class Customer(AuditedModel):
         indexes = [
             # Admin search and ordering by name (case-insensitive `icontains`).
             models.Index(Upper("name"), name="customer_name_upper"),
+            trigram_index("name", "customer_name_trgm"),
+            trigram_index("external_id", "customer_external_id_trgm"),
+            trigram_index("crm_id", "customer_crm_id_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -99,6 +110,8 @@ class Contact(AuditedModel):
         indexes = [
             # Search by email across customers (support looks up the requester).
             models.Index(Lower("email"), name="contact_email_lower"),
+            trigram_index("name", "contact_name_trgm"),
+            trigram_index("email", "contact_email_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -332,6 +345,9 @@ class Entitlement(AuditedModel):
             models.Index(fields=["state", "valid_until"], name="entitlement_state_until"),
             # Support looks up who holds a seat by email.
             models.Index(Lower("assignee_email"), name="entitlement_assignee_lower"),
+            trigram_index("code", "entitlement_code_trgm"),
+            trigram_index("assignee_email", "entitlement_assignee_trgm"),
+            trigram_index("redeemed_by_email", "entitlement_redeemed_by_trgm"),
         ]
 
     def __str__(self) -> str:

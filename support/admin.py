@@ -7,6 +7,8 @@ from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge, short_text
+from customers.admin import IndexedSearchMixin
+from customers.models import Customer
 from support import admin_views
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
 from support.selectors import ticket_context, ticket_thread
@@ -27,7 +29,7 @@ class TagAdmin(AuditedModelAdmin):
 
 
 @admin.register(Ticket)
-class TicketAdmin(AuditedModelAdmin):
+class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     """The ticket list, and the ticket page: the ticket, its conversation and, beside
     them, the customer's state. The triage queue (``queue/``) is where work starts."""
 
@@ -53,6 +55,7 @@ class TicketAdmin(AuditedModelAdmin):
     ]
     list_filter_submit = True
     search_fields = ["subject", "requester_email", "customer__name", "customer__external_id"]
+    search_related = {"customer_id": (Customer, "pk", ["name", "external_id"])}
     autocomplete_fields = ["customer", "assignee", "tags"]
     fieldsets = [
         (None, {"fields": ["subject", "message", ("requester_name", "requester_email")]}),
@@ -118,7 +121,9 @@ class TicketAdmin(AuditedModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("customer__account_manager")
+            # With a select_related here the changelist skips ``list_select_related``:
+            # name the assignee too, or every row fetches its own.
+            .select_related("customer__account_manager", "assignee")
             .prefetch_related("tags")
         )
 

@@ -6,11 +6,12 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
-from customers.models import Customer
+from customers.models import Customer, trigram_index
 
 
 class Tag(AuditedModel):
@@ -181,6 +182,21 @@ class Ticket(AuditedModel):
             models.Index(fields=["status", "first_response_due_at"], name="ticket_status_due"),
             # Customer page: a customer's tickets, newest first.
             models.Index(fields=["customer", "-created_at"], name="ticket_customer_recent"),
+            # Triage queue: the open tickets in its order (support.filters.queue_order),
+            # so a page of it reads 50 index entries, not every open ticket.
+            models.Index(
+                F("assignee").asc(nulls_first=True),
+                F("first_responded_at").asc(nulls_first=True),
+                F("first_response_due_at").asc(nulls_last=True),
+                "created_at",
+                "id",
+                condition=Q(status__in=["open", "pending"]),
+                name="ticket_queue_order",
+            ),
+            # Admin search and the queue's customer filter (tenant id, any case).
+            trigram_index("subject", "ticket_subject_trgm"),
+            trigram_index("requester_email", "ticket_requester_email_trgm"),
+            models.Index(Upper("tenant_id"), name="ticket_tenant_upper"),
         ]
 
     def __str__(self) -> str:
