@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint format install clean-var
+.PHONY: run test bench drills lint format install clean-var
 
 $(STAMP): requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "opsdesk needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -36,6 +36,12 @@ test: $(STAMP)
 ## service write with vs without history. testtime: `make test`'s wall time in a copy.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
+
+## `python -m drills [same-id] [hostile] [worker] [beats] [redis]`, all unless DRILLS names
+## some (`make drills DRILLS=hostile`): fault drills against a stack of their own (fresh
+## opsdesk_drills database, redis-server, gunicorn, worker, beat); non-zero if a check fails.
+drills: $(STAMP)
+	$(PY) -m drills $(DRILLS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

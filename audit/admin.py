@@ -4,6 +4,8 @@ per-field diff and the actor, and changelists whose cost does not grow with the 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
@@ -25,12 +27,53 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[: self.cap + 1].count()
 
 
+class _ValidIdsOnly:
+    """Django's autocomplete widgets look the submitted ids up to render the form again,
+    so a posted ``account_manager=abc`` (invalid, and said so) crashed the page with a
+    500. Ids that are not ids of the related model are left out of that lookup."""
+
+    def optgroups(self, name, value, attr=None):
+        opts = self.field.remote_field.model._meta
+        target = opts.get_field(getattr(self.field.remote_field, "field_name", opts.pk.attname))
+
+        def is_id(item) -> bool:
+            try:
+                target.get_prep_value(target.to_python(item))
+            except (ValidationError, ValueError, TypeError):
+                return False
+            return True
+
+        return super().optgroups(name, [item for item in value if is_id(item)], attr)
+
+
+class SafeAutocompleteSelect(_ValidIdsOnly, AutocompleteSelect):
+    pass
+
+
+class SafeAutocompleteSelectMultiple(_ValidIdsOnly, AutocompleteSelectMultiple):
+    pass
+
+
 class AuditedModelAdmin(SimpleHistoryAdmin, ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
     history_list_display = ["actor"]
     history_list_per_page = 50
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = SafeAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = SafeAutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description="Actor")
     def actor(self, record) -> str:

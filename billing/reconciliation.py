@@ -52,8 +52,6 @@ BILLING_KINDS = (
     Kind.DUPLICATE_INVOICE,
     Kind.OVERDUE_INVOICE,
 )
-# A run that has shown no sign of life for this long died with its worker.
-STALE_AFTER = dt.timedelta(minutes=30)
 
 
 class ReconciliationBusy(Exception):
@@ -371,18 +369,21 @@ def findings_for(
 
 def _start(month: dt.date, customer: Customer | None) -> ReconciliationRun:
     """Register the run; refuse when another run of the month is alive. A run that has
-    been silent for ``STALE_AFTER`` died with its worker and is marked failed."""
+    been silent for ``OPSDESK_RECONCILE_STALE_MINUTES`` died with its worker and is marked
+    failed (the broker hands its task out again after its visibility timeout)."""
     from audit.context import current_actor
 
+    minutes = settings.OPSDESK_RECONCILE_STALE_MINUTES
+    stale_after = dt.timedelta(minutes=minutes)
     with transaction.atomic():
         stale = ReconciliationRun.objects.filter(
             month=month,
             status=ReconciliationRun.Status.RUNNING,
-            started_at__lt=timezone.now() - STALE_AFTER,
+            started_at__lt=timezone.now() - stale_after,
         )
         update_with_history(
             stale,
-            reason="no progress for 30 minutes: its worker died",
+            reason=f"no progress for {minutes} minutes: its worker died",
             status=ReconciliationRun.Status.FAILED,
             error="Stopped without finishing (worker lost).",
             finished_at=timezone.now(),

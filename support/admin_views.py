@@ -6,9 +6,9 @@ import datetime as dt
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_slug
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -97,6 +97,16 @@ def _back(request, fallback: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(target)
 
 
+def _object_or_404(model, object_id: str):
+    """The row, or a 404 when ``object_id`` is not even an id (the admin's
+    ``<path:object_id>`` URLs take any text; a lookup with it would be a 500)."""
+    try:
+        pk = model._meta.pk.to_python(object_id)
+    except ValidationError:
+        raise Http404(f"No {model._meta.verbose_name} {object_id!r}.") from None
+    return get_object_or_404(model, pk=pk)
+
+
 def _errors(form: forms.Form) -> str:
     return " ".join(f"{name}: {'; '.join(errs)}" for name, errs in form.errors.items())
 
@@ -106,7 +116,7 @@ def ticket_act(request, object_id: str):
     """One click in the queue: assign to me, set priority, add tag, resolve."""
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
-    ticket = get_object_or_404(Ticket, pk=object_id)
+    ticket = _object_or_404(Ticket, object_id)
     back = _back(request, reverse("admin:support_ticket_queue"))
     form = TicketActionForm(request.POST)
     if not form.is_valid():
@@ -146,7 +156,7 @@ def ticket_comment(request, object_id: str):
     on an error it is handed back to the form."""
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
-    ticket = get_object_or_404(Ticket, pk=object_id)
+    ticket = _object_or_404(Ticket, object_id)
     page = reverse("admin:support_ticket_change", args=[ticket.pk])
     form = TicketCommentForm(request.POST)
     try:
@@ -173,7 +183,7 @@ def event_retry_view(request, object_id: str):
     """The "Retry" button on a failed event's page."""
     if not request.user.has_perm("support.change_webhookevent"):
         raise PermissionDenied
-    event = get_object_or_404(WebhookEvent, pk=object_id)
+    event = _object_or_404(WebhookEvent, object_id)
     page = reverse("admin:support_webhookevent_change", args=[event.pk])
     if event_retry(event=event, actor_reason="retry requested in the admin"):
         messages.success(request, "Queued again: a worker processes it within seconds.")

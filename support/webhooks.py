@@ -12,7 +12,7 @@ import binascii
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -81,6 +81,45 @@ def _store(webhook_id: str, **values) -> WebhookEvent | None:
         )
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(text: str) -> object:
+    """The body's JSON, or ``ValueError`` saying why it is unusable. Besides malformed
+    JSON that covers what Python's parser accepts but PostgreSQL cannot store: ``NaN``
+    and ``Infinity``, a ``\\u0000`` escape (no NUL in ``jsonb``), an unpaired surrogate
+    escape (not UTF-8), and nesting deep enough to exhaust the parser's recursion."""
+    try:
+        payload = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("body is not JSON (nested too deeply)") from None
+    except ValueError:
+        raise ValueError("body is not JSON") from None
+    for string in _strings(payload):
+        if "\x00" in string:
+            raise ValueError("body has a NUL character (\\u0000), which cannot be stored")
+        try:
+            string.encode()
+        except UnicodeEncodeError:
+            raise ValueError("body has an unpaired surrogate (\\ud800-\\udfff) escape") from None
+    return payload
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included (without recursion)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from item.keys()
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def _schema_details(error: ValidationError) -> list[dict]:
     return [
         {"field": ".".join(str(part) for part in item["loc"]), "error": item["msg"]}
@@ -103,9 +142,9 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
     duplicate = Intake(200, {"id": webhook_id, "status": "duplicate"})
     text = body.decode()  # verification decoded it already
     try:
-        payload = json.loads(text)
-    except ValueError:
-        error = {"error": "body is not JSON", "details": []}
+        payload = _parse_json(text)
+    except ValueError as exc:
+        error = {"error": str(exc), "details": []}
         event = _store(
             webhook_id, status=WebhookEvent.Status.REJECTED, raw_body=text, error=error["error"]
         )
