@@ -193,6 +193,13 @@ class Ticket(AuditedModel):
                 condition=Q(status__in=["open", "pending"]),
                 name="ticket_queue_order",
             ),
+            # Customer health: each customer's open urgent tickets, counted per customer
+            # for the digest (a few entries, not the customer's every ticket).
+            models.Index(
+                fields=["customer"],
+                condition=Q(priority="urgent", status__in=["open", "pending"]),
+                name="ticket_customer_urgent_open",
+            ),
             # Admin search and the queue's customer filter (tenant id, any case).
             trigram_index("subject", "ticket_subject_trgm"),
             trigram_index("requester_email", "ticket_requester_email_trgm"),
