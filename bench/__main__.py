@@ -44,10 +44,21 @@ import psycopg
 from kombu import Connection, Exchange, Queue
 from standardwebhooks.webhooks import Webhook
 
-from bench import QUEUE, health, history, knob, pages, reconcile, report, say, testtime
+from bench import (
+    QUEUE,
+    database_server,
+    health,
+    history,
+    knob,
+    pages,
+    reconcile,
+    report,
+    say,
+    testtime,
+)
 from bench.report import Row
 from opsdesk import embedded
-from opsdesk.stack import BIN, PY, ROOT, VAR, _database, _wait_for_socket
+from opsdesk.stack import BIN, PY, ROOT, VAR, _wait_for_socket
 
 DATABASE = "opsdesk_bench"
 SECRET = "whsec_" + base64.b64encode(b"opsdesk-bench-webhook-secret").decode()
@@ -286,10 +297,7 @@ def _sign_requests(path: Path, count: int) -> Path:
 def _bench_database(env: dict[str, str], cleanup: contextlib.ExitStack) -> None:
     """Point ``env`` at ``opsdesk_bench`` on the server of ``DATABASE_URL`` (else the
     embedded one, stopped at exit if this started it), creating the database if missing."""
-    if _database(env):
-        cleanup.callback(embedded.postgres_stop, VAR)
-        cleanup.callback(say, "stopping the embedded PostgreSQL")
-    server = env["DATABASE_URL"]
+    server = database_server(env, cleanup)
     with psycopg.connect(server, dbname="postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')

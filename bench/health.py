@@ -30,11 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench import dataset, knob, say
+from bench import database_server, dataset, knob, say
 from bench.dataset import DJANGO_ENV
 from bench.report import Row
-from opsdesk import embedded
-from opsdesk.stack import VAR, _database
+from opsdesk.stack import VAR
 
 SUBSET = 1_000
 TARGET_RATIO = 2.0
@@ -147,10 +146,7 @@ def _measure(name: str, runs: int, call: Callable[[], list]) -> tuple[Measuremen
 
 def _prepare(env: dict[str, str], cleanup: contextlib.ExitStack) -> dict:
     """Point ``env`` at the bench's large demo database (``bench.dataset``)."""
-    if _database(env):
-        cleanup.callback(embedded.postgres_stop, VAR)
-        cleanup.callback(say, "stopping the embedded PostgreSQL")
-    prepared = dataset.prepare(env["DATABASE_URL"], dataset.large())
+    prepared = dataset.prepare(database_server(env, cleanup), dataset.large())
     env.update(DJANGO_ENV, DATABASE_URL=prepared.pop("url"))
     return prepared
 

@@ -28,10 +28,9 @@ import os
 import statistics
 import time
 
-from bench import dataset, knob, say
+from bench import database_server, dataset, knob, say
 from bench.report import Row
-from opsdesk import embedded
-from opsdesk.stack import VAR, _database
+from opsdesk.stack import VAR
 
 TARGET_RATIO = 2.0
 ACTOR = "bench:history"
@@ -89,10 +88,7 @@ def main() -> list[Row]:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     with contextlib.ExitStack() as cleanup:
-        if _database(env):
-            cleanup.callback(embedded.postgres_stop, VAR)
-            cleanup.callback(say, "stopping the embedded PostgreSQL")
-        big = dataset.prepare(env["DATABASE_URL"], dataset.large())
+        big = dataset.prepare(database_server(env, cleanup), dataset.large())
         dataset.use(big["url"])
         from django.db import connections
 

@@ -41,10 +41,9 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from bench import dataset, knob, say
+from bench import database_server, dataset, knob, say
 from bench.report import Row
-from opsdesk import embedded
-from opsdesk.stack import VAR, _database
+from opsdesk.stack import VAR
 
 TARGET_RATIO = 3.0
 SQL = "(c) one SQL statement"
@@ -483,10 +482,7 @@ def main() -> list[Row]:
     env = dict(os.environ)
     service = "external" if env.get("DATABASE_URL") else "embedded"
     with contextlib.ExitStack() as cleanup:
-        if _database(env):
-            cleanup.callback(embedded.postgres_stop, VAR)
-            cleanup.callback(say, "stopping the embedded PostgreSQL")
-        server = env["DATABASE_URL"]
+        server = database_server(env, cleanup)
         big = _prepare(server, dataset.large())
         small = _prepare(server, dataset.small())
         dataset.use(big["url"])  # Django runs in this process

@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import say
+from bench import database_server, say
 from bench.report import Row
-from opsdesk import embedded
-from opsdesk.stack import PY, ROOT, VAR, _database
+from opsdesk.stack import PY, ROOT, VAR
 
 TARGET_SECONDS = 300
 DATABASE = "opsdesk_bench_testtime"
@@ -64,9 +63,7 @@ def main() -> list[Row]:
     for name in ("REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
     with contextlib.ExitStack() as cleanup:
-        if _database(env):
-            cleanup.callback(embedded.postgres_stop, VAR)
-            cleanup.callback(say, "stopping the embedded PostgreSQL")
+        database_server(env, cleanup)
         workdir = Path(tempfile.mkdtemp(prefix="opsdesk-testtime-"))
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         _copy_source(workdir, source)
