@@ -1,5 +1,9 @@
 from django.contrib import admin
-from django.db.models import Count, Q
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import models
+from django.db.models import Count, QuerySet
+from django.db.models.functions import Lower
 from django.utils.text import smart_split, unescape_string_literal
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
@@ -11,13 +15,30 @@ from customers.models import Contact, Contract, Customer, Entitlement, Order, Pr
 from opsdesk.roles import user_may_edit_customer
 
 
-def matching_ids(model, fields: list[str], term: str, *, column: str = "pk") -> list:
-    """``column`` of the rows of ``model`` where one of ``fields`` contains ``term`` (any
-    case): one query, served by the fields' trigram indexes."""
-    match = Q()
-    for field in fields:
-        match |= Q(**{f"{field}__icontains": term})
-    return sorted(set(model.objects.filter(match).order_by().values_list(column, flat=True)))
+def _is_email(term: str) -> bool:
+    try:
+        validate_email(term)
+    except ValidationError:
+        return False
+    return True
+
+
+def _holding(model, field: str, term: str) -> QuerySet:
+    """The rows of ``model`` whose ``field`` holds ``term``, any case. A whole email
+    address in an email field is that address (its ``LOWER()`` index): every address
+    shares trigrams such as "EXA" and ".CO", so a substring match of one reads most of a
+    trigram index. Anything else is a substring (``icontains``, its trigram index)."""
+    if isinstance(model._meta.get_field(field), models.EmailField) and _is_email(term):
+        return model.objects.alias(_lowered=Lower(field)).filter(_lowered=term.lower())
+    return model.objects.filter(**{f"{field}__icontains": term})
+
+
+def matching(model, fields: list[str], term: str, *, column: str = "pk") -> QuerySet:
+    """A subquery of ``column`` of the rows of ``model`` where one of ``fields`` holds
+    ``term``: a UNION of one SELECT per field, each planned alone and so able to read
+    that field's index (an OR of them in one WHERE lets PostgreSQL scan the table)."""
+    selects = [_holding(model, field, term).order_by().values(column) for field in fields]
+    return selects[0].union(*selects[1:])
 
 
 class IndexedSearchMixin:
@@ -26,24 +47,25 @@ class IndexedSearchMixin:
 
     Django's search ORs ``UPPER(col) LIKE '%term%'`` over joined tables (or, through a
     to-many relation, wraps the query in an ``EXISTS`` per row): PostgreSQL then scans
-    the whole table. Here the model's own fields stay in the query (trigram indexes serve
-    them) and the related ones (``search_related``: lookup -> (model, column, fields))
-    are resolved to ids first, so the OR is of indexed conditions and has no duplicates.
+    the whole table. Here each term keeps the rows whose id is in a UNION of one SELECT
+    per own field and one per related lookup (``search_related``: lookup -> (model,
+    column, fields), itself such a UNION), so every SELECT reads its index and a row
+    matching twice is listed once. A whole email address matches an email field whole.
     """
 
     search_related: dict[str, tuple[type, str, list[str]]] = {}
 
     def get_search_results(self, request, queryset, search_term):
+        model = queryset.model
         own = [field for field in self.get_search_fields(request) if "__" not in field]
         for bit in smart_split(search_term):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
                 bit = unescape_string_literal(bit)
-            match = Q()
-            for field in own:
-                match |= Q(**{f"{field}__icontains": bit})
-            for lookup, (model, column, fields) in self.search_related.items():
-                match |= Q(**{f"{lookup}__in": matching_ids(model, fields, bit, column=column)})
-            queryset = queryset.filter(match)
+            selects = [_holding(model, field, bit).order_by().values("pk") for field in own]
+            for lookup, (related, column, fields) in self.search_related.items():
+                ids = matching(related, fields, bit, column=column)
+                selects.append(model.objects.filter(**{f"{lookup}__in": ids}).values("pk"))
+            queryset = queryset.filter(pk__in=selects[0].union(*selects[1:]))
         return queryset, False
 
 
@@ -82,7 +104,9 @@ class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
     list_filter = ["status", "account_manager"]
     search_fields = ["name", "external_id", "crm_id", "contacts__email"]
     search_related = {"pk": (Contact, "customer_id", ["email"])}
-    search_help_text = "Name, tenant id, CRM id or a contact's email"
+    search_help_text = (
+        "Name, tenant id, CRM id or a contact's email (a whole address matches only itself)"
+    )
     readonly_fields = ["created_at", "updated_at"]
     autocomplete_fields = ["account_manager"]
     fieldsets = [
@@ -109,6 +133,7 @@ class ContactAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
     list_filter_submit = True
     search_fields = ["name", "email", "customer__name"]
     search_related = CUSTOMER_BY_NAME
+    search_help_text = "Name, email (a whole address matches only itself) or customer name"
     autocomplete_fields = ["customer"]
 
 
@@ -199,7 +224,9 @@ class EntitlementAdmin(
     list_filter_submit = True
     search_fields = ["code", "assignee_email", "redeemed_by_email", "customer__name"]
     search_related = CUSTOMER_BY_NAME
-    search_help_text = "Code, assignee or redeemer email, customer name"
+    search_help_text = (
+        "Code, assignee or redeemer email (a whole address matches only itself), customer name"
+    )
     autocomplete_fields = ["customer", "product", "order"]
 
     # An entitlement changes only through its workflows (the actions above the form,

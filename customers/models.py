@@ -348,6 +348,7 @@ class Entitlement(AuditedModel):
             trigram_index("code", "entitlement_code_trgm"),
             trigram_index("assignee_email", "entitlement_assignee_trgm"),
             trigram_index("redeemed_by_email", "entitlement_redeemed_by_trgm"),
+            models.Index(Lower("redeemed_by_email"), name="entitlement_redeemed_by_lower"),
         ]
 
     def __str__(self) -> str:

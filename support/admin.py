@@ -56,6 +56,9 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     list_filter_submit = True
     search_fields = ["subject", "requester_email", "customer__name", "customer__external_id"]
     search_related = {"customer_id": (Customer, "pk", ["name", "external_id"])}
+    search_help_text = (
+        "Subject, requester email (a whole address matches only itself), customer name or tenant id"
+    )
     autocomplete_fields = ["customer", "assignee", "tags"]
     fieldsets = [
         (None, {"fields": ["subject", "message", ("requester_name", "requester_email")]}),

@@ -7,7 +7,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
@@ -203,6 +203,8 @@ class Ticket(AuditedModel):
             # Admin search and the queue's customer filter (tenant id, any case).
             trigram_index("subject", "ticket_subject_trgm"),
             trigram_index("requester_email", "ticket_requester_email_trgm"),
+            # Admin search by a whole address (customers.admin._holding).
+            models.Index(Lower("requester_email"), name="ticket_requester_email_lower"),
             models.Index(Upper("tenant_id"), name="ticket_tenant_upper"),
         ]
 

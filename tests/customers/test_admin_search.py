@@ -136,3 +136,55 @@ def test_every_text_match_of_a_search_can_read_a_trigram_index(admin_client, url
         assert "_trgm" in plan, plan
         used |= {name for name in indexes if name in plan}
     assert used == indexes
+
+
+def test_a_whole_address_finds_that_address_in_any_case_and_a_part_finds_every_one(
+    admin_client,
+):
+    populate(2)
+    with acting_as("test:search"):
+        for subject, email in (
+            ("Help 0", "jo@requester.example"),
+            ("Help 1", "bojo@requester.example"),
+        ):
+            ticket = Ticket.objects.get(subject=subject)
+            ticket.requester_email = email
+            ticket.save()
+    page = listed(admin_client, TICKETS, "JO@Requester.example")
+    assert "Help 0" in page and "Help 1" not in page
+    page = listed(admin_client, TICKETS, "jo@requester")
+    assert "Help 0" in page and "Help 1" in page
+    # The customer of a contact, by the contact's whole address.
+    page = listed(admin_client, CUSTOMERS, "C1@EXAMPLE.COM")
+    assert "tenant-1" in page and "tenant-0" not in page
+
+
+def plan_of(sql: str) -> str:
+    """The plan PostgreSQL would choose for ``sql`` if scanning a table were out of the
+    question (an empty test table is always scanned)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for scan in ("seqscan", "indexscan", "indexonlyscan"):
+            cursor.execute(f"SET LOCAL enable_{scan} = off")
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize(
+    ("url", "indexes"),
+    [
+        (TICKETS, {"ticket_requester_email_lower"}),
+        (CUSTOMERS, {"contact_email_lower"}),
+        (CONTACTS, {"contact_email_lower"}),
+        (ENTITLEMENTS, {"entitlement_assignee_lower", "entitlement_redeemed_by_lower"}),
+    ],
+)
+def test_a_whole_address_is_looked_up_in_the_lowercased_index_not_the_trigrams(
+    admin_client, url, indexes
+):
+    with CaptureQueriesContext(connection) as captured:
+        admin_client.get(url, {"q": "Jo@Acme.example"})
+    searches = [q["sql"] for q in captured if "jo@acme.example" in q["sql"]]
+    assert searches
+    plans = "\n".join(plan_of(sql) for sql in searches)
+    assert {name for name in indexes if name in plans} == indexes
+    assert "requester_email_trgm" not in plans and "contact_email_trgm" not in plans
