@@ -328,6 +328,13 @@ class Case(AuditedModel):
         indexes = [
             # The ops inbox: open work, oldest first.
             models.Index(fields=["state", "opened_at"], name="case_state_opened"),
+            # Its default view (open or acknowledged) in its order: a page reads 50 entries
+            # and joins their customers, not every open case's.
+            models.Index(
+                fields=["opened_at", "id"],
+                condition=Q(state__in=["open", "acknowledged"]),
+                name="case_open_queue",
+            ),
             models.Index(fields=["subject_type", "subject_id"], name="case_subject"),
             # Reconciliation: the findings of a month.
             models.Index(fields=["period", "kind"], name="case_period_kind"),

@@ -263,6 +263,32 @@ def test_the_inbox_costs_the_same_for_3_cases_and_30(
     assert len(response.context["rows"]) == 30
 
 
+def test_the_inbox_page_reads_the_open_cases_in_its_order_from_an_index(client, ops_lead):
+    """Its default view lists open and acknowledged cases oldest first: a partial index in
+    that order lets PostgreSQL read one page of entries instead of sorting every open
+    case (and joining each to its customer) at scale."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    make_case("waiting", days_old=2)
+    client.force_login(ops_lead)
+    with CaptureQueriesContext(connection) as captured:
+        client.get(INBOX)
+    (page,) = [
+        q["sql"]
+        for q in captured
+        if q["sql"].startswith('SELECT "support_case"."id"') and "ORDER BY" in q["sql"]
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # An empty test table is always scanned or sorted; leave PostgreSQL neither.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + page)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using case_open_queue on support_case" in plan, plan
+    assert " Sort " not in plan and "Sort Key" not in plan, plan
+
+
 def test_an_ops_lead_sees_the_bulk_controls_and_the_resolutions(
     client, ops_lead, failed_order_case
 ):
