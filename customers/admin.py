@@ -58,6 +58,8 @@ class IndexedSearchMixin:
     def get_search_results(self, request, queryset, search_term):
         model = queryset.model
         own = [field for field in self.get_search_fields(request) if "__" not in field]
+        if not own and not self.search_related:
+            return queryset, False
         for bit in smart_split(search_term):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
                 bit = unescape_string_literal(bit)

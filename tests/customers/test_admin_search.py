@@ -188,3 +188,18 @@ def test_a_whole_address_is_looked_up_in_the_lowercased_index_not_the_trigrams(
     plans = "\n".join(plan_of(sql) for sql in searches)
     assert {name for name in indexes if name in plans} == indexes
     assert "requester_email_trgm" not in plans and "contact_email_trgm" not in plans
+
+
+def test_an_admin_with_no_field_it_can_search_itself_leaves_the_rows_as_they_are():
+    from customers.admin import IndexedSearchMixin
+
+    class RelatedOnly(IndexedSearchMixin):
+        search_fields = ["customer__name"]
+
+        def get_search_fields(self, request):
+            return self.search_fields
+
+    populate(2)
+    tickets = Ticket.objects.all()
+    found, may_have_duplicates = RelatedOnly().get_search_results(None, tickets, "customer")
+    assert (list(found), may_have_duplicates) == (list(tickets), False)
