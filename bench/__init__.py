@@ -8,7 +8,10 @@ report of them all (``bench.report``); their data: ``bench.dataset``."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
+from pathlib import Path
 
 # The Celery queue the bench's webhook tasks go to: no worker consumes it, the runner
 # deletes it afterwards.
@@ -38,3 +41,26 @@ def database_server(env: dict[str, str], cleanup: contextlib.ExitStack) -> str:
         cleanup.callback(embedded.postgres_stop, VAR)
         cleanup.callback(say, "stopping the embedded PostgreSQL")
     return env["DATABASE_URL"]
+
+
+class RunFiles:
+    """The files one run of benchmark ``name`` writes: ``var/bench/<name>-<timestamp>``
+    and a suffix (``.json`` for its results, ``.log``, ``-plans.txt``)."""
+
+    def __init__(self, name: str) -> None:
+        from opsdesk.stack import VAR
+
+        self.name = name
+        self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.directory = VAR / "bench"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, suffix: str) -> Path:
+        return self.directory / f"{self.name}-{self.stamp}{suffix}"
+
+    def write_results(self, result: dict) -> Path:
+        """``result`` as ``<name>-<timestamp>.json`` (dates as text), said where."""
+        path = self.path(".json")
+        path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        say(f"results in {path}")
+        return path

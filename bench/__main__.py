@@ -46,6 +46,7 @@ from standardwebhooks.webhooks import Webhook
 
 from bench import (
     QUEUE,
+    RunFiles,
     database_server,
     health,
     history,
@@ -497,9 +498,7 @@ def webhooks() -> list[Row]:
         say(f"wrk is not installed; install it with: {WRK_INSTALL}")
         return [Row.failed("webhooks", f"wrk is not installed ({WRK_INSTALL})")]
     config = Config.from_env()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = VAR / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = RunFiles("webhooks")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -513,7 +512,7 @@ def webhooks() -> list[Row]:
         name: "external" if env.get(variable) else "embedded"
         for name, variable in (("database", "DATABASE_URL"), ("broker", "CELERY_BROKER_URL"))
     }
-    log = out_dir / f"webhooks-{stamp}.log"
+    log = files.path(".log")
     with contextlib.ExitStack() as cleanup:
         _prepare(env, cleanup)
         workdir = Path(tempfile.mkdtemp(prefix="opsdesk-bench-"))
@@ -530,7 +529,7 @@ def webhooks() -> list[Row]:
     for failure in failures:
         say(f"FAILED: {failure}")
     result = {
-        "timestamp": stamp,
+        "timestamp": files.stamp,
         "config": asdict(config),
         "services": services,
         "runs": [bare.summary(), webhook.summary()],
@@ -539,9 +538,7 @@ def webhooks() -> list[Row]:
         "stored": stored,
         "failures": failures,
     }
-    path = out_dir / f"webhooks-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    say(f"results in {path}")
+    files.write_results(result)
     rows = [
         Row.held(
             "webhooks", "intake throughput", f"{webhook.requests_per_second:.0f} req/s",

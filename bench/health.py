@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import math
 import os
 import statistics
@@ -30,10 +29,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bench import database_server, dataset, knob, say
+from bench import RunFiles, database_server, dataset, knob, say
 from bench.dataset import DJANGO_ENV
 from bench.report import Row
-from opsdesk.stack import VAR
 
 SUBSET = 1_000
 TARGET_RATIO = 2.0
@@ -292,9 +290,7 @@ def _failures(measured: dict, ratio: float) -> list[str]:
 
 def main() -> list[Row]:
     config = Config.from_env()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = VAR / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = RunFiles("health")
     env = dict(os.environ)
     service = "external" if env.get("DATABASE_URL") else "embedded"
     with contextlib.ExitStack() as cleanup:
@@ -312,7 +308,7 @@ def main() -> list[Row]:
     for failure in failures:
         say(f"FAILED: {failure}")
     result = {
-        "timestamp": stamp,
+        "timestamp": files.stamp,
         "config": asdict(config),
         "database": {"service": service, **database},
         "digest_date": measured["date"].isoformat(),
@@ -324,9 +320,7 @@ def main() -> list[Row]:
         "figure_differences": len(measured["differences"]),
         "failures": failures,
     }
-    path = out_dir / f"health-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    say(f"results in {path}")
+    files.write_results(result)
     health_subset, digest = measured["measurements"][1:3]
     per_recipient = measured["per_recipient"]
     return [

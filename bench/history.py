@@ -22,15 +22,12 @@ attributed ``bench:history``. Knobs: BENCH_HISTORY_RUNS (200), and ``bench.datas
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import statistics
 import time
 
-from bench import database_server, dataset, knob, say
+from bench import RunFiles, database_server, dataset, knob, say
 from bench.report import Row
-from opsdesk.stack import VAR
 
 TARGET_RATIO = 2.0
 ACTOR = "bench:history"
@@ -83,9 +80,7 @@ def _measure(runs: int) -> dict:
 
 def main() -> list[Row]:
     runs = knob("BENCH_HISTORY_RUNS", 200)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = VAR / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = RunFiles("history")
     env = dict(os.environ)
     with contextlib.ExitStack() as cleanup:
         big = dataset.prepare(database_server(env, cleanup), dataset.large())
@@ -106,7 +101,7 @@ def main() -> list[Row]:
     )
     expected_rows = runs + 1  # the counted warm-up wrote one too
     result = {
-        "timestamp": stamp,
+        "timestamp": files.stamp,
         "runs": runs,
         **measured,
         "median_ms": {
@@ -116,9 +111,7 @@ def main() -> list[Row]:
         "ratio": round(ratio, 3),
         "target_ratio_max": TARGET_RATIO,
     }
-    path = out_dir / f"history-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    say(f"results in {path}")
+    files.write_results(result)
     return [
         Row.held(
             "history", "ticket_set_priority with history",

@@ -24,17 +24,14 @@ Knobs: BENCH_PAGE_RUNS (15), and ``bench.dataset``'s.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import re
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
-from bench import database_server, dataset, knob, say
+from bench import RunFiles, database_server, dataset, knob, say
 from bench.report import Row
-from opsdesk.stack import VAR
 
 TARGET_RATIO = 1.5
 USER = "admin"
@@ -306,9 +303,7 @@ def _row(page: Page, large: Fetch | None, small: Fetch | None, small_customers: 
 
 def main() -> list[Row]:
     runs = knob("BENCH_PAGE_RUNS", 15)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = VAR / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = RunFiles("pages")
     env = dict(os.environ)
     with contextlib.ExitStack() as cleanup:
         server = database_server(env, cleanup)
@@ -365,7 +360,7 @@ def main() -> list[Row]:
         else:
             print(f"{page.name:<30} missing")
     result = {
-        "timestamp": stamp,
+        "timestamp": files.stamp,
         "runs": runs,
         "terms": terms["large"],
         "databases": {
@@ -385,9 +380,7 @@ def main() -> list[Row]:
         "search_plans_without_seqscan": forced,
         "rows": [asdict(row) for row in rows],
     }
-    path = out_dir / f"pages-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    say(f"results in {path}")
+    files.write_results(result)
     return rows
 
 

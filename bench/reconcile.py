@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import statistics
 import time
@@ -41,9 +40,8 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from bench import database_server, dataset, knob, say
+from bench import RunFiles, database_server, dataset, knob, say
 from bench.report import Row
-from opsdesk.stack import VAR
 
 TARGET_RATIO = 3.0
 SQL = "(c) one SQL statement"
@@ -476,9 +474,7 @@ def _failures(measured: dict, ratios: dict[str, float]) -> list[str]:
 
 def main() -> list[Row]:
     config = Config.from_env()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = VAR / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = RunFiles("reconcile")
     env = dict(os.environ)
     service = "external" if env.get("DATABASE_URL") else "embedded"
     with contextlib.ExitStack() as cleanup:
@@ -496,14 +492,14 @@ def main() -> list[Row]:
     failures = _failures(measured, ratios)
     for failure in failures:
         say(f"FAILED: {failure}")
-    plans = out_dir / f"reconcile-{stamp}-plans.txt"
+    plans = files.path("-plans.txt")
     plans.write_text(measured["plans"])
     databases = {
         db["name"]: {key: value for key, value in db.items() if key not in ("name", "url")}
         for db in (big, small)
     }
     result = {
-        "timestamp": stamp,
+        "timestamp": files.stamp,
         "config": asdict(config),
         "databases": {"service": service, **databases},
         "month": measured["month"].isoformat(),
@@ -518,9 +514,8 @@ def main() -> list[Row]:
         "differing_rows": len(measured["differences"]),
         "failures": failures,
     }
-    path = out_dir / f"reconcile-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    say(f"results in {path}; query plans in {plans}")
+    files.write_results(result)
+    say(f"query plans in {plans}")
     by_name = {m.name: m for m in measured["measurements"]}
     sql_ms = f"{by_name[SQL].median * 1000:.0f} ms ({SQL})"
     rows = []

@@ -14,8 +14,6 @@ does not count as met.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -24,9 +22,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import database_server, say
+from bench import RunFiles, database_server, say
 from bench.report import Row
-from opsdesk.stack import PY, ROOT, VAR
+from opsdesk.stack import PY, ROOT
 
 TARGET_SECONDS = 300
 DATABASE = "opsdesk_bench_testtime"
@@ -55,10 +53,8 @@ def main() -> list[Row]:
     source = os.environ.get("BENCH_TESTTIME_SOURCE", "worktree")
     if source not in ("worktree", "head"):
         raise SystemExit("BENCH_TESTTIME_SOURCE must be worktree or head")
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = VAR / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = out_dir / f"testtime-{stamp}.log"
+    files = RunFiles("testtime")
+    log = files.path(".log")
     env = dict(os.environ)
     for name in ("REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
@@ -90,12 +86,9 @@ def main() -> list[Row]:
     else:
         outcome = "passed"
     say(f"make test: {seconds:.0f} s, {outcome}")
-    (out_dir / f"testtime-{stamp}.json").write_text(
-        json.dumps(
-            {"timestamp": stamp, "source": source, "seconds": round(seconds, 1),
-             "exit_code": code, "outcome": outcome, "target_seconds": TARGET_SECONDS},
-            indent=2,
-        ) + "\n"
+    files.write_results(
+        {"timestamp": files.stamp, "source": source, "seconds": round(seconds, 1),
+         "exit_code": code, "outcome": outcome, "target_seconds": TARGET_SECONDS}
     )  # fmt: skip
     cores = len(os.sched_getaffinity(0))
     row = Row.held(
