@@ -203,9 +203,9 @@ class Ticket(AuditedModel):
             # Admin search and the queue's customer filter (tenant id, any case).
             trigram_index("subject", "ticket_subject_trgm"),
             trigram_index("requester_email", "ticket_requester_email_trgm"),
+            models.Index(Upper("tenant_id"), name="ticket_tenant_upper"),
             # Admin search by a whole address (customers.admin._holding).
             models.Index(Lower("requester_email"), name="ticket_requester_email_lower"),
-            models.Index(Upper("tenant_id"), name="ticket_tenant_upper"),
         ]
 
     def __str__(self) -> str:
