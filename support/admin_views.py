@@ -134,7 +134,15 @@ def ticket_act(request, object_id: str):
             name = form.cleaned_data["tag"].lower()
             if not name:
                 raise tickets.TicketActionError("Type a tag name first.")
-            tag, _ = Tag.objects.get_or_create(name=name)
+            tag = Tag.objects.filter(name=name).first()
+            if tag is None:
+                # A new tag is a new Tag row: only for who may add tags.
+                if not request.user.has_perm("support.add_tag"):
+                    raise tickets.TicketActionError(
+                        f"There is no tag “{name}”, and making one needs the permission "
+                        "support.add_tag: pick an existing tag."
+                    )
+                tag, _ = Tag.objects.get_or_create(name=name)
             message = tickets.ticket_add_tag(ticket=ticket, tag=tag)
         else:
             message = tickets.ticket_resolve(ticket=ticket)

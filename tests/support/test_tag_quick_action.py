@@ -1,0 +1,58 @@
+"""The queue's tag quick action makes a new tag only for who may add tags (support.add_tag):
+everyone else tags with existing tags, or is told why not and nothing is created."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+
+from support.models import Tag
+from tests.support.test_triage_queue import act_url, make_ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_an_agent_without_add_tag_cannot_create_a_tag_and_nothing_changes(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+    Tag.objects.create(name="billing")
+
+    response = client.post(act_url(ticket), {"action": "tag", "tag": "Brand-New"})
+
+    assert response.status_code == 302
+    assert messages_of(response) == [
+        "Nothing changed. There is no tag “brand-new”, and making one needs the permission "
+        "support.add_tag: pick an existing tag."
+    ]
+    assert list(Tag.objects.values_list("name", flat=True)) == ["billing"]
+    assert list(ticket.tags.all()) == []
+    assert ticket.history.count() == 1
+
+
+def test_an_agent_without_add_tag_tags_with_an_existing_tag(client, agent):
+    client.force_login(agent)
+    ticket = make_ticket("help")
+    billing = Tag.objects.create(name="billing")
+
+    response = client.post(act_url(ticket), {"action": "tag", "tag": "BILLING"})
+
+    assert messages_of(response) == ["“help” is tagged billing."]
+    assert list(ticket.tags.all()) == [billing]
+    assert Tag.objects.count() == 1
+
+
+def test_an_agent_given_add_tag_creates_the_tag(client, agent):
+    agent.user_permissions.add(Permission.objects.get(codename="add_tag"))
+    client.force_login(agent)
+    ticket = make_ticket("help")
+
+    response = client.post(act_url(ticket), {"action": "tag", "tag": "needs-engineering"})
+
+    assert messages_of(response) == ["“help” is tagged needs-engineering."]
+    assert list(Tag.objects.values_list("name", flat=True)) == ["needs-engineering"]
+    assert list(ticket.tags.values_list("name", flat=True)) == ["needs-engineering"]
