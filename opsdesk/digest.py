@@ -119,7 +119,9 @@ def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
         attention=attention,
         others=others,
         subject=subject,
-        text=render_to_string("opsdesk/digest/email.txt", context),
+        # Plain text, not HTML: render_to_string marks its result safe, and a page that
+        # shows this part would print it unescaped (names in it come from outside).
+        text=str.__str__(render_to_string("opsdesk/digest/email.txt", context)),
         html=render_to_string("opsdesk/digest/email.html", context),
     )
 
