@@ -26,6 +26,7 @@ are findings of their own and would make the amount comparison noise.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -67,12 +68,34 @@ def month_end(value: dt.date) -> dt.date:
     return following - dt.timedelta(days=1)
 
 
-def parse_month(text: str) -> dt.date:
-    """``2026-10`` → 1 Oct 2026; ``ValueError`` with a clear message otherwise."""
+# The months a reconciliation can be about: from the first invoices any customer could
+# have to next month (a contract starting next month is expected there already).
+EARLIEST_MONTH = dt.date(2000, 1, 1)
+MONTH_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}")
+
+
+def latest_month(today: dt.date | None = None) -> dt.date:
+    return month_start(month_end(today or timezone.now().date()) + dt.timedelta(days=1))
+
+
+def parse_month(text: str, *, today: dt.date | None = None) -> dt.date:
+    """``2026-10`` → 1 Oct 2026, for a real month from ``EARLIEST_MONTH`` to next month;
+    ``ValueError`` with a clear message otherwise. The one rule of the ``reconcile``
+    command, the admin's start form and the inbox's month filter."""
+    value = (text or "").strip()
     try:
-        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
+        if not MONTH_PATTERN.fullmatch(value):
+            raise ValueError
+        month = dt.datetime.strptime(value, "%Y-%m").date()
     except ValueError:
         raise ValueError(f"{text!r} is not a month like 2026-10.") from None
+    latest = latest_month(today)
+    if not EARLIEST_MONTH <= month <= latest:
+        raise ValueError(
+            f"{value} is outside the months that can be reconciled: "
+            f"{EARLIEST_MONTH:%Y-%m} to {latest:%Y-%m}."
+        )
+    return month
 
 
 # One row per (customer, month) with a contract active in the month or an issued invoice
