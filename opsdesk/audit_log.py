@@ -10,7 +10,6 @@ opsdesk.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from customers.trace import VERBS as CUSTOMER_VERBS
 from customers.trace import customer_sources as customer_record_sources
 from customers.trace import while_theirs
 from onboarding.models import Checklist, ChecklistTask
+from opsdesk.csv_export import export_lines
 from support.models import Case, Ticket, TicketComment
 
 AUDITED_APPS = ("customers", "support", "billing", "onboarding", "opsdesk")
@@ -261,13 +261,6 @@ CSV_COLUMNS = [
 ]
 
 
-class _Echo:
-    """A file-like object whose write returns the line: csv.writer as a line formatter."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_row(entry: Entry) -> list[str]:
     return [
         timezone.localtime(entry.at).isoformat(),
@@ -283,11 +276,11 @@ def csv_row(entry: Entry) -> list[str]:
 
 
 def csv_lines(sources: Iterable[models.QuerySet]) -> Iterator[str]:
-    """The export, line by line, header first; rows read as they are written."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for entry in stream(sources, verbs=VERBS):
-        yield writer.writerow(csv_row(entry))
+    """The export, line by line, header first; rows read as they are written. Actors,
+    record names, reasons and old and new values come from outside: cells that would
+    start a spreadsheet formula are neutralised (opsdesk.csv_export)."""
+    entries = stream(sources, verbs=VERBS)
+    return export_lines(CSV_COLUMNS, (csv_row(entry) for entry in entries))
 
 
 # --- As of a date ------------------------------------------------------------------------
