@@ -199,7 +199,10 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
         )
         if request.method == "POST" and form.is_valid():
             month = form.cleaned_data["month"]
-            publish_after_commit("billing.reconcile_month", month.isoformat())
+            # The worker's run names who asked for it (billing.tasks.on_behalf_of).
+            publish_after_commit(
+                "billing.reconcile_month", month.isoformat(), None, request.user.pk
+            )
             messages.success(
                 request,
                 f"Reconciliation of {month:%Y-%m} queued: it appears below within seconds.",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from audit.context import acting_as, current_actor
 from billing.reconciliation import ReconciliationBusy, month_start, reconcile
 from customers.models import Customer
 
@@ -31,8 +35,25 @@ def reconcile_recent() -> list[str]:
     retry_backoff_max=900,
     max_retries=8,
 )
-def reconcile_month(self, month: str, customer_id: int | None = None) -> int:
+def reconcile_month(
+    self, month: str, customer_id: int | None = None, requested_by: int | None = None
+) -> int:
     """Reconcile ``month`` (ISO date of any day in it), for every customer or one. Waits
-    and tries again while another run of the month is writing."""
+    and tries again while another run of the month is writing. ``requested_by``: the id
+    of the person who asked for it in the admin, named by the run and its history."""
     customer = Customer.objects.get(pk=customer_id) if customer_id else None
-    return reconcile(month=dt.date.fromisoformat(month), customer=customer).pk
+    with on_behalf_of(requested_by):
+        return reconcile(month=dt.date.fromisoformat(month), customer=customer).pk
+
+
+@contextlib.contextmanager
+def on_behalf_of(user_id: int | None) -> Iterator[None]:
+    """Inside a task a person asked for: every write is attributed to the task *for* that
+    person (``task:reconcile_month for olga``, with the user on each history row), so the
+    audit log names who started it. Without a person (beat), the task alone."""
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    if user is None:
+        yield
+        return
+    with acting_as(f"{current_actor().label} for {user.get_username()}", user=user):
+        yield

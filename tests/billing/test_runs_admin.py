@@ -300,7 +300,7 @@ def test_starting_a_month_queues_one_run_for_the_workers(client, ops_lead, publi
     assert messages_of(response) == [
         "Reconciliation of 2026-10 queued: it appears below within seconds."
     ]
-    assert publish() == [("billing.reconcile_month", ["2026-10-01"])]
+    assert publish() == [("billing.reconcile_month", ["2026-10-01", None, ops_lead.pk])]
     assert not ReconciliationRun.objects.exists()  # the worker makes the run
 
 

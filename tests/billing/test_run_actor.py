@@ -1,0 +1,58 @@
+"""A reconciliation run started in the admin names the person who started it: the run's
+"started by" and every history row the run writes say ``task:reconcile_month for olga``
+with olga as the history user; a run from beat still names only the task."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from billing import tasks
+from billing.models import ReconciliationRun
+from support.models import Case
+from tests.billing.test_reconciliation import month
+from tests.billing.test_runs_admin import publish
+
+pytestmark = pytest.mark.django_db
+
+__all__ = ["month", "publish"]
+
+NOW = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
+CHANGELIST = reverse("admin:billing_reconciliationrun_changelist")
+
+
+def history_of_run(run: ReconciliationRun) -> set[tuple]:
+    """(actor, user) of every history row the run wrote: the run's own and its cases'."""
+    rows = [*run.history.all(), *Case.history.filter(period=run.month)]
+    return {(row.history_actor, row.history_user_id) for row in rows}
+
+
+def test_a_run_started_in_the_admin_names_the_person_in_the_run_and_its_history(
+    client, ops_lead, publish, month
+):
+    client.force_login(ops_lead)
+    with time_machine.travel(NOW, tick=False):
+        publish.post(client, {"month": "2026-10"})
+        [(name, args)] = publish()
+        # The worker's side, eagerly: the task as published, with Celery's task signals.
+        getattr(tasks, name.rsplit(".", 1)[-1]).apply(args=args).get()
+
+    run = ReconciliationRun.objects.get()
+    assert run.started_by == "task:reconcile_month for olga"
+    assert run.opened > 0 and Case.objects.filter(period=run.month).count() == run.opened
+    assert history_of_run(run) == {("task:reconcile_month for olga", ops_lead.pk)}
+
+    client.force_login(ops_lead)  # the travelled session has timed out
+    listing = client.get(CHANGELIST).content.decode()
+    assert "task:reconcile_month for olga" in listing
+
+
+def test_a_run_from_beat_names_only_the_task(month):
+    with time_machine.travel(NOW, tick=False):
+        tasks.reconcile_month.apply(args=["2026-10-01"]).get()
+    run = ReconciliationRun.objects.get()
+    assert run.started_by == "task:reconcile_month"
+    assert history_of_run(run) == {("task:reconcile_month", None)}
