@@ -4,9 +4,12 @@ per-field diff and the actor, and changelists whose cost does not grow with the 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponseNotAllowed
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
@@ -78,6 +81,38 @@ class AuditedModelAdmin(SimpleHistoryAdmin, ModelAdmin):
     @admin.display(description="Actor")
     def actor(self, record) -> str:
         return record.history_actor
+
+    # History is a record, not a way in. simple-history's version page saves a POSTed
+    # form as the current row (its "Revert") having checked only the view permission and
+    # none of this admin's rules; SIMPLE_HISTORY_REVERT_DISABLED only hides the button.
+    # So the page only shows the version, read-only, to everyone, superusers included;
+    # a revert, if ever wanted, is a service with its own permission.
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def render_history_view(self, request, template, context, **kwargs):
+        adminform = context.get("adminform")
+        if adminform is not None:  # the version page: every field shown, none an input
+            context = {
+                **context,
+                "adminform": helpers.AdminForm(
+                    adminform.form,
+                    adminform.fieldsets,
+                    {},
+                    flatten_fieldsets(adminform.fieldsets),
+                    model_admin=self,
+                ),
+                "has_add_permission": False,
+                "has_change_permission": False,
+                "has_delete_permission": False,
+            }
+        return super().render_history_view(request, template, context, **kwargs)
 
 
 def choice_badge(field: str, colors: dict[str, str], *, description: str = ""):
