@@ -1,10 +1,14 @@
+import json
+
 from django.contrib import admin, messages
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.timesince import timeuntil
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
+from unfold.utils import prettify_json
 
 from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from customers.admin import IndexedSearchMixin
@@ -12,7 +16,7 @@ from customers.models import Customer
 from support import admin_views
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
 from support.selectors import ticket_context, ticket_thread
-from support.webhooks import event_retry
+from support.webhooks import MAX_DEPTH, event_retry, payload_depth
 
 PRIORITY_COLORS = {
     Ticket.Priority.URGENT: "danger",
@@ -191,9 +195,10 @@ class WebhookEventAdmin(AuditedModelAdmin):
         "details",
         "received_at",
         "processed_at",
-        "payload",
+        "payload_shown",
         "raw_body",
     ]
+    exclude = ["payload"]  # shown by payload_shown, in bounded time
     actions = ["retry_failed"]
     change_form_outer_before_template = "support/webhookevent_retry.html"
 
@@ -208,6 +213,29 @@ class WebhookEventAdmin(AuditedModelAdmin):
     )
 
     short_error = short_text("error")
+
+    PAYLOAD_SHOWN = 20_000  # characters
+
+    @admin.display(description="Payload")
+    def payload_shown(self, event):
+        """Highlighted and indented when small and shallow (every event the receiver
+        accepts); else compact and cut, because indenting makes a deep payload grow with
+        the square of its depth (900 levels took minutes to render)."""
+        if event.payload is None:
+            return "-"
+        try:
+            text = json.dumps(event.payload, ensure_ascii=False)
+        except RecursionError:
+            return "Nested too deeply to show."
+        if len(text) <= self.PAYLOAD_SHOWN and payload_depth(event.payload) <= MAX_DEPTH:
+            return prettify_json(event.payload, None) or text
+        return format_html(
+            "<p>Payload shown up to its first {} characters (of {}), unformatted.</p>"
+            '<pre style="white-space: pre-wrap; word-break: break-all">{}</pre>',
+            f"{self.PAYLOAD_SHOWN:,}",
+            f"{len(text):,}",
+            text[: self.PAYLOAD_SHOWN],
+        )
 
     def has_add_permission(self, request):
         # Events arrive from the product only; nobody types one in.

@@ -18,7 +18,7 @@ from customers.entitlements import EntitlementError, entitlement_redeem, entitle
 from customers.models import Customer, Entitlement, Order, Product
 from support.cases import case_dedupe_key, case_open
 from support.models import Case, WebhookEvent
-from support.webhook_schemas import EntitlementRedeemed, OrderCompleted
+from support.webhook_schemas import EntitlementRedeemed, OrderCompleted, happened_at
 from support.webhooks import handles
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def order_record(event: WebhookEvent, data: OrderCompleted) -> Order:
         currency=data.currency,
         paid_at=data.paid_at,
         fulfilment=Order.Fulfilment.FAILED if why else Order.Fulfilment.PENDING,
-        created_at=dt.datetime.fromisoformat(event.payload["timestamp"]),
+        created_at=happened_at(event.payload),
     )
     order._change_reason = f"order {data.order_id} not fulfilled: {why}" if why else ""
     order.save()

@@ -11,7 +11,7 @@ from django.db.models import Q
 from customers.models import Customer
 from support.models import Tag, Ticket, WebhookEvent
 from support.triage import triage_apply
-from support.webhook_schemas import ErrorSpike, SupportRequest
+from support.webhook_schemas import ErrorSpike, SupportRequest, happened_at
 from support.webhooks import handles
 
 UNMATCHED_TAG = "unmatched"
@@ -54,7 +54,8 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
 
 
 def _happened_at(event: WebhookEvent) -> dt.datetime:
-    return dt.datetime.fromisoformat(event.payload["timestamp"].replace("Z", "+00:00"))
+    # As validation read it (``z``, offsets), not re-parsed here by other rules.
+    return happened_at(event.payload)
 
 
 @handles("incident.error_spike")

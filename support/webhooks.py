@@ -8,17 +8,19 @@ runs in a worker and dispatches to the handler registered for the event's type.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import datetime as dt
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError, hmac_data
 
 from audit.bulk import insert_with_history
 from audit.context import acting_as
@@ -29,6 +31,13 @@ from support.webhook_schemas import ValidationError, parse_event
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+# The id is the idempotency key, stored as is, and its actor "webhook:<id>" fits the
+# history's 200 characters: a longer (or unprintable) id is a malformed header, a 401,
+# since cutting it would make two deliveries one.
+MAX_WEBHOOK_ID_LENGTH = 192
+# Containers inside containers: the contract's events need 3; a payload is stored and
+# shown as a tree, and a deep one costs its page (and every reader) time for nothing.
+MAX_DEPTH = 32
 
 Handler = Callable[[WebhookEvent, object], None]
 _handlers: dict[str, Handler] = {}
@@ -55,17 +64,42 @@ class Intake:
     event: WebhookEvent | None = None
 
 
+class _BytesWebhook(Webhook):
+    """``standardwebhooks``' verifier for a body that is not UTF-8.
+
+    The scheme signs the body's bytes, but the package's Python ``verify`` decodes them
+    as UTF-8 first and ``sign`` encodes the text back, so a correctly signed body that
+    is not UTF-8 could never verify (and would be a 401, not the contract's 422). This
+    is handed the body decoded with ``surrogateescape`` and signs exactly those bytes
+    again; the header parsing, the timestamp tolerance and the constant-time comparison
+    remain the package's ``verify``. UTF-8 bodies go through ``Webhook`` unchanged.
+    """
+
+    def sign(self, msg_id: str, timestamp: dt.datetime, data: str) -> str:
+        seconds = math.floor(timestamp.replace(tzinfo=dt.UTC).timestamp())
+        signed = f"{msg_id}.{seconds}.{data}".encode("utf-8", "surrogateescape")
+        return f"v1,{base64.b64encode(hmac_data(self._whsecret, signed)).decode()}"
+
+
 def _verified(body: bytes, headers: dict[str, str]) -> bool:
     """True when any configured secret verifies the signature (secret rotation)."""
+    try:
+        text, verifier = body.decode(), Webhook
+    except UnicodeDecodeError:
+        text, verifier = body.decode("utf-8", "surrogateescape"), _BytesWebhook
     for secret in settings.OPSDESK_WEBHOOK_SECRETS:
         try:
-            Webhook(secret).verify(body, headers, json_parse=False)
+            verifier(secret).verify(text, headers, json_parse=False)
             return True
         except (WebhookVerificationError, ValueError, binascii.Error):
             # Wrong secret, stale timestamp, or a malformed header (e.g. "v1" without
-            # a comma, bad base64, non-UTF-8 body): all are a 401 for the sender.
+            # a comma, bad base64): all are a 401 for the sender.
             continue
     return False
+
+
+def _well_formed_id(webhook_id: str) -> bool:
+    return len(webhook_id) <= MAX_WEBHOOK_ID_LENGTH and webhook_id.isprintable()
 
 
 def _store(webhook_id: str, **values) -> WebhookEvent | None:
@@ -81,19 +115,33 @@ def _store(webhook_id: str, **values) -> WebhookEvent | None:
         )
 
 
+class _Unstorable(ValueError):
+    """JSON that Python parses but PostgreSQL cannot store; the message says why."""
+
+
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400 parses as inf, which jsonb has no way to hold
+        raise _Unstorable("body has a number too large to store (beyond ±1.8e308)")
+    return number
 
 
 def _parse_json(text: str) -> object:
     """The body's JSON, or ``ValueError`` saying why it is unusable. Besides malformed
     JSON that covers what Python's parser accepts but PostgreSQL cannot store: ``NaN``
-    and ``Infinity``, a ``\\u0000`` escape (no NUL in ``jsonb``), an unpaired surrogate
-    escape (not UTF-8), and nesting deep enough to exhaust the parser's recursion."""
+    and ``Infinity``, a number beyond a float's range (``1e400``), a ``\\u0000`` escape
+    (no NUL in ``jsonb``), an unpaired surrogate escape (not UTF-8), and nesting deeper
+    than ``MAX_DEPTH`` (or deep enough to exhaust the parser's recursion)."""
     try:
-        payload = json.loads(text, parse_constant=_no_constant)
+        payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise ValueError("body is not JSON (nested too deeply)") from None
+    except _Unstorable:
+        raise
     except ValueError:
         raise ValueError("body is not JSON") from None
     for string in _strings(payload):
@@ -107,17 +155,37 @@ def _parse_json(text: str) -> object:
 
 
 def _strings(value: object) -> Iterator[str]:
-    """Every string in a parsed JSON value, keys included (without recursion)."""
-    pending = [value]
+    """Every string in a parsed JSON value, keys included (without recursion); raises
+    ``ValueError`` at a container nested deeper than ``MAX_DEPTH``."""
+    pending = [(value, 1)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
         if isinstance(item, str):
             yield item
-        elif isinstance(item, dict):
-            yield from item.keys()
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"body is nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                yield from item.keys()
+                item = item.values()
+            pending.extend((child, depth + 1) for child in item)
+
+
+def payload_depth(value: object) -> int:
+    """How many containers deep a parsed JSON value goes (without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _storable_text(text: str) -> str:
+    """Text PostgreSQL can keep: a NUL (legal in UTF-8, not in ``text``) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _schema_details(error: ValidationError) -> list[dict]:
@@ -132,6 +200,10 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
     headers = {name.lower(): value for name, value in headers.items()}
     if len(body) > MAX_BODY_BYTES:
         return Intake(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
+    if not _well_formed_id(headers.get("webhook-id", "")):
+        logger.warning("webhook rejected: malformed webhook-id (%r...)", headers["webhook-id"][:40])
+        error = f"malformed webhook-id header: 1 to {MAX_WEBHOOK_ID_LENGTH} printable characters"
+        return Intake(401, {"error": error})
     if not _verified(body, headers):
         logger.warning(
             "webhook rejected: signature did not verify (id=%r)", headers.get("webhook-id")
@@ -140,13 +212,17 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
 
     webhook_id = headers["webhook-id"]
     duplicate = Intake(200, {"id": webhook_id, "status": "duplicate"})
-    text = body.decode()  # verification decoded it already
     try:
+        text = body.decode()
         payload = _parse_json(text)
-    except ValueError as exc:
-        error = {"error": str(exc), "details": []}
+    except ValueError as exc:  # UnicodeDecodeError included
+        message = "body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        error = {"error": message, "details": []}
         event = _store(
-            webhook_id, status=WebhookEvent.Status.REJECTED, raw_body=text, error=error["error"]
+            webhook_id,
+            status=WebhookEvent.Status.REJECTED,
+            raw_body=_storable_text(body.decode("utf-8", "replace")),
+            error=message,
         )
         return Intake(422, error, event) if event else duplicate
 
