@@ -1,0 +1,1 @@
+"""kit: small pieces every app may import; imports no opsdesk app."""
