@@ -37,9 +37,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
 
-## `python -m drills [same-id] [hostile] [worker] [beats] [redis]`, all unless DRILLS names
-## some (`make drills DRILLS=hostile`): fault drills against a stack of their own (fresh
-## opsdesk_drills database, redis-server, gunicorn, worker, beat); non-zero if a check fails.
+## `python -m drills [same-id] [hostile] [worker] [beats] [mail-down] [redis]
+## [postgres-restart]`, all unless DRILLS names some (`make drills DRILLS=hostile`): fault
+## drills against a stack of their own (its own PostgreSQL under var/drills/pg with a fresh
+## opsdesk_drills database, redis-server, an SMTP server, gunicorn, worker, beat); non-zero
+## if a check fails.
 drills: $(STAMP)
 	$(PY) -m drills $(DRILLS)
 
