@@ -182,12 +182,24 @@ if not DATABASE_URL:
     from opsdesk.embedded import postgres_url
 
     DATABASE_URL = postgres_url(VAR_DIR)
+# One connection pool per process (Django's psycopg pool), in every process type (web,
+# worker, beat, commands): a process holds at most DJANGO_DB_POOL_MAX_SIZE connections
+# however many threads serve requests, and a request borrows one only while it runs.
+# With a persistent connection per thread (runserver starts a thread per request), 1,000
+# webhooks at 16 concurrent left 100 connections open and 77 were refused ("too many
+# clients"). Budget: (web processes + worker processes + beat + commands) x max size stays
+# under PostgreSQL's max_connections (100 by default): `make run` is 1 + 2 + 1 (+1) x 4.
+# A sync gunicorn worker or a prefork child serves one request or task at a time, so it
+# uses one. Celery's Django fixup closes the pool around each task in a prefork child and
+# opsdesk.celery drops a pool inherited over a fork. Waiting longer than the timeout for a
+# free connection is an OperationalError (the webhook receiver answers 503, retry).
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=envint("DJANGO_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+}
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": 0,  # none opened ahead: a command or a prefork child's task opens one
+    "max_size": envint("DJANGO_DB_POOL_MAX_SIZE", 4),
+    "timeout": envfloat("DJANGO_DB_POOL_TIMEOUT", 10.0),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,77 @@ def test_the_security_numbers_come_from_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["3", "3600", "600", "28800"]
+
+
+def test_every_process_borrows_its_connections_from_one_bounded_pool(settings):
+    database = settings.DATABASES["default"]
+    assert database["CONN_MAX_AGE"] == 0  # a pool, not a connection kept per thread
+    assert database["OPTIONS"]["pool"] == {"min_size": 0, "max_size": 4, "timeout": 10.0}
+
+
+def test_the_pool_size_and_timeout_come_from_the_environment():
+    env = {**deploy_env(), "DJANGO_DB_POOL_MAX_SIZE": "2", "DJANGO_DB_POOL_TIMEOUT": "2.5"}
+    code = (
+        "from django.db import connection as c; "
+        "print(c.settings_dict['OPTIONS']['pool'], c.pool.max_size, c.pool.timeout)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'min_size': 0, 'max_size': 2, 'timeout': 2.5} 2 2.5"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_at_once_share_the_pool_instead_of_a_connection_each():
+    """As runserver's thread per request does: each thread queries and finishes (its
+    connection goes back to the pool at the end of the request)."""
+    from django.db import close_old_connections, connection
+
+    def request(_):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid() FROM pg_sleep(0.2)")
+                return cursor.fetchone()[0]
+        finally:
+            close_old_connections()  # what request_finished does
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        mine = cursor.fetchone()[0]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        backends = set(pool.map(request, range(16)))
+    # The test's own connection is one of the four; the threads share the other three.
+    assert len(backends) <= 3
+    assert mine not in backends
+
+
+def test_a_prefork_child_forgets_the_pool_it_inherited_without_closing_it():
+    """Celery forks its pool processes: a child must open its own pool, and must not
+    close the parent's (that would end the parent's sessions on the shared sockets)."""
+    from celery.signals import worker_process_init
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    import opsdesk.celery  # noqa: F401  (connects the handler)
+
+    class InheritedPool:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    inherited = InheritedPool()
+    pools = DatabaseWrapper._connection_pools
+    saved = dict(pools)
+    pools["default"] = inherited
+    try:
+        worker_process_init.send(sender=None)
+        assert "default" not in pools
+        assert not inherited.closed
+    finally:
+        pools.clear()
+        pools.update(saved)
