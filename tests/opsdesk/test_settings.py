@@ -199,3 +199,23 @@ def test_a_prefork_child_forgets_the_pool_it_inherited_without_closing_it():
     finally:
         pools.clear()
         pools.update(saved)
+
+
+def test_the_compose_stack_stays_within_postgresqls_connections():
+    """Every process of docker-compose.yml with its pool full stays under PostgreSQL's
+    default max_connections (100), leaving room for psql, migrations and a deploy."""
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    environment = services["web"]["environment"]
+    pool = int(environment["DJANGO_DB_POOL_MAX_SIZE"])
+    web = services["web"]["command"]
+    worker = services["worker"]["command"]
+    processes = (
+        int(web[web.index("--workers") + 1])
+        + int(worker[worker.index("--concurrency") + 1])
+        + 1  # the worker's parent
+        + 1  # beat
+    )
+    assert (processes, pool) == (9, 4)
+    assert processes * pool <= 100 - 20
