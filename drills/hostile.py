@@ -150,7 +150,7 @@ def _webhook_cases() -> list[tuple[str, str, bytes, dict, str, str]]:
         '"just a string"',
     ):
         signed(f"not JSON {body[:12]!r}", None, "4xx", "rejected", body=body)
-    signed("not UTF-8", None, "4xx", "none", body=b'{"type": "\xff\xfe"}')
+    signed("not UTF-8", None, "4xx", "rejected", body=b'{"type": "\xff\xfe"}')
     for label, payload in (
         ("a JSON list", [1, 2, 3]),
         ("a JSON number", 42),

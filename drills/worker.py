@@ -1,7 +1,9 @@
 """``worker``: SIGKILL the Celery worker (and its pool) in the middle of a month's
 billing reconciliation and of a digest run, start it again, and check that both finish:
-the dead run is taken over, every manager gets exactly one digest email, no billing case
-is written twice, and a re-run of the month finds nothing new to open.
+the dead run is taken over, every manager gets one digest email (a second copy, with the
+same Message-ID that mail systems drop, only of an email the SMTP server had accepted
+when the kill came before its delivery was recorded), no billing case is written twice,
+and a re-run of the month finds nothing new to open.
 
 The broker hands an unacknowledged task out again after its visibility timeout (1 h in
 production, ``drills.stack.VISIBILITY`` here); the new worker is started once that has
@@ -101,11 +103,16 @@ def main(stack: Stack) -> list[str]:
         "AND customer_id IS NULL ORDER BY id DESC LIMIT 1",
         [month],
     )
+    mails_at_kill = digest_mails(stack, date)
     at_kill = {
         "runs": _runs(stack, month, after),
         "deliveries": deliveries(stack, date),
-        "emails": sum(digest_mails(stack, date).values()),
+        "emails": sum(mails_at_kill.values()),
     }
+    # Emails the SMTP server had accepted whose delivery was not yet recorded as sent: the
+    # kill came between the server's "250" and the commit, so the send is made again
+    # after the restart (with the same Message-ID, which mail systems drop as a copy).
+    in_flight = at_kill["emails"] - at_kill["deliveries"].get("sent", 0)
     say(
         f"worker: SIGKILL the worker {killed - queued:.2f} s after queueing; run "
         f"{stage[0] if stage else None}, at that moment {at_kill}"
@@ -161,9 +168,12 @@ def main(stack: Stack) -> list[str]:
         f"re-run: {rerun[0]}, opened {rerun[1]}, "
         f"updated {rerun[2]}, resolved {rerun[3]}"
     )
+    copies = sum(mails.values()) - len(mails)
+    after_kill = {key: n - mails_at_kill.get(key, 0) for key, n in mails.items()}
     print(
         f"  digests of {date}: deliveries {sent}; emails {sum(mails.values())} to "
-        f"{len(mails)} recipients (most to one: {max(mails.values(), default=0)})"
+        f"{len(mails)} recipients (most to one: {max(mails.values(), default=0)}); "
+        f"accepted by the server but not recorded sent at the kill: {in_flight}"
     )
     checks.check(done, "the reconciliation and the digests completed after the restart")
     checks.check(
@@ -179,7 +189,9 @@ def main(stack: Stack) -> list[str]:
     )
     checks.check(sent == {"sent": managers}, f"{managers} deliveries sent: {sent}")
     checks.check(
-        len(mails) == managers and set(mails.values()) == {1},
-        f"exactly one email per recipient: {len(mails)} recipients, {sum(mails.values())} emails",
+        len(mails) == managers and max(after_kill.values(), default=0) <= 1 and copies <= in_flight,
+        f"one email per recipient, one Message-ID each: {len(mails)} recipients, "
+        f"{sum(mails.values())} emails; a second copy only of one accepted but not recorded "
+        f"when the worker died ({copies} of at most {in_flight}), none sent twice after it",
     )
     return checks.failures
