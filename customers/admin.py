@@ -1,18 +1,22 @@
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+import copy
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.db.models.functions import Lower
+from django.http import HttpResponseRedirect
 from django.utils.text import smart_split, unescape_string_literal
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin, choice_badge
+from audit.admin import AuditedModelAdmin, SafeAutocompleteSelect, choice_badge
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.admin_workflows import EntitlementWorkflowsMixin
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
-from opsdesk.roles import user_may_edit_customer
+from opsdesk.roles import customers_editable_by, user_may_edit_customer
 
 
 def _is_email(term: str) -> bool:
@@ -75,19 +79,159 @@ CUSTOMER_BY_NAME = {"customer_id": (Customer, "pk", ["name"])}
 
 
 class ManagedByUserMixin:
-    """Account managers edit only the customers they manage and what belongs to them."""
+    """Account managers edit only the customers they manage and what belongs to them
+    (``opsdesk.roles.user_may_edit_customer``), by every path of the admin.
 
-    customer_path = "customer"
+    A write must keep the row with a customer the person may edit, before and after: the
+    row as loaded (change, delete), and the customer it would belong to once saved (add and
+    change, the customer chosen in the form, a customer's own account manager). The form
+    offers only those customers and refuses any other with a form error; saving checks
+    again (the row, its inlines' rows), and admin actions run only on such rows.
+    ``customer_path`` is the lookup from the model to its customer (None: the model is
+    Customer)."""
+
+    customer_path: str | None = "customer"
+    not_yours = "Choose a customer you manage: account managers add and move records only there."
+    not_yours_to_hand_over = (
+        "Account managers may not hand a customer to someone else or take one over: "
+        "ask a superuser to change the account manager."
+    )
 
     def _customer_of(self, obj):
-        return obj if self.customer_path is None else getattr(obj, self.customer_path)
+        if self.customer_path is None:
+            return obj
+        for part in self.customer_path.split("__"):
+            obj = getattr(obj, part, None)  # an unset relation is None
+            if obj is None:
+                return None
+        return obj
+
+    def _may_write(self, request, obj) -> bool:
+        customer = self._customer_of(obj)
+        return customer is not None and user_may_edit_customer(request.user, customer)
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
         if not allowed or obj is None:
             return allowed
-        customer = self._customer_of(obj)
-        return customer is not None and user_may_edit_customer(request.user, customer)
+        return self._may_write(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        if not allowed or obj is None:
+            return allowed
+        return self._may_write(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if self.customer_path and db_field.name == self.customer_path.split("__")[0]:
+            related = db_field.related_model
+            lookup = self.customer_path.split("__", 1)[1] if "__" in self.customer_path else ""
+            editable = customers_editable_by(request.user)
+            kwargs["queryset"] = (
+                editable if not lookup else related.objects.filter(**{f"{lookup}__in": editable})
+            )
+            if related is Customer and db_field.name in self.get_autocomplete_fields(request):
+                kwargs["widget"] = EditableCustomersAutocomplete(
+                    db_field, self.admin_site, using=kwargs.get("using")
+                )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        model_admin = self
+
+        class CustomerRuleForm(form):
+            def clean(self):
+                cleaned_data = super().clean()
+                model_admin._check_form_customer(request, self)
+                return cleaned_data
+
+        CustomerRuleForm.__name__ = form.__name__
+        return CustomerRuleForm
+
+    def _check_form_customer(self, request, form) -> None:
+        """The customer the form's row would belong to once saved must be one the person
+        may edit: a crafted POST naming another is a form error and nothing is saved."""
+        if self.customer_path is None:
+            if "account_manager" not in form.cleaned_data:
+                return
+            after = copy.copy(form.instance)
+            after.account_manager = form.cleaned_data["account_manager"]
+            if not user_may_edit_customer(request.user, after):
+                form.add_error("account_manager", self.not_yours_to_hand_over)
+            return
+        first, _, rest = self.customer_path.partition("__")
+        if first in form.errors:  # already refused (not a choice it offers)
+            return
+        if first in form.cleaned_data:
+            customer = form.cleaned_data[first]
+            for part in rest.split("__") if rest else []:
+                customer = getattr(customer, part, None)
+        else:
+            customer = self._customer_of(form.instance)
+        if customer is None or not user_may_edit_customer(request.user, customer):
+            form.add_error(first if first in form.fields else None, self.not_yours)
+
+    # The last line, whatever form, inline or view saves through this admin: a row whose
+    # customer (after the write) the person may not edit is refused, inside the admin's
+    # transaction, so nothing of the request is kept.
+    def save_model(self, request, obj, form, change):
+        if not self._may_write(request, obj):
+            raise PermissionDenied(self.not_yours)
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        for inline_form in formset.forms:
+            for related in _customers_of_row(inline_form.instance):
+                if not user_may_edit_customer(request.user, related):
+                    raise PermissionDenied(self.not_yours)
+        super().save_formset(request, form, formset, change)
+
+    def response_action(self, request, queryset):
+        """An admin action runs on the selected rows only if the person may edit every one
+        of them; otherwise nothing runs and the page says why."""
+        if not request.user.is_superuser:
+            chosen = queryset
+            if request.POST.get("select_across") != "1":
+                pk = self.opts.pk
+                selected = []
+                for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                    try:
+                        selected.append(pk.get_prep_value(pk.to_python(value)))
+                    except (ValidationError, ValueError, TypeError):
+                        continue
+                chosen = queryset.filter(pk__in=selected)
+            lookup = "pk" if self.customer_path is None else self.customer_path
+            if chosen.exclude(**{f"{lookup}__in": customers_editable_by(request.user)}).exists():
+                self.message_user(
+                    request,
+                    "Nothing was done: the selection has records of customers you do not manage.",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
+def _customers_of_row(obj) -> list:
+    """The customers a row belongs to: itself, or each customer its foreign keys name."""
+    if isinstance(obj, Customer):
+        return [obj]
+    found = []
+    for field in obj._meta.concrete_fields:
+        if field.is_relation and field.related_model is Customer:
+            customer = getattr(obj, field.name, None)
+            if customer is not None:
+                found.append(customer)
+    return found
+
+
+class EditableCustomersAutocomplete(SafeAutocompleteSelect):
+    """The customer field of a form: its search lists only the customers the person may
+    edit (``CustomerAdmin.get_search_results`` reads ``editable=1``). A list filter by
+    customer keeps listing every customer: reading is not limited."""
+
+    def get_url(self):
+        return super().get_url() + "?editable=1"
 
 
 class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
@@ -115,6 +259,13 @@ class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
         (None, {"fields": ["name", "external_id", "status", "account_manager", "crm_id"]}),
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # The customer field of a form (EditableCustomersAutocomplete) offers only the
+        # customers the person may edit; its form refuses any other anyway.
+        if request.GET.get("editable") == "1":
+            queryset = queryset.filter(pk__in=customers_editable_by(request.user).values("pk"))
+        return super().get_search_results(request, queryset, search_term)
 
     status_badge = choice_badge(
         "status",

@@ -11,6 +11,7 @@ from audit.admin import AuditedModelAdmin, choice_badge
 from onboarding import admin_views
 from onboarding.models import Checklist, ChecklistTask, ChecklistTemplate, TemplateItem
 from onboarding.selectors import with_progress
+from opsdesk import roles
 
 
 class TemplateItemInline(StackedInline):
@@ -184,6 +185,13 @@ class ChecklistTaskAdmin(AuditedModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # An account manager works the tasks of the customers they manage (opsdesk.roles).
+        allowed = super().has_change_permission(request, obj)
+        if not allowed or obj is None:
+            return allowed
+        return roles.user_may_work_onboarding_task(request.user, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -16,6 +16,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 from audit.admin import CappedCountPaginator
 from onboarding import selectors, services
 from onboarding.models import ChecklistTask
+from opsdesk import roles
 
 
 def _back(request, fallback: str) -> HttpResponseRedirect:
@@ -31,6 +32,8 @@ def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
     if not request.user.has_perm("onboarding.change_checklisttask"):
         raise PermissionDenied
     task = get_object_or_404(ChecklistTask.objects.select_related("checklist"), pk=object_id)
+    if not roles.user_may_work_onboarding_task(request.user, task):
+        raise PermissionDenied  # an account manager's rights stop at their customers
     back = _back(
         request,
         reverse("admin:customers_customer_change", args=[task.checklist.customer_id])
