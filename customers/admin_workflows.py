@@ -37,6 +37,7 @@ from unfold.widgets import (
 )
 
 from audit.context import acting_for
+from audit.previews import preview_token
 from customers import entitlements as services
 from customers.entitlements import LIVE, EntitlementError
 from customers.models import Customer, Entitlement
@@ -106,6 +107,8 @@ class WorkflowForm(forms.Form):
         error_messages={"required": "Give a reason: it is kept in the entitlement's history."},
     )
     done_for = DoneForField()
+    # What the page showed (audit.previews): the run applies to exactly that or refuses.
+    previewed = forms.CharField(widget=forms.HiddenInput, required=False)
 
 
 class EmailWorkflowForm(WorkflowForm):
@@ -335,6 +338,18 @@ def _rows(workflow: Workflow, entitlements: list[Entitlement], data: dict) -> li
     ]
 
 
+def _previewed(entitlements: list[Entitlement], target: Customer | None) -> str:
+    """The token of what the page shows, for its confirm form to carry."""
+    state = services.entitlements_preview_state(entitlements=entitlements, target=target)
+    return preview_token(state)
+
+
+def _reread(entitlements: list[Entitlement]) -> list[Entitlement]:
+    pks = [e.pk for e in entitlements]
+    fresh = Entitlement.objects.select_related("customer", "product").in_bulk(pks)
+    return [fresh[pk] for pk in pks if pk in fresh]
+
+
 def _states_text(workflow: Workflow) -> str:
     labels = [State(s).label.lower() for s in workflow.states]
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
@@ -457,12 +472,17 @@ class EntitlementWorkflowsMixin:
                 if message is not None:
                     self.message_user(request, message, messages.SUCCESS)
                     return HttpResponseRedirect(back)
+                # Refused: the page shows them as they are now, and confirms that.
+                entitlements = _reread(entitlements)
+                form.data = form.data.copy()
+                form.data["previewed"] = _previewed(entitlements, form.cleaned_data.get("target"))
             target = form.cleaned_data.get("target")
         else:
             target = None
             if target_form is not None and target_form.is_valid():
                 target = target_form.cleaned_data["target"]
-            form = workflow.form_class(initial={"target": target} if target else {})
+            initial = {"previewed": _previewed(entitlements, target)}
+            form = workflow.form_class(initial={**initial, "target": target} if target else initial)
 
         typed = {"email": form["email"].value()} if "email" in form.fields else {}
         rows = _rows(workflow, entitlements, {**typed, "target": target})
@@ -515,7 +535,13 @@ class EntitlementWorkflowsMixin:
         try:
             if workflow.one_at_a_time and len(entitlements) > 1:
                 raise EntitlementError(self._one_at_a_time(workflow, entitlements))
-            with done_for_context(data["done_for"]):
+            # One transaction: the rows locked as the preview showed them, then the run.
+            with transaction.atomic(), done_for_context(data["done_for"]):
+                entitlements = services.entitlements_lock_as_previewed(
+                    entitlements=entitlements,
+                    previewed=data["previewed"],
+                    target=data.get("target"),
+                )
                 message = workflow.run(entitlements=entitlements, data=data, by=request.user)
         except EntitlementError as error:
             form.add_error(None, f"Nothing changed. {error}")

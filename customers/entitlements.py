@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.bulk import bulk_create_with_history, update_with_history
+from audit.previews import PreviewState, preview_changes, stale_message
 from customers.codes import generate_redemption_code
 from customers.models import Customer, Entitlement, Order, Product
 
@@ -32,6 +33,10 @@ TRANSFER = "customers.transfer_entitlement"
 
 class EntitlementError(Exception):
     """A transition that is not allowed; the message says why. Nothing was changed."""
+
+
+class PreviewChanged(EntitlementError):
+    """The entitlements changed since the confirmation page showed them. Nothing was changed."""
 
 
 def _check(by: AbstractBaseUser | None, permission: str, reason: str) -> str:
@@ -52,19 +57,41 @@ def _email(value: str) -> str:
     return value
 
 
-def _locked(entitlement: Entitlement, allowed: tuple[str, ...], action: str) -> Entitlement:
+def _locked(
+    entitlement: Entitlement,
+    allowed: tuple[str, ...],
+    action: str,
+    *,
+    unchanged: tuple[str, ...] = (),
+) -> Entitlement:
+    """The row, locked, in an allowed state, and with the ``unchanged`` fields still as
+    the caller read them: of two concurrent changes made from one reading (two clicks on
+    "Reissue code"), the second finds the first's change and is refused."""
     locked = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
     if locked.state not in allowed:
         raise EntitlementError(
             f"{locked.code} is {locked.get_state_display().lower()}; "
             f"only {' or '.join(allowed)} entitlements can be {action}."
         )
+    changed = [name for name in unchanged if getattr(locked, name) != getattr(entitlement, name)]
+    if changed:
+        raise EntitlementError(
+            f"{entitlement.code} changed since it was read (its "
+            f"{' and '.join(name.replace('_', ' ') for name in changed)}); look at it again."
+        )
+    locked._read_by_caller = entitlement
     return locked
 
 
 def _save(entitlement: Entitlement, reason: str) -> Entitlement:
     entitlement._change_reason = reason
     entitlement.save()
+    # The caller's instance shows the change too, so a next step from it (assign, then
+    # reassign) is made from what is stored, not refused as read before this change.
+    caller = getattr(entitlement, "_read_by_caller", None)
+    if caller is not None and caller is not entitlement:
+        for field in Entitlement._meta.concrete_fields:
+            setattr(caller, field.attname, getattr(entitlement, field.attname))
     return entitlement
 
 
@@ -122,7 +149,9 @@ def entitlement_reassign(
 ) -> Entitlement:
     """assigned → assigned to someone else (an assignment correction)."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(entitlement, (State.ASSIGNED,), "reassigned")
+    entitlement = _locked(
+        entitlement, (State.ASSIGNED,), "reassigned", unchanged=("assignee_email",)
+    )
     email = _email(email)
     if email == entitlement.assignee_email:
         raise EntitlementError(f"{entitlement.code} is already assigned to {email}.")
@@ -175,7 +204,9 @@ def entitlement_reissue_code(
 ) -> Entitlement:
     """A new code for a live seat; the old one stops working (history keeps it)."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(entitlement, (State.ISSUED, State.ASSIGNED), "given a new code")
+    entitlement = _locked(
+        entitlement, (State.ISSUED, State.ASSIGNED), "given a new code", unchanged=("code",)
+    )
     [entitlement.code] = _fresh_codes(1)
     return _save(entitlement, reason)
 
@@ -251,12 +282,61 @@ def entitlements_transfer(
         .filter(pk__in=[e.pk for e in entitlements])
         .order_by("pk")
     )
+    seen = {e.pk: e.customer_id for e in entitlements}
+    for entitlement in locked:
+        if entitlement.customer_id != seen[entitlement.pk]:
+            raise EntitlementError(
+                f"Nothing moved: {entitlement.code} has moved to {entitlement.customer} "
+                "since it was read; look at it again."
+            )
     preview = entitlements_transfer_preview(entitlements=locked, target=target)
     if preview.refused:
         entitlement, why = preview.refused[0]
         raise EntitlementError(f"Nothing moved: {entitlement.code} {why}.")
-    return update_with_history(
+    moved = update_with_history(
         Entitlement.objects.filter(pk__in=[e.pk for e in locked]),
         reason=reason,
         customer_id=target.pk,
     )
+    for entitlement in entitlements:  # the caller's instances show where they are now
+        entitlement.customer_id = target.pk
+    return moved
+
+
+# --- Confirmation pages -----------------------------------------------------------------
+
+# What a confirmation page shows of each entitlement: a POST applies only to these values.
+SHOWN = ("state", "customer_id", "product_id", "code", "assignee_email", "valid_until")
+
+
+def entitlements_preview_state(
+    *, entitlements: list[Entitlement], target: Customer | None = None
+) -> PreviewState:
+    """What a confirmation page shows: each entitlement (by its code) and the target."""
+    state = PreviewState().rows("entitlement", entitlements, SHOWN, label="code")
+    if target is not None:
+        state.add("target", "the target customer", pk=target.pk)
+    return state
+
+
+def entitlements_lock_as_previewed(
+    *, entitlements: list[Entitlement], previewed: str, target: Customer | None = None
+) -> list[Entitlement]:
+    """The entitlements, locked in id order for the rest of the caller's transaction,
+    exactly as the page whose ``previewed`` token (``audit.previews``) showed them;
+    ``PreviewChanged`` saying what changed otherwise."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("entitlements_lock_as_previewed locks for a transaction: open one")
+    # No join: PostgreSQL re-checks a row another transaction changed meanwhile against
+    # the joined rows it read first, so a moved entitlement would drop out of a join
+    # with its old customer instead of showing that it moved.
+    locked = list(
+        Entitlement.objects.select_for_update()
+        .filter(pk__in=[e.pk for e in entitlements])
+        .order_by("pk")
+    )
+    state = entitlements_preview_state(entitlements=locked, target=target)
+    changes = preview_changes(previewed, state)
+    if changes:
+        raise PreviewChanged(stale_message(changes))
+    return locked

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
 
+from audit.previews import preview_token
 from customers.admin_workflows import (
     TargetForm,
     WorkflowForm,
@@ -35,6 +36,7 @@ from opsdesk.accounts import (
     MigrationPreview,
     account_migrate,
     account_migration_preview,
+    migration_preview_state,
 )
 
 
@@ -113,6 +115,7 @@ class AccountMigrationMixin:
             admin_site=self.admin_site,
             label="Migrate into",
         )
+        refused = False  # by the service: the page then confirms what it shows now
         if request.method == "POST":
             form = MigrationForm(request.POST)
             if form.is_valid():
@@ -124,9 +127,11 @@ class AccountMigrationMixin:
                             target=data["target"],
                             reason=data["reason"],
                             by=request.user,
+                            previewed=data["previewed"],
                         )
                 except MigrationError as error:
                     form.add_error(None, str(error))
+                    refused = True
                 else:
                     self.message_user(
                         request,
@@ -150,6 +155,12 @@ class AccountMigrationMixin:
         preview = None
         if target is not None:
             preview = account_migration_preview(source=source, target=target)
+            token = preview_token(migration_preview_state(preview))
+            if refused:
+                form.data = form.data.copy()
+                form.data["previewed"] = token
+            elif not form.is_bound:
+                form.initial["previewed"] = token
         conflicts = {c.pk for c in preview.conflicts} if preview else set()
         context = {
             **self.admin_site.each_context(request),

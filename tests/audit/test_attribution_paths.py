@@ -83,8 +83,10 @@ def test_an_admin_workflow_done_for_a_case_names_the_user_and_links_the_case(
         )
     client.force_login(ops_lead)
     url = reverse("admin:customers_entitlement_workflow", args=["revoke"])
+    previewed = client.get(f"{url}?ids={seat.pk}").context["form"]["previewed"].value()
     response = client.post(
-        f"{url}?ids={seat.pk}", {"reason": "seat returned", "done_for": f"case {case.pk}"}
+        f"{url}?ids={seat.pk}",
+        {"reason": "seat returned", "done_for": f"case {case.pk}", "previewed": previewed},
     )
     assert response.status_code == 302
     assert attribution([seat.history.latest()]) == {

@@ -80,6 +80,15 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
+def confirm(client, url: str, data: dict):
+    """POST a confirmation page as a person does: from the page, with the token of what
+    it showed (none when the page refuses to show; the POST is refused then as well)."""
+    shown = client.get(url)
+    form = (shown.context or {}).get("form") if shown.status_code == 200 else None
+    previewed = form["previewed"].value() if form is not None else None
+    return client.post(url, {**data, "previewed": previewed} if previewed else data)
+
+
 def page(key: str, *entitlements: Entitlement, **params) -> str:
     query = "&".join(
         [f"ids={e.pk}" for e in entitlements] + [f"{k}={v}" for k, v in params.items()]
@@ -285,7 +294,7 @@ def test_a_selection_too_large_for_a_page_is_refused_on_the_list(client, ops_lea
 def test_back_never_leads_off_site(client, ops_lead, seats):
     client.force_login(ops_lead)
     url = page("revoke", seats["issued"], back="https://evil.example/")
-    response = client.post(url, {"reason": REASON})
+    response = confirm(client, url, {"reason": REASON})
     assert response.status_code == 302 and response.url == CHANGELIST
 
 
@@ -296,7 +305,7 @@ def test_an_ops_lead_revokes_several_in_one_go_with_the_reason_in_history(client
     client.force_login(ops_lead)
     chosen = [seats["issued"], seats["assigned"], seats["redeemed"]]
     back = f"{CHANGELIST}?state__exact=issued"
-    response = client.post(page("revoke", *chosen, back=back), {"reason": REASON})
+    response = confirm(client, page("revoke", *chosen, back=back), {"reason": REASON})
 
     assert response.status_code == 302 and response.url == back
     assert messages_of(response) == [
@@ -320,7 +329,7 @@ def test_revoke_from_its_page_returns_to_the_entitlement(client, ops_lead, seats
     response = client.get(detail("revoke", entitlement))
     assert response.status_code == 200 and codes(response) == ["ASSI-GNED-0001"]
 
-    response = client.post(detail("revoke", entitlement), {"reason": REASON})
+    response = confirm(client, detail("revoke", entitlement), {"reason": REASON})
 
     assert response.url == f"{CHANGELIST}{entitlement.pk}/change/"
     entitlement.refresh_from_db()
@@ -331,7 +340,8 @@ def test_revoke_done_for_a_ticket_links_the_history_rows_to_it(client, ops_lead,
     with acting_as("test:fixture"):
         ticket = Ticket.objects.create(customer=customer, subject="Please cancel Ann's seat")
     client.force_login(ops_lead)
-    response = client.post(
+    response = confirm(
+        client,
         page("revoke", seats["issued"], seats["assigned"]),
         {"reason": REASON, "done_for": f"ticket #{ticket.pk}"},
     )
@@ -353,8 +363,10 @@ def test_reissue_done_for_a_case_links_the_history_row_to_it(client, ops_lead, s
             kind=Case.Kind.PROBLEM_REDEMPTION, customer=customer, summary="Code leaked"
         )
     client.force_login(ops_lead)
-    client.post(
-        detail("reissue", seats["issued"]), {"reason": REASON, "done_for": f"Case {case.pk}"}
+    confirm(
+        client,
+        detail("reissue", seats["issued"]),
+        {"reason": REASON, "done_for": f"Case {case.pk}"},
     )
     assert latest(seats["issued"]).history_for == f"support.case:{case.pk}"
 
@@ -371,7 +383,9 @@ def test_reissue_done_for_a_case_links_the_history_row_to_it(client, ops_lead, s
 def test_done_for_must_name_an_existing_ticket_or_case(client, ops_lead, seats, typed, error):
     client.force_login(ops_lead)
     before = world()
-    response = client.post(page("revoke", seats["issued"]), {"reason": REASON, "done_for": typed})
+    response = confirm(
+        client, page("revoke", seats["issued"]), {"reason": REASON, "done_for": typed}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors == {"done_for": [error]}
     assert world() == before
@@ -382,7 +396,7 @@ def test_done_for_must_name_an_existing_ticket_or_case(client, ops_lead, seats, 
 def test_revoke_without_a_reason_changes_nothing(client, ops_lead, seats):
     client.force_login(ops_lead)
     before = world()
-    response = client.post(page("revoke", seats["issued"]), {"reason": "   "})
+    response = confirm(client, page("revoke", seats["issued"]), {"reason": "   "})
     assert response.status_code == 200
     assert response.context["form"].errors == {
         "reason": ["Give a reason: it is kept in the entitlement's history."]
@@ -406,7 +420,7 @@ def test_revoking_several_with_one_already_revoked_revokes_none(client, ops_lead
     assert b'data-testid="workflow-form"' not in response.content
 
     before = world()
-    response = client.post(page("revoke", *chosen), {"reason": REASON})
+    response = confirm(client, page("revoke", *chosen), {"reason": REASON})
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [
         "Nothing changed. REVO-KED0-0001 is revoked; only issued or assigned or redeemed "
@@ -426,7 +440,7 @@ def test_reissue_gives_new_codes_and_the_old_ones_stop_working(client, ops_lead,
         "gets a new code; ISSU-ED00-0001 stops working",
         "gets a new code; ASSI-GNED-0001 stops working",
     ]
-    response = client.post(page("reissue", *chosen), {"reason": REASON})
+    response = confirm(client, page("reissue", *chosen), {"reason": REASON})
 
     assert response.status_code == 302
     new = [Entitlement.objects.get(pk=e.pk).code for e in chosen]
@@ -443,7 +457,9 @@ def test_reissue_gives_new_codes_and_the_old_ones_stop_working(client, ops_lead,
 def test_reissue_of_a_redeemed_seat_changes_nothing(client, ops_lead, seats):
     client.force_login(ops_lead)
     before = world()
-    response = client.post(page("reissue", seats["issued"], seats["redeemed"]), {"reason": REASON})
+    response = confirm(
+        client, page("reissue", seats["issued"], seats["redeemed"]), {"reason": REASON}
+    )
     assert response.context["form"].non_field_errors() == [
         "Nothing changed. REDE-EMED-0001 is redeemed; only issued or assigned entitlements "
         "can be given a new code."
@@ -459,10 +475,10 @@ def test_an_ops_lead_assigns_an_issued_seat(client, ops_lead, seats):
     entitlement = seats["issued"]
     response = client.get(page("assign", entitlement))
     assert outcomes(response) == [("ISSU-ED00-0001", "issued → assigned to the email below", False)]
-    assert list(response.context["form"].fields) == ["email", "reason", "done_for"]
+    assert list(response.context["form"].fields) == ["email", "reason", "done_for", "previewed"]
 
-    response = client.post(
-        page("assign", entitlement), {"email": " Lee@Acme.com ", "reason": REASON}
+    response = confirm(
+        client, page("assign", entitlement), {"email": " Lee@Acme.com ", "reason": REASON}
     )
 
     assert response.status_code == 302 and response.url == CHANGELIST
@@ -476,8 +492,8 @@ def test_an_ops_lead_assigns_an_issued_seat(client, ops_lead, seats):
 def test_assign_with_a_bad_email_keeps_what_was_typed_and_changes_nothing(client, ops_lead, seats):
     client.force_login(ops_lead)
     before = world()
-    response = client.post(
-        page("assign", seats["issued"]), {"email": "lee at acme", "reason": REASON}
+    response = confirm(
+        client, page("assign", seats["issued"]), {"email": "lee at acme", "reason": REASON}
     )
     assert response.status_code == 200
     assert response.context["form"].errors == {"email": ["Enter a valid email address."]}
@@ -499,7 +515,7 @@ def test_assign_works_on_one_entitlement_at_a_time(client, ops_lead, seats):
     assert message in response.content.decode()
 
     before = world()
-    response = client.post(page("assign", *chosen), {"email": "lee@acme.com", "reason": REASON})
+    response = confirm(client, page("assign", *chosen), {"email": "lee@acme.com", "reason": REASON})
     assert response.context["form"].non_field_errors() == [f"Nothing changed. {message}"]
     assert world() == before
 
@@ -511,8 +527,8 @@ def test_assign_from_a_wrong_state_changes_nothing_and_says_why(client, ops_lead
         "Only issued entitlements can be assigned; this one cannot."
     ]
     before = world()
-    response = client.post(
-        page("assign", seats["assigned"]), {"email": "lee@acme.com", "reason": REASON}
+    response = confirm(
+        client, page("assign", seats["assigned"]), {"email": "lee@acme.com", "reason": REASON}
     )
     assert response.context["form"].non_field_errors() == [
         "Nothing changed. ASSI-GNED-0001 is assigned; only issued entitlements can be assigned."
@@ -527,8 +543,10 @@ def test_reassign_corrects_the_assignee_from_the_entitlement_page(client, ops_le
     assert outcomes(response) == [
         ("ASSI-GNED-0001", "assigned to ann@acme.com → the email below", False)
     ]
-    response = client.post(
-        detail("reassign", entitlement), {"email": "anne@acme.com", "reason": "typo in the email"}
+    response = confirm(
+        client,
+        detail("reassign", entitlement),
+        {"email": "anne@acme.com", "reason": "typo in the email"},
     )
     assert response.url == f"{CHANGELIST}{entitlement.pk}/change/"
     assert messages_of(response) == [
@@ -542,8 +560,8 @@ def test_reassign_corrects_the_assignee_from_the_entitlement_page(client, ops_le
 def test_reassign_to_the_same_person_shows_the_refusal_on_the_form(client, ops_lead, seats):
     client.force_login(ops_lead)
     before = world()
-    response = client.post(
-        detail("reassign", seats["assigned"]), {"email": "ANN@acme.com", "reason": REASON}
+    response = confirm(
+        client, detail("reassign", seats["assigned"]), {"email": "ANN@acme.com", "reason": REASON}
     )
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [
@@ -596,8 +614,8 @@ def test_a_transfer_with_any_refused_row_moves_nothing(client, ops_lead, seats, 
     client.force_login(ops_lead)
     chosen = [seats["issued"], seats["revoked"]]
     before = world()
-    response = client.post(
-        page("transfer", *chosen, target=globex.pk), {"target": globex.pk, "reason": REASON}
+    response = confirm(
+        client, page("transfer", *chosen, target=globex.pk), {"target": globex.pk, "reason": REASON}
     )
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [
@@ -613,8 +631,8 @@ def test_an_ops_lead_transfers_live_entitlements(client, ops_lead, seats, globex
     assert response.context["blocked"] == []
     assert f'name="target" value="{globex.pk}"' in response.content.decode()
 
-    response = client.post(
-        page("transfer", *chosen, target=globex.pk), {"target": globex.pk, "reason": REASON}
+    response = confirm(
+        client, page("transfer", *chosen, target=globex.pk), {"target": globex.pk, "reason": REASON}
     )
 
     assert response.status_code == 302
@@ -637,7 +655,7 @@ def test_transfer_from_an_entitlement_page_returns_to_it(client, ops_lead, seats
     assert outcomes(response) == [("REDE-EMED-0001", "moves from Acme Corp to Globex", False)]
     assert b'name="ids"' not in response.content  # the page itself is the selection
 
-    response = client.post(f"{url}?target={globex.pk}", {"target": globex.pk, "reason": REASON})
+    response = confirm(client, f"{url}?target={globex.pk}", {"target": globex.pk, "reason": REASON})
 
     assert response.url == f"{CHANGELIST}{entitlement.pk}/change/"
     entitlement.refresh_from_db()
@@ -652,7 +670,7 @@ def test_a_transfer_to_a_customer_that_does_not_exist_says_so(client, ops_lead, 
         "target": ["That customer does not exist; pick another."]
     }
     before = world()
-    response = client.post(page("transfer", seats["issued"]), {"target": 999999, "reason": "x"})
+    response = confirm(client, page("transfer", seats["issued"]), {"target": 999999, "reason": "x"})
     assert response.status_code == 200
     assert response.context["form"].errors == {
         "target": ["That customer does not exist; pick another."]
@@ -683,7 +701,7 @@ def test_who_may_only_view_entitlements_gets_403_and_nothing_changes(
     before = world()
     for url in (page(key, seats[state], target=globex.pk), detail(key, seats[state])):
         assert client.get(url).status_code == 403
-        assert client.post(url, data).status_code == 403
+        assert confirm(client, url, data).status_code == 403
     assert client.post(
         CHANGELIST, {"action": f"{key}_selected", "_selected_action": [seats[state].pk]}
     ).status_code in (200, 302)  # the admin ignores an action it does not offer
@@ -694,6 +712,8 @@ def test_who_may_only_view_entitlements_gets_403_and_nothing_changes(
 def test_a_superuser_may_run_every_workflow(client, superuser, seats, globex, key):
     client.force_login(superuser)
     state, data = WORKFLOW_POSTS[key]
-    response = client.post(page(key, seats[state], target=globex.pk), {**data, "target": globex.pk})
+    response = confirm(
+        client, page(key, seats[state], target=globex.pk), {**data, "target": globex.pk}
+    )
     assert response.status_code == 302, response.context and response.context["form"].errors
     assert latest(seats[state]).history_actor == "root"

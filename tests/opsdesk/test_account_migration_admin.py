@@ -93,6 +93,12 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
+def confirm(client, url: str, data: dict):
+    """POST the migration as a person does: from its preview, with the preview's token."""
+    form = client.get(url).context["form"]
+    return client.post(url, {**data, "previewed": form["previewed"].value()})
+
+
 # --- Who is offered it ----------------------------------------------------------------------
 
 
@@ -255,7 +261,8 @@ def test_an_ops_lead_migrates_everything_the_preview_listed(client, ops_lead, ac
             kind=Case.Kind.FAILED_FULFILMENT, customer=acme, summary="Merge accounts"
         )
     client.force_login(ops_lead)
-    response = client.post(
+    response = confirm(
+        client,
         migrate_url(acme, target=globex.pk),
         {"target": globex.pk, "reason": REASON, "done_for": f"case {case.pk}"},
     )
