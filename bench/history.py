@@ -63,11 +63,11 @@ def _measure(runs: int) -> dict:
                 with override_settings(SIMPLE_HISTORY_ENABLED=enabled):
                     if number == 0:
                         with CaptureQueriesContext(connection) as captured:
-                            ticket_set_priority(ticket=ticket, priority=priority)
+                            ticket_set_priority(ticket=ticket, priority=priority, by=None)
                         queries[name] = len(captured)
                         continue
                     started = time.perf_counter()
-                    ticket_set_priority(ticket=ticket, priority=priority)
+                    ticket_set_priority(ticket=ticket, priority=priority, by=None)
                     seconds[name].append(time.perf_counter() - started)
     rows_written = history.objects.filter(id=ticket.pk).count() - rows_before
     return {

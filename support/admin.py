@@ -1,7 +1,9 @@
 import json
 
 from django.contrib import admin, messages
-from django.urls import path
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
@@ -13,7 +15,8 @@ from unfold.utils import prettify_json
 from audit.admin import AuditedModelAdmin, choice_badge, short_text
 from customers.admin import IndexedSearchMixin
 from customers.models import Customer
-from support import admin_views
+from opsdesk.service_owned import service_owned
+from support import admin_views, cases, tickets
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
 from support.selectors import ticket_context, ticket_thread
 from support.webhooks import MAX_DEPTH, event_retry, payload_depth
@@ -32,10 +35,39 @@ class TagAdmin(AuditedModelAdmin):
     search_fields = ["name", "description"]
 
 
+NOTHING_TO_SAVE = {
+    "show_save": False,
+    "show_save_and_continue": False,
+    "show_save_and_add_another": False,
+}
+
+
+def _become(obj, made) -> None:
+    """Make the admin's unsaved ``obj`` the row a service ``made``, so the admin's own
+    steps after saving (the log entry, the message, the redirect) name that row."""
+    obj.__dict__.update({k: v for k, v in made.__dict__.items() if k != "_state"})
+    obj._state.adding = False
+    obj._state.db = made._state.db
+
+
 @admin.register(Ticket)
 class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     """The ticket list, and the ticket page: the ticket, its conversation and, beside
-    them, the customer's state. The triage queue (``queue/``) is where work starts."""
+    them, the customer's state. The triage queue (``queue/``) is where work starts.
+
+    Status, priority, assignee and tags are the ticket's actions (``support.tickets``,
+    the buttons beside the ticket and in the queue), never form fields: the priority's
+    deadline and the permission check are the services'. A ticket added here is opened
+    by ``ticket_create`` (its deadline, triage)."""
+
+    add_service = staticmethod(tickets.ticket_create)
+    add_fields = [
+        "subject",
+        "message",
+        ("requester_name", "requester_email"),
+        "customer",
+        ("category", "priority"),
+    ]
 
     change_form_template = "support/ticket_change_form.html"
     list_display = [
@@ -92,18 +124,40 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
             },
         ),
     ]
-    readonly_fields = [
-        "first_response_due_at",
-        "first_responded_at",
-        "webhook_event",
-        "tenant_id",
-        "fingerprint",
-        "occurrence_count",
-        "latest_error_rate",
-        "last_seen_at",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = service_owned(Ticket)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": self.add_fields})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            data = form.cleaned_data
+            _become(
+                obj,
+                tickets.ticket_create(
+                    by=request.user,
+                    subject=data["subject"],
+                    message=data["message"],
+                    requester_name=data["requester_name"],
+                    requester_email=data["requester_email"],
+                    customer=data["customer"],
+                    category=data["category"],
+                    priority=data["priority"],
+                ),
+            )
+            return
+        # Only what the form changed: a status or priority an action set meanwhile
+        # is not written back as it was when the page loaded.
+        changed = [
+            name for name in form.changed_data if not Ticket._meta.get_field(name).many_to_many
+        ]
+        if changed:
+            obj.save(update_fields=[*changed, "updated_at"])
 
     def get_urls(self):
         def view(function):
@@ -151,6 +205,12 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 "thread": ticket_thread(ticket=ticket),
                 "draft": request.session.pop(f"ticket-draft-{ticket.pk}", None),
                 "can_comment": self.has_change_permission(request, ticket),
+                "actions": {
+                    "priorities": Ticket.Priority.choices,
+                    "statuses": Ticket.Status.choices,
+                    "assignees": tickets.ticket_assignees(),
+                    "tag_names": list(Tag.objects.values_list("name", flat=True)),
+                },
                 "is_fullwidth": "1",
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -267,8 +327,11 @@ class WebhookEventAdmin(AuditedModelAdmin):
 
 class CaseAdmin(AuditedModelAdmin):
     """Registered by ``opsdesk.admin`` with the ops inbox and the resolution pages: a case
-    changes state only through them (``support.cases``, ``opsdesk.casework``), so its
-    state, note and what it is about are read-only here; the owner can be changed."""
+    changes only through them (``support.cases``, ``opsdesk.casework``: acknowledge,
+    assign, resolve, waive), so its page shows the record with nothing to save. A case
+    added here is opened by ``case_open_by_hand``: raising it again finds it."""
+
+    add_service = staticmethod(cases.case_open_by_hand)
 
     list_display = ["summary", "kind", "state_badge", "customer", "owner", "opened_at", "age"]
     list_select_related = ["customer", "owner"]
@@ -307,21 +370,56 @@ class CaseAdmin(AuditedModelAdmin):
         "owner",
     ]
 
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else service_owned(Case)
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": self.add_fields})]
         # The case page shows the case above the form (opsdesk/case_panel.html).
-        return [
-            (None, {"fields": ["owner"]}),
-            ("Record", {"fields": self.record, "classes": ["collapse"]}),
-        ]
+        return [("Record", {"fields": self.record, "classes": ["collapse"]})]
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return [
-            name for line in self.record for name in ((line,) if isinstance(line, str) else line)
-        ]
+    def save_model(self, request, obj, form, change):
+        if change:  # nothing is editable on a case's page; never write it from a form
+            return
+        data = form.cleaned_data
+        try:
+            case, created = cases.case_open_by_hand(
+                by=request.user,
+                kind=data["kind"],
+                customer=data["customer"],
+                summary=data["summary"],
+                expected=data["expected"],
+                found=data["found"],
+                expected_amount=data["expected_amount"],
+                found_amount=data["found_amount"],
+                owner=data["owner"],
+            )
+        except cases.CaseError as error:
+            raise PermissionDenied(str(error)) from None
+        _become(obj, case)
+        obj._already_open = not created
+
+    def log_addition(self, request, obj, message):
+        if getattr(obj, "_already_open", False):
+            return None  # nothing was added
+        return super().log_addition(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(obj, "_already_open", False):
+            self.message_user(
+                request,
+                f"Nothing added: this problem is case #{obj.pk} already "
+                f"({obj.get_state_display().lower()}); here it is.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:support_case_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **NOTHING_TO_SAVE}
+        )
 
     state_badge = choice_badge(
         "state",

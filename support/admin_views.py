@@ -82,10 +82,21 @@ class TriageQueueView(UnfoldModelAdminViewMixin, ListView):
 
 class TicketActionForm(forms.Form):
     action = forms.ChoiceField(
-        choices=[("assign_me", ""), ("priority", ""), ("tag", ""), ("resolve", "")]
+        choices=[
+            ("assign_me", ""),
+            ("assign", ""),
+            ("priority", ""),
+            ("tag", ""),
+            ("untag", ""),
+            ("resolve", ""),
+            ("status", ""),
+        ]
     )
     priority = forms.ChoiceField(choices=Ticket.Priority.choices, required=False)
+    status = forms.ChoiceField(choices=Ticket.Status.choices, required=False)
     tag = forms.CharField(max_length=50, required=False, validators=[validate_slug])
+    # Empty: nobody (unassign).
+    assignee = forms.ModelChoiceField(queryset=tickets.ticket_assignees(), required=False)
 
 
 def _back(request, fallback: str) -> HttpResponseRedirect:
@@ -113,7 +124,8 @@ def _errors(form: forms.Form) -> str:
 
 @require_POST
 def ticket_act(request, object_id: str):
-    """One click in the queue: assign to me, set priority, add tag, resolve."""
+    """One click in the queue or on the ticket page: assign (to me, to someone, to
+    nobody), set priority or status, add or remove a tag, resolve."""
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
     ticket = _object_or_404(Ticket, object_id)
@@ -123,13 +135,30 @@ def ticket_act(request, object_id: str):
         messages.error(request, f"Nothing changed. {_errors(form)}")
         return back
     action = form.cleaned_data["action"]
+    by = request.user
     try:
         if action == "assign_me":
-            message = tickets.ticket_assign(ticket=ticket, assignee=request.user)
+            message = tickets.ticket_assign(ticket=ticket, assignee=by, by=by)
+        elif action == "assign":
+            assignee = form.cleaned_data["assignee"]
+            message = (
+                tickets.ticket_assign(ticket=ticket, assignee=assignee, by=by)
+                if assignee
+                else tickets.ticket_unassign(ticket=ticket, by=by)
+            )
         elif action == "priority":
             message = tickets.ticket_set_priority(
-                ticket=ticket, priority=form.cleaned_data["priority"]
+                ticket=ticket, priority=form.cleaned_data["priority"], by=by
             )
+        elif action == "status":
+            message = tickets.ticket_set_status(
+                ticket=ticket, status=form.cleaned_data["status"], by=by
+            )
+        elif action == "untag":
+            tag = Tag.objects.filter(name=form.cleaned_data["tag"].lower()).first()
+            if tag is None:
+                raise tickets.TicketActionError("There is no such tag.")
+            message = tickets.ticket_remove_tag(ticket=ticket, tag=tag, by=by)
         elif action == "tag":
             name = form.cleaned_data["tag"].lower()
             if not name:
@@ -143,9 +172,9 @@ def ticket_act(request, object_id: str):
                         "support.add_tag: pick an existing tag."
                     )
                 tag, _ = Tag.objects.get_or_create(name=name)
-            message = tickets.ticket_add_tag(ticket=ticket, tag=tag)
+            message = tickets.ticket_add_tag(ticket=ticket, tag=tag, by=by)
         else:
-            message = tickets.ticket_resolve(ticket=ticket)
+            message = tickets.ticket_resolve(ticket=ticket, by=by)
     except tickets.TicketActionError as error:
         messages.error(request, f"Nothing changed. {error}")
     else:

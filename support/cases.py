@@ -171,3 +171,53 @@ def case_close(
     locked._change_reason = note
     locked.save()
     return locked
+
+
+ADD = "support.add_case"
+
+
+@transaction.atomic
+def case_open_by_hand(
+    *,
+    kind: str,
+    customer: Customer | None,
+    summary: str,
+    by: AbstractBaseUser,
+    expected: str = "",
+    found: str = "",
+    expected_amount=None,
+    found_amount=None,
+    owner: AbstractBaseUser | None = None,
+) -> tuple[Case, bool]:
+    """An exception someone noticed, opened from the admin: through ``case_open``, so
+    raising it again (same kind, customer and summary, any spacing or case) finds the
+    case instead of making a second one. Returns the case and whether it is new; an
+    existing case is left as ``case_open`` leaves it (``found`` updated while open).
+
+    ``by`` must be allowed to add cases; an ``owner`` must be someone who may work them.
+    """
+    if not by.is_active or not by.has_perm(ADD):
+        raise CaseError("You may not do this: it needs the permission " + ADD)
+    if kind not in Case.Kind.values:
+        raise CaseError(f"“{kind}” is not a kind of case.")
+    summary = " ".join((summary or "").split())
+    if not summary:
+        raise CaseError("Say what the problem is: a case needs a summary.")
+    if owner is not None and not case_owners().filter(pk=owner.pk).exists():
+        raise CaseError(f"{_name(owner)} may not work cases; pick someone who may.")
+    about = f"customer:{customer.external_id}" if customer else "customer:none"
+    key = case_dedupe_key(kind, about, "by-hand", summary.lower())
+    existed = Case.objects.filter(dedupe_key=key).exists()
+    case = case_open(
+        kind=kind,
+        customer=customer,
+        subject=None,
+        summary=summary,
+        expected=expected or "",
+        found=found or "",
+        dedupe_key=key,
+        expected_amount=expected_amount,
+        found_amount=found_amount,
+        owner=owner,
+    )
+    return case, not existed

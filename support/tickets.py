@@ -1,4 +1,12 @@
-"""What staff do to a ticket: assign, prioritise, tag, resolve, write notes and replies.
+"""What staff do to a ticket: open one by hand, assign, prioritise, tag, set its status,
+write notes and replies.
+
+Each function checks that ``by`` (the person asking) may do it, inside the service, so
+no page, form or crafted POST gets past it: ``by=None`` is the system (webhook
+processing, triage, Celery tasks, commands), and is refused while a person's request is
+being served (audit.context names who acts), so a view that forgot to name its user is
+refused, not let through. A refusal raises ``TicketPermissionError`` (a
+``PermissionDenied``: a 403) and changes nothing.
 
 Each function locks the ticket row, changes only its own fields (so two people working
 one ticket don't overwrite each other's changes) and says what it did in one sentence,
@@ -9,16 +17,40 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from audit.context import current_actor
+from customers.models import Customer
 from support.enqueue import publish_after_commit
 from support.models import Tag, Ticket, TicketComment
+from support.triage import triage_apply
+
+ADD = "support.add_ticket"
+CHANGE = "support.change_ticket"
 
 
 class TicketActionError(Exception):
     """A request staff can correct (the message says how); nothing was changed."""
+
+
+class TicketPermissionError(PermissionDenied):
+    """``by`` may not do this to tickets; nothing was changed (a 403 in a view)."""
+
+
+def _may(by: AbstractBaseUser | None, permission: str) -> None:
+    if by is None:
+        if current_actor().user is not None:
+            raise TicketPermissionError(
+                "A person's request must name who acts: only the system acts as nobody."
+            )
+        return
+    if not by.is_active or not by.has_perm(permission):
+        raise TicketPermissionError("You may not do this: it needs the permission " + permission)
 
 
 def _locked(ticket: Ticket) -> Ticket:
@@ -29,8 +61,69 @@ def _label(user: AbstractBaseUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def ticket_assignees() -> models.QuerySet:
+    """Who may be given a ticket: active staff who may work tickets."""
+    perm = Permission.objects.filter(codename="change_ticket", content_type__app_label="support")
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(
+            Q(is_superuser=True) | Q(user_permissions__in=perm) | Q(groups__permissions__in=perm)
+        )
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
 @transaction.atomic
-def ticket_assign(*, ticket: Ticket, assignee: AbstractBaseUser) -> str:
+def ticket_create(
+    *,
+    subject: str,
+    by: AbstractBaseUser | None,
+    message: str = "",
+    requester_email: str = "",
+    requester_name: str = "",
+    customer: Customer | None = None,
+    category: str = Ticket.Category.OTHER,
+    priority: str = Ticket.Priority.NORMAL,
+) -> Ticket:
+    """Open a ticket by hand (a phone call, an email to someone's inbox): like one from
+    the product, it gets its first-response deadline from its priority and is triaged
+    (the rules may set its priority, queue, assignee and tags)."""
+    from support.services import first_response_due
+
+    _may(by, ADD)
+    subject = (subject or "").strip()
+    if not subject:
+        raise TicketActionError("Give the ticket a subject.")
+    if priority not in Ticket.Priority.values:
+        raise TicketActionError(f"“{priority}” is not a priority.")
+    if category not in Ticket.Category.values:
+        raise TicketActionError(f"“{category}” is not a category.")
+    opened_at = timezone.now()
+    ticket = Ticket.objects.create(
+        subject=subject[:200],
+        message=message or "",
+        requester_email=requester_email or "",
+        requester_name=requester_name or "",
+        customer=customer,
+        tenant_id=customer.external_id if customer else "",
+        category=category,
+        priority=priority,
+        created_at=opened_at,
+        first_response_due_at=first_response_due(priority=priority, opened_at=opened_at),
+    )
+    triage_apply(ticket=ticket)
+    return ticket
+
+
+@transaction.atomic
+def ticket_assign(
+    *, ticket: Ticket, assignee: AbstractBaseUser, by: AbstractBaseUser | None
+) -> str:
+    _may(by, CHANGE)
+    if not ticket_assignees().filter(pk=assignee.pk).exists():
+        raise TicketActionError(f"{_label(assignee)} may not work tickets; pick someone who may.")
     ticket = _locked(ticket)
     if ticket.assignee_id == assignee.pk:
         return f"“{ticket}” was already assigned to {_label(assignee)}."
@@ -42,10 +135,23 @@ def ticket_assign(*, ticket: Ticket, assignee: AbstractBaseUser) -> str:
 
 
 @transaction.atomic
-def ticket_set_priority(*, ticket: Ticket, priority: str) -> str:
+def ticket_unassign(*, ticket: Ticket, by: AbstractBaseUser | None) -> str:
+    _may(by, CHANGE)
+    ticket = _locked(ticket)
+    if ticket.assignee_id is None:
+        return f"“{ticket}” was not assigned to anyone."
+    previous = ticket.assignee
+    ticket.assignee = None
+    ticket.save(update_fields=["assignee", "updated_at"])
+    return f"“{ticket}” is no longer assigned to {_label(previous)}."
+
+
+@transaction.atomic
+def ticket_set_priority(*, ticket: Ticket, priority: str, by: AbstractBaseUser | None) -> str:
     """Set the priority; an unanswered ticket's first-response deadline follows it."""
     from support.services import first_response_due
 
+    _may(by, CHANGE)
     if priority not in Ticket.Priority.values:
         raise TicketActionError(f"“{priority}” is not a priority.")
     ticket = _locked(ticket)
@@ -63,7 +169,8 @@ def ticket_set_priority(*, ticket: Ticket, priority: str) -> str:
 
 
 @transaction.atomic
-def ticket_add_tag(*, ticket: Ticket, tag: Tag) -> str:
+def ticket_add_tag(*, ticket: Ticket, tag: Tag, by: AbstractBaseUser | None) -> str:
+    _may(by, CHANGE)
     ticket = _locked(ticket)
     if ticket.tags.filter(pk=tag.pk).exists():
         return f"“{ticket}” was already tagged {tag}."
@@ -72,7 +179,18 @@ def ticket_add_tag(*, ticket: Ticket, tag: Tag) -> str:
 
 
 @transaction.atomic
-def ticket_resolve(*, ticket: Ticket) -> str:
+def ticket_remove_tag(*, ticket: Ticket, tag: Tag, by: AbstractBaseUser | None) -> str:
+    _may(by, CHANGE)
+    ticket = _locked(ticket)
+    if not ticket.tags.filter(pk=tag.pk).exists():
+        return f"“{ticket}” was not tagged {tag}."
+    ticket.tags.remove(tag)
+    return f"“{ticket}” is no longer tagged {tag}."
+
+
+@transaction.atomic
+def ticket_resolve(*, ticket: Ticket, by: AbstractBaseUser | None) -> str:
+    _may(by, CHANGE)
     ticket = _locked(ticket)
     if ticket.status not in Ticket.OPEN_STATES:
         raise TicketActionError(f"“{ticket}” is already {ticket.get_status_display().lower()}.")
@@ -82,9 +200,33 @@ def ticket_resolve(*, ticket: Ticket) -> str:
 
 
 @transaction.atomic
+def ticket_set_status(*, ticket: Ticket, status: str, by: AbstractBaseUser | None) -> str:
+    """Any status to any other: waiting on the customer, solved, closed, or open again.
+
+    An error-spike ticket is reopened only while no other open ticket tracks the same
+    error (later spikes add to that one)."""
+    _may(by, CHANGE)
+    if status not in Ticket.Status.values:
+        raise TicketActionError(f"“{status}” is not a status.")
+    ticket = _locked(ticket)
+    if ticket.status == status:
+        return f"“{ticket}” is already {ticket.get_status_display().lower()}."
+    ticket.status = status
+    try:
+        with transaction.atomic():
+            ticket.save(update_fields=["status", "updated_at"])
+    except IntegrityError:
+        raise TicketActionError(
+            f"“{ticket}” can't be reopened: another open ticket tracks the same error."
+        ) from None
+    return f"“{ticket}” is now {ticket.get_status_display().lower()}."
+
+
+@transaction.atomic
 def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body: str) -> str:
     """Record a note or a reply. A reply is emailed to the requester once the transaction
-    commits, and the first one stops the first-response clock."""
+    commits, and the first one stops the first-response clock. ``author`` is who acts."""
+    _may(author, CHANGE)
     body = body.strip()
     if not body:
         raise TicketActionError("Write something first: the note or reply is empty.")
