@@ -36,7 +36,11 @@ def user_works_every_customer(user) -> bool:
     an account manager's rights stop at the customers they manage."""
     if not user.is_active:
         return False
-    return user.is_superuser or user.groups.filter(name__in=[SUPPORT, OPS_LEADS]).exists()
+    if user.is_superuser:
+        return True
+    if not hasattr(user, "_works_every_customer"):  # once per request's user
+        user._works_every_customer = user.groups.filter(name__in=[SUPPORT, OPS_LEADS]).exists()
+    return user._works_every_customer
 
 
 def user_may_work_onboarding_task(user, task) -> bool:

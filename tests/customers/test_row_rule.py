@@ -416,3 +416,17 @@ def test_an_account_manager_cannot_move_his_contract_to_another_managers_custome
     contract.refresh_from_db()
     assert (contract.customer, contract.history.count()) == (alices, 1)
     assert Contract.objects.filter(customer=bobs).count() == 1
+
+
+def test_the_customer_page_offers_task_buttons_only_where_the_click_is_accepted(
+    client, manager, world
+):
+    alices, bobs = world
+    client.force_login(manager)
+
+    def buttons(customer) -> int:
+        page = client.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
+        assert 'data-testid="overview-onboarding"' in page
+        return page.count('data-testid="mark-done"')
+
+    assert (buttons(alices), buttons(bobs)) == (alices.checklists.get().tasks.count(), 0)
