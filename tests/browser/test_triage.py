@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from audit.context import acting_as
-from support.models import Ticket, TicketComment
+from support.models import Tag, Ticket, TicketComment
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 
@@ -30,6 +30,8 @@ def tickets(customer):
             requester_email="kim@hooli.com",
             first_response_due_at=now + dt.timedelta(hours=6),
         )
+        # Agents tag with existing tags; making one needs support.add_tag.
+        Tag.objects.create(name="needs-engineering")
     return late
 
 
