@@ -67,11 +67,21 @@ def _date_in_range(value: dt.date) -> dt.date:
 Moment = Annotated[
     AwareDatetime, BeforeValidator(_iso_datetime_text), AfterValidator(_moment_in_range)
 ]
+
+
+def _optional_iso_datetime_text(value: object) -> object:
+    return value if value is None else _iso_datetime_text(value)
+
+
+def _optional_moment_in_range(value: dt.datetime | None) -> dt.datetime | None:
+    return value if value is None else _moment_in_range(value)
+
+
 # Null or a moment, with the errors of a moment (not of each member of a union).
 OptionalMoment = Annotated[
     AwareDatetime | None,
-    BeforeValidator(lambda value: value if value is None else _iso_datetime_text(value)),
-    AfterValidator(lambda value: value if value is None else _moment_in_range(value)),
+    BeforeValidator(_optional_iso_datetime_text),
+    AfterValidator(_optional_moment_in_range),
 ]
 Day = Annotated[dt.date, BeforeValidator(_iso_date_text), AfterValidator(_date_in_range)]
 
@@ -102,7 +112,7 @@ class ErrorSpike(_Schema):
     tenant_id: Tenant
     fingerprint: Annotated[str, Field(min_length=1, max_length=200)]
     error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-    window_minutes: Annotated[int, Field(ge=1)]
+    window_minutes: Annotated[int, Field(ge=1, le=INTEGER_MAX)]
     sample_message: Annotated[str, Field(max_length=5000)] = ""
 
 
