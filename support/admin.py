@@ -175,6 +175,11 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 view(admin_views.ticket_comment),
                 name="support_ticket_comment",
             ),
+            path(
+                "<path:object_id>/reply-retry/",
+                view(admin_views.reply_retry_view),
+                name="support_ticket_reply_retry",
+            ),
             *super().get_urls(),
         ]
 

@@ -229,3 +229,31 @@ def event_retry_view(request, object_id: str):
             request, f"Not retried: only failed events retry, and this one is {event.status}."
         )
     return HttpResponseRedirect(page)
+
+
+class ReplyRetryForm(forms.Form):
+    reply = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+@require_POST
+def reply_retry_view(request, object_id: str):
+    """The "Retry" button on a reply that could not be sent (the ticket's page)."""
+    if not request.user.has_perm(tickets.CHANGE):
+        raise PermissionDenied
+    ticket = _object_or_404(Ticket, object_id)
+    page = reverse("admin:support_ticket_change", args=[ticket.pk]) + "#conversation"
+    form = ReplyRetryForm(request.POST)
+    reply = (
+        TicketComment.objects.filter(ticket=ticket, pk=form.cleaned_data["reply"]).first()
+        if form.is_valid()
+        else None
+    )
+    try:
+        if reply is None:
+            raise tickets.TicketActionError("There is no such reply on this ticket.")
+        message = tickets.reply_retry(comment=reply, actor=request.user)
+    except tickets.TicketActionError as error:
+        messages.error(request, f"Not retried. {error}")
+    else:
+        messages.success(request, message)
+    return HttpResponseRedirect(page)

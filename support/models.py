@@ -219,6 +219,11 @@ class TicketComment(AuditedModel):
         NOTE = "note", "Internal note"
         REPLY = "reply", "Reply to requester"
 
+    class Delivery(models.TextChoices):
+        PENDING = "pending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not sent"
+
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
     kind = models.CharField(max_length=10, choices=Kind)
     body = models.TextField()
@@ -229,6 +234,14 @@ class TicketComment(AuditedModel):
     # Replies go out by email; set when the mail server took it.
     sent_to = models.EmailField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # How sending a reply went (``support.tickets.reply_send``): a reply is pending until
+    # it is sent or parked; a parked one is tried again only when someone presses Retry.
+    failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When sending was given up (parked until a retry)."
+    )
+    delivery_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
 
     history = audited_history()
 
@@ -241,11 +254,37 @@ class TicketComment(AuditedModel):
             models.CheckConstraint(
                 condition=Q(kind="note") | ~Q(sent_to=""), name="ticketcomment_reply_has_recipient"
             ),
+            models.CheckConstraint(
+                condition=Q(sent_at__isnull=True) | Q(failed_at__isnull=True),
+                name="ticketcomment_sent_or_failed",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="reply")
+                | Q(sent_at__isnull=True, failed_at__isnull=True, delivery_attempts=0),
+                name="ticketcomment_note_not_sent",
+            ),
         ]
-        indexes = [models.Index(fields=["ticket", "created_at"], name="ticketcomment_thread")]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="ticketcomment_thread"),
+            # The reply sweep (support.tickets.replies_unsent): pending replies, oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind="reply", sent_at__isnull=True, failed_at__isnull=True),
+                name="ticketcomment_reply_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.ticket_id}"
+
+    @property
+    def delivery_status(self) -> str:
+        """A reply's sending: pending, sent or failed (parked); "" for a note."""
+        if self.kind != self.Kind.REPLY:
+            return ""
+        if self.sent_at is not None:
+            return self.Delivery.SENT
+        return self.Delivery.FAILED if self.failed_at is not None else self.Delivery.PENDING
 
 
 class Case(AuditedModel):

@@ -1,8 +1,6 @@
-import smtplib
-
 from celery import shared_task
 
-from support.tickets import replies_unsent, reply_send
+from support.tickets import REPLY_MAX_ATTEMPTS, ReplySendDeferred, replies_unsent, reply_send
 from support.webhooks import event_process, events_due
 
 
@@ -24,21 +22,23 @@ def sweep_webhook_events(limit: int = 500) -> int:
 @shared_task(
     name="support.send_ticket_reply",
     ignore_result=True,
-    autoretry_for=(OSError, smtplib.SMTPException),
+    autoretry_for=(ReplySendDeferred,),
     retry_backoff=30,
     retry_backoff_max=1800,  # below the broker visibility timeout (1 h)
-    max_retries=8,
+    max_retries=REPLY_MAX_ATTEMPTS - 1,  # reply_send parks the reply on its last attempt
 )
 def send_ticket_reply(comment_id: int) -> None:
-    """Email a reply to the requester; mail server trouble is retried with backoff."""
+    """Email a reply to the requester. A failure that may pass (the mail server) is retried
+    with backoff, a bounded number of times; one that cannot is parked at once."""
     reply_send(comment_id=comment_id)
 
 
 @shared_task(name="support.sweep_ticket_replies", ignore_result=True)
 def sweep_ticket_replies() -> int:
-    """Send replies whose queueing was lost or whose retries ran out; stops at the first
-    mail server error and tries again on the next run."""
-    sent = 0
-    for comment_id in replies_unsent():
-        sent += reply_send(comment_id=comment_id)
-    return sent
+    """Queue a send for every reply nobody is trying (its queueing or its retries were
+    lost): one task each, so a reply that fails never holds up the others. Parked
+    replies wait for a person's Retry. Returns how many were queued."""
+    due = replies_unsent()
+    for comment_id in due:
+        send_ticket_reply.delay(comment_id)
+    return len(due)

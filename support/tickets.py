@@ -16,6 +16,9 @@ which the queue shows as its message.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import smtplib
+import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
@@ -251,41 +254,166 @@ def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body:
     return f"Reply recorded; it is being sent to {ticket.requester_email}."
 
 
-def replies_unsent(*, older_than: dt.timedelta = dt.timedelta(minutes=2)) -> list[int]:
-    """Replies whose sending was never queued or gave up (the sweep sends them)."""
+logger = logging.getLogger(__name__)
+
+# Sending replies. A reply is pending until the mail server takes it (sent) or sending is
+# given up (parked: ``failed_at``), which happens at once for a failure that cannot pass
+# and after ``REPLY_MAX_ATTEMPTS`` for one that may (the task's backoff spaces them).
+REPLY_MAX_ATTEMPTS = 9
+# A reply nobody has tried this long after it was written had its queueing lost.
+REPLY_QUEUE_GRACE = dt.timedelta(minutes=2)
+# Longer than any backoff wait of the task (30 min) and the broker's visibility timeout
+# (1 h): a pending reply last tried this long ago had its retries lost with a worker.
+REPLY_RETRIES_LOST_AFTER = dt.timedelta(minutes=75)
+
+
+class ReplySendDeferred(Exception):
+    """Sending a reply failed for a reason that may pass (the mail server is down, slow or
+    answered 4xx); the reply stays pending with its error and the task tries it again."""
+
+
+def header_line(text: str) -> str:
+    """``text`` (a ticket subject, a name: data from outside) as one clean header line:
+    CR, LF, tabs, NUL and every other control character or line/paragraph separator
+    become a space, runs of spaces one, none at either end. A header carrying a line
+    break is refused by Django (``BadHeaderError``), so a reply to that subject could
+    never be sent."""
+    spaced = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
+    )
+    return " ".join(spaced.split())
+
+
+def _permanent(error: Exception) -> bool:
+    """Whether sending the same message again can never succeed: a header or address it
+    cannot carry (``BadHeaderError`` and Django's address checks are ValueErrors), or the
+    server's 5xx refusal of the recipient or of the message. Everything else (refused or
+    timed-out connections, disconnects, 4xx) may pass."""
+    if isinstance(error, ValueError):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPDataError):
+        return error.smtp_code >= 500
+    return False
+
+
+def _reply_message(comment: TicketComment):
+    from django.conf import settings
+    from django.core.mail import EmailMessage
+
+    ticket = comment.ticket
+    subject = " ".join(filter(None, ["Re:", header_line(ticket.subject), f"[#{ticket.pk}]"]))
+    return EmailMessage(
+        subject=subject,
+        body=comment.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[comment.sent_to],
+        headers={"X-Opsdesk-Ticket": str(ticket.pk)},
+    )
+
+
+def replies_unsent(*, older_than: dt.timedelta = REPLY_QUEUE_GRACE, limit: int = 200) -> list[int]:
+    """Pending replies nobody is trying, oldest first (the sweep queues them again): never
+    tried ``older_than`` after they were written (their queueing was lost), or last tried
+    longer ago than any retry waits (their retries were lost with a worker). A parked
+    reply is not among them: only a person's Retry sends it again."""
+    now = timezone.now()
     return list(
         TicketComment.objects.filter(
             kind=TicketComment.Kind.REPLY,
             sent_at__isnull=True,
-            created_at__lte=timezone.now() - older_than,
+            failed_at__isnull=True,
+            created_at__lte=now - older_than,
+        )
+        .filter(
+            Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lte=now - REPLY_RETRIES_LOST_AFTER)
         )
         .order_by("created_at")
-        .values_list("pk", flat=True)[:200]
+        .values_list("pk", flat=True)[:limit]
     )
 
 
 def reply_send(*, comment_id: int) -> bool:
-    """Email one reply; True when sent now, False when it had been sent already.
-    Mail server errors propagate so the task retries."""
-    from django.conf import settings
-    from django.core.mail import EmailMessage
+    """Try to email one pending reply; True when it was sent now.
 
+    Idempotent: the reply is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` only while
+    it is pending, and marked sent in the same transaction, so a reply is sent once
+    however many tasks and sweeps run (False: sent, parked, or being sent by another).
+    Each attempt is recorded on the reply (attempts, time, error). A failure that can
+    never pass parks the reply at once; one that may pass raises ``ReplySendDeferred``
+    (for the task's retry) until the ``REPLY_MAX_ATTEMPTS``-th attempt, which parks it.
+    """
+    failure = None
     with transaction.atomic():
         comment = (
-            TicketComment.objects.select_for_update()
-            .select_related("ticket", "author")
-            .get(pk=comment_id)
+            TicketComment.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("ticket")
+            .filter(
+                pk=comment_id,
+                kind=TicketComment.Kind.REPLY,
+                sent_at__isnull=True,
+                failed_at__isnull=True,
+            )
+            .first()
         )
-        if comment.sent_at is not None:
+        if comment is None:
             return False
-        ticket = comment.ticket
-        EmailMessage(
-            subject=f"Re: {ticket.subject} [#{ticket.pk}]",
-            body=comment.body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[comment.sent_to],
-            headers={"X-Opsdesk-Ticket": str(ticket.pk)},
-        ).send()
-        comment.sent_at = timezone.now()
-        comment.save(update_fields=["sent_at"])
-    return True
+        now = timezone.now()
+        comment.delivery_attempts += 1
+        comment.last_attempt_at = now
+        try:
+            _reply_message(comment).send()
+        except Exception as error:  # every failure is recorded on the reply, never lost
+            failure = error
+            comment.delivery_error = f"{type(error).__name__}: {error}"[:2000]
+            if _permanent(error) or comment.delivery_attempts >= REPLY_MAX_ATTEMPTS:
+                comment.failed_at = now
+                logger.error("reply %s parked: %s", comment.pk, comment.delivery_error)
+            else:
+                logger.warning("reply %s not sent yet: %s", comment.pk, comment.delivery_error)
+        else:
+            comment.sent_at = timezone.now()
+            comment.delivery_error = ""
+        comment.save(
+            update_fields=[
+                "sent_at",
+                "failed_at",
+                "delivery_error",
+                "delivery_attempts",
+                "last_attempt_at",
+            ]
+        )
+    if failure is not None and comment.failed_at is None:
+        raise ReplySendDeferred(comment.delivery_error) from failure
+    return failure is None
+
+
+@transaction.atomic
+def reply_retry(*, comment: TicketComment, actor: AbstractBaseUser) -> str:
+    """Send a parked reply again (the Retry button): it is pending once more, with a fresh
+    set of attempts, and queued once this commits (the sweep takes it if the broker is
+    down). Only those who work tickets may; a reply that was sent, or is still being
+    tried, is left as it is (a reply is never sent twice)."""
+    _may(actor, CHANGE)
+    comment = (
+        TicketComment.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .get(pk=comment.pk)
+    )
+    if comment.kind != TicketComment.Kind.REPLY:
+        raise TicketActionError("Only a reply is emailed; an internal note is not sent.")
+    if comment.sent_at is not None:
+        raise TicketActionError(
+            f"This reply was sent {timezone.localtime(comment.sent_at):%d %b %Y %H:%M}; "
+            "it is not sent twice."
+        )
+    if comment.failed_at is None:
+        raise TicketActionError("This reply is still being sent; it is retried by itself.")
+    comment.failed_at = None
+    comment.delivery_attempts = 0
+    comment.delivery_error = ""
+    comment._change_reason = "retry requested"
+    comment.save(update_fields=["failed_at", "delivery_attempts", "delivery_error"])
+    publish_after_commit("support.send_ticket_reply", comment.pk)
+    return f"The reply is queued again; it is being sent to {comment.sent_to}."
