@@ -90,7 +90,7 @@ MODELS = {
     "customers_product": model_pages(
         changelist=ALL, add=staff(403, 403, 403), change=ALL, delete=staff(403, 403, 403)
     ),
-    "customers_order": model_pages(changelist=ALL, add=NO_ADD, change=ALL, delete=NO_DELETE),
+    "customers_order": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     "customers_entitlement": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     "customers_usagedaily": model_pages(changelist=ALL, add=NO_ADD, change=ALL, delete=NO_DELETE),
     # Tickets are support's work; everyone reads them.
