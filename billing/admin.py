@@ -199,9 +199,14 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
         )
         if request.method == "POST" and form.is_valid():
             month = form.cleaned_data["month"]
-            # The worker's run names who asked for it (billing.tasks.on_behalf_of).
+            # The worker's run names who asked for it (billing.tasks.on_behalf_of), and
+            # a second click is answered by the run the first one started.
             publish_after_commit(
-                "billing.reconcile_month", month.isoformat(), None, request.user.pk
+                "billing.reconcile_month",
+                month.isoformat(),
+                None,
+                request.user.pk,
+                timezone.now().isoformat(),
             )
             messages.success(
                 request,

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from audit.context import acting_as, current_actor
+from billing.models import ReconciliationRun
 from billing.reconciliation import ReconciliationBusy, month_start, reconcile
 from customers.models import Customer
 
@@ -36,14 +37,31 @@ def reconcile_recent() -> list[str]:
     max_retries=8,
 )
 def reconcile_month(
-    self, month: str, customer_id: int | None = None, requested_by: int | None = None
+    self,
+    month: str,
+    customer_id: int | None = None,
+    requested_by: int | None = None,
+    requested_at: str | None = None,
 ) -> int:
     """Reconcile ``month`` (ISO date of any day in it), for every customer or one. Waits
     and tries again while another run of the month is writing. ``requested_by``: the id
-    of the person who asked for it in the admin, named by the run and its history."""
+    of the person who asked for it in the admin, named by the run and its history.
+    ``requested_at`` (ISO time of the click): a run of the month that started after it
+    and succeeded already answers it (a double click, or two people at once), so its
+    id is returned and nothing runs again."""
+    first = dt.date.fromisoformat(month)
     customer = Customer.objects.get(pk=customer_id) if customer_id else None
+    if requested_at:
+        answered = ReconciliationRun.objects.filter(
+            month=month_start(first),
+            customer=customer,
+            status=ReconciliationRun.Status.SUCCEEDED,
+            started_at__gte=dt.datetime.fromisoformat(requested_at),
+        ).first()
+        if answered is not None:
+            return answered.pk
     with on_behalf_of(requested_by):
-        return reconcile(month=dt.date.fromisoformat(month), customer=customer).pk
+        return reconcile(month=first, customer=customer).pk
 
 
 @contextlib.contextmanager

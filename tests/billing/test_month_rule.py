@@ -87,4 +87,6 @@ def test_the_start_form_queues_next_month(client, ops_lead, publish):
     with time_machine.travel(NOW, tick=False):
         response = publish.post(client, {"month": "2026-12"})
     assert response.status_code == 302
-    assert publish() == [("billing.reconcile_month", ["2026-12-01", None, ops_lead.pk])]
+    assert publish() == [
+        ("billing.reconcile_month", ["2026-12-01", None, ops_lead.pk, NOW.isoformat()])
+    ]

@@ -56,3 +56,31 @@ def test_a_run_from_beat_names_only_the_task(month):
     run = ReconciliationRun.objects.get()
     assert run.started_by == "task:reconcile_month"
     assert history_of_run(run) == {("task:reconcile_month", None)}
+
+
+def test_a_double_click_on_start_runs_the_month_once(client, ops_lead, publish, month):
+    client.force_login(ops_lead)
+    with time_machine.travel(NOW, tick=False) as clock:
+        publish.post(client, {"month": "2026-10"})
+        clock.shift(0.3)
+        publish.post(client, {"month": "2026-10"})
+        first, second = publish()
+        clock.shift(1)  # the worker picks the first up after both clicks
+        runs = [tasks.reconcile_month.apply(args=args).get() for _, args in (first, second)]
+
+    run = ReconciliationRun.objects.get()
+    assert runs == [run.pk, run.pk]
+    assert run.started_by == "task:reconcile_month for olga"
+
+
+def test_a_start_after_a_run_began_runs_again(client, ops_lead, publish, month):
+    """A click made after a run started may see changes that run did not: it runs."""
+    client.force_login(ops_lead)
+    with time_machine.travel(NOW, tick=False) as clock:
+        tasks.reconcile_month.apply(args=["2026-10-01"]).get()
+        clock.shift(1)
+        publish.post(client, {"month": "2026-10"})
+        [(_, args)] = publish()
+        tasks.reconcile_month.apply(args=args).get()
+
+    assert ReconciliationRun.objects.count() == 2

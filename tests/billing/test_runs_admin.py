@@ -294,13 +294,17 @@ def test_the_start_form_preselects_last_month(client, ops_lead, now, preselected
 
 
 def test_starting_a_month_queues_one_run_for_the_workers(client, ops_lead, publish):
-    client.force_login(ops_lead)
-    response = publish.post(client, {"month": "2026-10"})
+    with time_machine.travel(NOW, tick=False):
+        client.force_login(ops_lead)
+        response = publish.post(client, {"month": "2026-10"})
     assert response.status_code == 302 and response.url == CHANGELIST
     assert messages_of(response) == [
         "Reconciliation of 2026-10 queued: it appears below within seconds."
     ]
-    assert publish() == [("billing.reconcile_month", ["2026-10-01", None, ops_lead.pk])]
+    # The month, no one customer, who asked and when (billing.tasks.reconcile_month).
+    assert publish() == [
+        ("billing.reconcile_month", ["2026-10-01", None, ops_lead.pk, NOW.isoformat()])
+    ]
     assert not ReconciliationRun.objects.exists()  # the worker makes the run
 
 
