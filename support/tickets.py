@@ -314,10 +314,11 @@ def _reply_message(comment: TicketComment):
 
 
 def replies_unsent(*, older_than: dt.timedelta = REPLY_QUEUE_GRACE, limit: int = 200) -> list[int]:
-    """Pending replies nobody is trying, oldest first (the sweep queues them again): never
-    tried ``older_than`` after they were written (their queueing was lost), or last tried
-    longer ago than any retry waits (their retries were lost with a worker). A parked
-    reply is not among them: only a person's Retry sends it again."""
+    """Pending replies nobody is trying, oldest first (the sweep queues them again): not
+    tried since they were written ``older_than`` ago or since a person's Retry (their
+    queueing was lost), or last tried longer ago than any retry waits (their retries were
+    lost with a worker). A parked reply is not among them: only a person's Retry sends
+    it again."""
     now = timezone.now()
     return list(
         TicketComment.objects.filter(
@@ -326,9 +327,7 @@ def replies_unsent(*, older_than: dt.timedelta = REPLY_QUEUE_GRACE, limit: int =
             failed_at__isnull=True,
             created_at__lte=now - older_than,
         )
-        .filter(
-            Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lte=now - REPLY_RETRIES_LOST_AFTER)
-        )
+        .filter(Q(delivery_attempts=0) | Q(last_attempt_at__lte=now - REPLY_RETRIES_LOST_AFTER))
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -365,6 +365,17 @@ def test_support_retries_a_parked_reply_and_the_next_attempt_sends_it_once(
     assert len(mail.outbox) == 1
 
 
+def test_a_retried_reply_whose_queueing_is_lost_is_taken_by_the_sweep(agent, published, queued):
+    reply = parked_reply(make_ticket(), agent)
+    assert replies_unsent() == []
+
+    reply_retry(comment=reply, actor=agent)  # the publish after commit never happens here
+
+    assert published == []
+    assert sweep_ticket_replies.apply().result == 1
+    assert queued == [reply.pk]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
