@@ -174,6 +174,7 @@ def use(url: str) -> None:
     parsed = dj_database_url.parse(url)
     for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
         connection.settings_dict[key] = parsed[key]
+    connection.close_pool()  # a pool opened before connects to the previous database
     ContentType.objects.clear_cache()  # ids are per database
 
 

@@ -170,6 +170,10 @@ def _wrappers(urls: dict[str, str]) -> dict[str, object]:
         parsed = dj_database_url.parse(url)
         for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
             wrapper.settings_dict[key] = parsed[key]
+        # Its own connection, not the process's pool: pools are one per alias, so every
+        # scale's wrapper would borrow from the first one's database.
+        wrapper.settings_dict["OPTIONS"].pop("pool", None)
+        wrapper.settings_dict["CONN_MAX_AGE"] = None
         wrappers[scale] = wrapper
     return wrappers
 
