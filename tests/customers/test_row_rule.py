@@ -13,6 +13,7 @@ wherever she may add or change, so a refusal is the rule's and not a broken form
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from bs4 import BeautifulSoup
@@ -20,6 +21,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -430,3 +432,38 @@ def test_the_customer_page_offers_task_buttons_only_where_the_click_is_accepted(
         return page.count('data-testid="mark-done"')
 
     assert (buttons(alices), buttons(bobs)) == (alices.checklists.get().tasks.count(), 0)
+
+
+def as_request(user):
+    request = RequestFactory().post("/admin/")
+    request.user = user
+    return request
+
+
+def test_a_save_through_the_admin_of_a_row_onto_another_managers_customer_is_refused(
+    manager, world
+):
+    """The last line behind the form, for any path that saves through the admin."""
+    alices, bobs = world
+    contact = alices.contacts.get()
+    contact.customer = bobs
+    with pytest.raises(PermissionDenied):
+        admin.site.get_model_admin(Contact).save_model(as_request(manager), contact, None, True)
+    contact.refresh_from_db()
+    assert (contact.customer, contact.history.count()) == (alices, 1)
+
+
+def test_an_inline_row_onto_another_managers_customer_is_refused(manager, world):
+    _, bobs = world
+    inline_row = Contact(customer=bobs, name="Inline", email="inline@example.com")
+    formset = SimpleNamespace(forms=[SimpleNamespace(instance=inline_row)])
+    model_admin = admin.site.get_model_admin(Customer)
+    with pytest.raises(PermissionDenied):
+        model_admin.save_formset(as_request(manager), None, formset, True)
+    assert not Contact.objects.filter(email="inline@example.com").exists()
+
+
+def test_the_changelist_with_the_autocomplete_parameter_is_no_error(client, manager, world):
+    client.force_login(manager)
+    response = client.get("/admin/customers/customer/", {"editable": "1"})
+    assert response.status_code in (200, 302)
