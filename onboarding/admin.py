@@ -11,6 +11,7 @@ from audit.admin import AuditedModelAdmin, choice_badge
 from onboarding import admin_views
 from onboarding.models import Checklist, ChecklistTask, ChecklistTemplate, TemplateItem
 from onboarding.selectors import with_progress
+from opsdesk.service_owned import service_owned
 from opsdesk import roles
 
 
@@ -170,16 +171,7 @@ class ChecklistTaskAdmin(AuditedModelAdmin):
         "done_at",
         "template_item",
     ]
-    readonly_fields = [
-        "checklist",
-        "title",
-        "text",
-        "role",
-        "state",
-        "done_by",
-        "done_at",
-        "template_item",
-    ]
+    readonly_fields = service_owned(ChecklistTask)
 
     state_badge = choice_badge("state", STATE_COLORS)
 

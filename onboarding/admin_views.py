@@ -59,7 +59,9 @@ def task_done_view(request, object_id: str):
 @require_POST
 def task_reopen_view(request, object_id: str):
     """The "Reopen" button of a done task: a done mark made by mistake is undone."""
-    return _task_action(request, object_id, lambda task: services.task_reopen(task=task))
+    return _task_action(
+        request, object_id, lambda task: services.task_reopen(task=task, by=request.user)
+    )
 
 
 class MyTasksView(UnfoldModelAdminViewMixin, ListView):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from audit.context import current_actor
 from customers.models import Contact, Contract
 from onboarding.models import Checklist, ChecklistTask, Role, TemplateItem
 from opsdesk import roles
@@ -25,6 +27,28 @@ NO_VALUE = {
 
 class OnboardingError(Exception):
     """An onboarding action that cannot be done; the message says why."""
+
+
+class OnboardingPermissionError(PermissionDenied):
+    """The person may not work onboarding tasks; nothing was changed (a 403 in a view)."""
+
+
+CHANGE_TASK = "onboarding.change_checklisttask"
+
+
+def _may_work_tasks(by) -> None:
+    """``by`` is the person asking; None is the system (the demo, a command), refused
+    while a person's request is served so a view cannot skip the check by naming nobody."""
+    if by is None:
+        if current_actor().user is not None:
+            raise OnboardingPermissionError(
+                "A person's request must name who acts: only the system acts as nobody."
+            )
+        return
+    if not by.is_active or not by.has_perm(CHANGE_TASK):
+        raise OnboardingPermissionError(
+            "You may not do this: it needs the permission " + CHANGE_TASK
+        )
 
 
 def placeholder_values(contract: Contract) -> dict[str, str]:
@@ -236,9 +260,10 @@ def checklist_sync(*, contract: Contract) -> Checklist | None:
 
 
 def task_mark_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) -> str:
-    """Mark an open task done by ``user`` (the view checks the permission). A task that
-    is done or not applicable is refused with the reason and left unchanged. ``at``
-    (default now) is for the demo."""
+    """Mark an open task done by ``user``, who must be allowed to work onboarding tasks
+    (``OnboardingPermissionError`` otherwise). A task that is done or not applicable is
+    refused with the reason and left unchanged. ``at`` (default now) is for the demo."""
+    _may_work_tasks(user)
     with transaction.atomic():
         task = (
             ChecklistTask.objects.select_for_update(of=("self",))
@@ -261,8 +286,10 @@ def task_mark_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) 
     return f"Done: “{task.title}”."
 
 
-def task_reopen(*, task: ChecklistTask) -> str:
-    """Undo a done mark made by mistake: the task is open again, the checklist too."""
+def task_reopen(*, task: ChecklistTask, by) -> str:
+    """Undo a done mark made by mistake: the task is open again, the checklist too.
+    ``by`` must be allowed to work onboarding tasks (None: the system)."""
+    _may_work_tasks(by)
     with transaction.atomic():
         task = ChecklistTask.objects.select_for_update().get(pk=task.pk)
         if task.state != ChecklistTask.State.DONE:
