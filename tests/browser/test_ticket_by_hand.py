@@ -1,0 +1,75 @@
+"""A support agent opens a ticket by hand and works it from the ticket page's actions,
+in a real browser: the form has no status, priority, assignee or tags to edit."""
+
+import datetime as dt
+
+import pytest
+
+from audit.context import acting_as
+from support.models import Tag, Ticket, TriageCondition, TriageRule
+from tests.browser.conftest import sign_in
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def vip_rule(customer):
+    """Acme's tickets are tagged vip."""
+    with acting_as("test:fixture"):
+        rule = TriageRule.objects.create(name="Acme is VIP")
+        TriageCondition.objects.create(
+            rule=rule,
+            field=TriageCondition.Field.CUSTOMER_STATUS,
+            operator="equals",
+            value="active",
+        )
+        rule.add_tags.add(Tag.objects.create(name="vip"))
+    return rule
+
+
+def test_an_agent_opens_a_ticket_by_hand_and_works_it_from_its_page(
+    live_server, page, screenshot, agent, customer, vip_rule
+):
+    sign_in(page, live_server, agent.username, PASSWORD)
+    page.goto(f"{live_server.url}/admin/support/ticket/add/")
+    for field in ("status", "assignee", "tags", "queue"):
+        assert page.locator(f"[name={field}]").count() == 0
+    page.fill("#id_subject", "Invoice shows 60 seats")
+    page.fill("#id_message", "Pat called: October's invoice bills 60 seats, they have 50.")
+    page.fill("#id_requester_name", "Pat")
+    page.fill("#id_requester_email", "pat@acme.com")
+    page.select_option("#id_category", "billing")
+    page.select_option("#id_priority", "urgent")
+    # The customer is picked with the admin's autocomplete (select2).
+    page.locator(".field-customer .select2-selection").click()
+    page.locator(".select2-search__field").fill("Acme")
+    page.locator(".select2-results__option", has_text="Acme Corp").click()
+    screenshot("ticket-add")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue editing").click()
+
+    ticket = Ticket.objects.get()
+    assert (ticket.priority, ticket.first_response_due_at - ticket.created_at) == (
+        "urgent",
+        dt.timedelta(hours=1),
+    )
+    assert list(ticket.tags.values_list("name", flat=True)) == ["vip"]
+    actions = page.get_by_test_id("ticket-actions")
+    assert actions.get_by_text("vip").is_visible()
+    assert page.locator("form#ticket_form [name=priority]").count() == 0
+    screenshot("ticket-page")
+
+    with page.expect_navigation():  # choosing submits: no second click
+        actions.get_by_label("Status").select_option("pending")
+    assert page.get_by_text("is now waiting on customer").is_visible()
+    with page.expect_navigation():
+        page.get_by_test_id("ticket-actions").get_by_role("button", name="Assign to me").click()
+    assert page.get_by_text("is now assigned to Sam").is_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Remove the tag vip").click()
+    assert page.get_by_text("is no longer tagged vip").is_visible()
+    screenshot("ticket-page-worked")
+
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.assignee, list(ticket.tags.all())) == ("pending", agent, [])
