@@ -19,6 +19,7 @@ from django.db import models
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from audit.context import acting_as, acting_as_user
 from billing.models import Invoice
@@ -233,13 +234,22 @@ PARAMETER_VALUES = {
         {model._meta.app_label for model in admin.site._registry}
     ),
 }
-# Query strings a page needs to show anything (the entitlement workflows' selection).
-QUERY = {"customers_entitlement_workflow": lambda obj: f"?ids={obj.pk}"}
+# Query parameters pages read and may show back (filters, search, where to return):
+# pages without an id in their path are also opened with each of them hostile.
+REFLECTED = ("q", "recipient", "date", "actor", "customer", "model", "since", "until")
+REFLECTED += ("back", "next", "target", "ids", "trace_page")
+# Query strings a page needs to show anything (the entitlement workflows' selection),
+# with a hostile place to return to.
+QUERY = {
+    "customers_entitlement_workflow": lambda obj: (
+        "?" + urlencode({"ids": obj.pk, "back": hostile(None, "")})
+    )
+}
 
 
 def admin_urls() -> list[str]:
     """Every page of the admin site, walked from its URLconf (admin_patterns), for the
-    first and last row of its model; list pages also searched for a hostile value."""
+    first and last row of its model; pages without an id also with hostile parameters."""
     urls = []
     for key, route in admin_patterns():
         if key in ("catch_all", "view_on_site", "logout"):  # no page of their own
@@ -263,9 +273,29 @@ def admin_urls() -> list[str]:
                 else:
                     path = reverse(f"admin:{key}", args=args)
                 urls.append(path + QUERY.get(key, lambda obj: "")(obj))
-            if key.endswith("_changelist"):
-                urls.append(reverse(f"admin:{key}") + "?" + urlencode({"q": PARTS[1]}))
+            if not choices and key not in QUERY:
+                query = dict.fromkeys(REFLECTED, hostile(None, ""))
+                urls.append(reverse(f"admin:{key}") + "?" + urlencode(query))
+                if key.endswith("_changelist"):  # others make the search "not understood"
+                    urls.append(reverse(f"admin:{key}") + "?" + urlencode({"q": PARTS[1]}))
     return list(dict.fromkeys(urls))
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["<p>{}</p>", '<input value="{}">', "<input value='{}'>"],
+    ids=["text", "double-quoted attribute", "single-quoted attribute"],
+)
+def test_the_check_finds_every_trick_printed_raw_and_none_escaped(template):
+    value = hostile(None, "")
+    assert Markup.read(template.format(value)).problems != []
+    assert Markup.read(template.format(escape(value))).problems == []
+
+
+def test_the_check_finds_a_javascript_link_even_escaped():
+    # Escaping keeps a value inside the attribute; a link from outside needs its scheme
+    # checked too (url_has_allowed_host_and_scheme), and the crawl would find it.
+    assert Markup.read(f'<a href="{escape(hostile(None, ""))}">x</a>').problems != []
 
 
 @pytest.fixture
