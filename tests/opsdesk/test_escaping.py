@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import models
 from django.test import Client
@@ -109,12 +109,12 @@ def is_timestamp(value: str) -> bool:
 
 def make_everything_hostile() -> dict[str, int]:
     """Every CharField, TextField and JSONField of every row of the project's models and of
-    the staff users made hostile (where it has no choices and is not APP_MADE), saved by
+    staff users and groups made hostile (where it has no choices and is not APP_MADE), saved by
     a hostile actor with a hostile reason, so each row's history has them too: the
     number of fields filled per model."""
     filled = {}
     for model in apps.get_models():
-        if model._meta.app_label not in AUDITED_APPS and model is not User:
+        if model._meta.app_label not in AUDITED_APPS and model not in (User, Group):
             continue
         if model.__name__.startswith("Historical"):  # written by the saves below
             continue
