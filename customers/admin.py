@@ -107,8 +107,13 @@ class ManagedByUserMixin:
         return obj
 
     def _may_write(self, request, obj) -> bool:
-        customer = self._customer_of(obj)
-        return customer is not None and user_may_edit_customer(request.user, customer)
+        return self._may_write_onto(request, self._customer_of(obj))
+
+    @staticmethod
+    def _may_write_onto(request, customer) -> bool:
+        if customer is None:  # a row of no customer: superuser business
+            return request.user.is_active and request.user.is_superuser
+        return user_may_edit_customer(request.user, customer)
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
@@ -169,7 +174,7 @@ class ManagedByUserMixin:
                 customer = getattr(customer, part, None)
         else:
             customer = self._customer_of(form.instance)
-        if customer is None or not user_may_edit_customer(request.user, customer):
+        if not self._may_write_onto(request, customer):
             form.add_error(first if first in form.fields else None, self.not_yours)
 
     # The last line, whatever form, inline or view saves through this admin: a row whose
