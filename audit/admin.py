@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -14,6 +14,9 @@ from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
+
+from kit.admin import AdminParamsMixin
+from kit.params import pk_or_404
 
 
 class CappedCountPaginator(Paginator):
@@ -57,7 +60,7 @@ class SafeAutocompleteSelectMultiple(_ValidIdsOnly, AutocompleteSelectMultiple):
     pass
 
 
-class AuditedModelAdmin(SimpleHistoryAdmin, ModelAdmin):
+class AuditedModelAdmin(AdminParamsMixin, SimpleHistoryAdmin, ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
@@ -91,7 +94,14 @@ class AuditedModelAdmin(SimpleHistoryAdmin, ModelAdmin):
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
+        # simple-history looks both ids up as typed: ``history/abc/`` was a 500.
+        pk_or_404(self.model, unquote(object_id))
+        pk_or_404(self.model.history.model, version_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        pk_or_404(self.model, unquote(object_id))  # ``abc/history/`` was a 500
+        return super().history_view(request, object_id, extra_context)
 
     def revert_disabled(self, request, obj=None) -> bool:
         return True

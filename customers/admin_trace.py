@@ -3,15 +3,15 @@ for their ``ModelAdmin``s; the customer page shows its own in the overview."""
 
 from __future__ import annotations
 
-from audit.timeline import page_number
 from customers.trace import entitlement_trace, order_trace
+from kit.params import page_param
 
 TRACE_PAGE = "trace_page"
 
 
 def trace_page(request) -> int:
-    """The trace's page number from ``?trace_page=``; anything else is page 1."""
-    return page_number(request.GET.get(TRACE_PAGE))
+    """The trace's page number from ``?trace_page=`` (kit.params.page_param)."""
+    return page_param(request, TRACE_PAGE)
 
 
 class TraceAdminMixin:

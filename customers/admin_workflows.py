@@ -22,7 +22,6 @@ from typing import Any
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
@@ -36,6 +35,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from audit.admin import SafeAutocompleteSelect
 from audit.context import acting_for
 from audit.previews import preview_token
 from customers import entitlements as services
@@ -140,7 +140,8 @@ class TargetForm(forms.Form):
         self.fields["target"] = forms.ModelChoiceField(
             queryset=Customer.objects.all(),
             label=label,
-            widget=AutocompleteSelect(Entitlement._meta.get_field("customer"), admin_site),
+            # Safe: renders a typed ``?target=abc`` as no choice (it was a 500).
+            widget=SafeAutocompleteSelect(Entitlement._meta.get_field("customer"), admin_site),
             error_messages={
                 "required": "Pick a customer.",
                 "invalid_choice": "That customer does not exist; pick another.",

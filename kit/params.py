@@ -40,19 +40,30 @@ class ParamError(BadRequest):
     """A query-string parameter that is not understood; ``str()`` says which and why."""
 
 
-def pk_or_404(model: type[models.Model], raw_id: Any) -> Any:
-    """``raw_id`` as a value of ``model``'s primary key, or a 404 when it cannot be one."""
+def pk_or_none(model: type[models.Model], raw_id: Any) -> Any:
+    """``raw_id`` as a value of ``model``'s primary key, or None when it cannot be one
+    (not a number for an integer key, beyond the column, a NUL, absurdly long)."""
     field = model._meta.pk
     try:
         pk = field.to_python(raw_id)
     except (ValidationError, TypeError, ValueError, OverflowError):
-        raise Http404(f"No {model._meta.verbose_name} with that id.") from None
-    if pk is None or (isinstance(pk, str) and ("\x00" in pk or len(pk) > VALUE_MAX_LENGTH)):
-        raise Http404(f"No {model._meta.verbose_name} with that id.")
+        return None
+    if pk is None or pk == "":
+        return None
+    if isinstance(pk, str) and ("\x00" in pk or len(pk) > VALUE_MAX_LENGTH):
+        return None
     if isinstance(field, models.IntegerField):
         low, high = _integer_range(field)
         if not low <= pk <= high:
-            raise Http404(f"No {model._meta.verbose_name} with that id.")
+            return None
+    return pk
+
+
+def pk_or_404(model: type[models.Model], raw_id: Any) -> Any:
+    """``raw_id`` as a value of ``model``'s primary key, or a 404 when it cannot be one."""
+    pk = pk_or_none(model, raw_id)
+    if pk is None:
+        raise Http404(f"No {model._meta.verbose_name} with that id.")
     return pk
 
 

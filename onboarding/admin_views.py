@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,6 +13,7 @@ from django.views.generic import ListView
 from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import CappedCountPaginator
+from kit.params import object_or_404
 from onboarding import selectors, services
 from onboarding.models import ChecklistTask
 from opsdesk import roles
@@ -31,7 +31,9 @@ def _back(request, fallback: str) -> HttpResponseRedirect:
 def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
     if not request.user.has_perm("onboarding.change_checklisttask"):
         raise PermissionDenied
-    task = get_object_or_404(ChecklistTask.objects.select_related("checklist"), pk=object_id)
+    task = object_or_404(
+        ChecklistTask, object_id, ChecklistTask.objects.select_related("checklist")
+    )
     if not roles.user_may_work_onboarding_task(request.user, task):
         raise PermissionDenied  # an account manager's rights stop at their customers
     back = _back(

@@ -1,6 +1,5 @@
 """Admin pages that read across apps, and the auth models in the admin theme."""
 
-import datetime as dt
 import functools
 
 from django.contrib import admin, messages
@@ -20,6 +19,8 @@ from customers.admin import CustomerAdmin
 from customers.admin_trace import trace_page
 from customers.models import Customer
 from customers.trace import customer_trace
+from kit.admin import AdminParamsMixin
+from kit.params import ParamError, date_param
 from onboarding.selectors import customer_checklists
 from opsdesk import audit_views, inbox
 from opsdesk.admin_migration import AccountMigrationMixin
@@ -35,7 +36,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(AdminParamsMixin, BaseUserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -47,7 +48,7 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+class GroupAdmin(AdminParamsMixin, BaseGroupAdmin, ModelAdmin):
     pass
 
 
@@ -162,12 +163,12 @@ class DigestPreviewView(UnfoldModelAdminViewMixin, TemplateView):
             default_key if default_key in keys else (keys[0] if keys else "")
         )
         problems = []
+        today = timezone.now().date()
         try:
-            date = dt.date.fromisoformat(self.request.GET.get("date", ""))
-        except ValueError:
-            if self.request.GET.get("date"):
-                problems.append("That date was not understood; showing today's digest.")
-            date = timezone.now().date()
+            date = date_param(self.request, "date", today)
+        except ParamError:
+            problems.append("That date was not understood; showing today's digest.")
+            date = today
         digest = None
         if key:
             try:

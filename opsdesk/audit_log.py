@@ -28,6 +28,7 @@ from customers.models import Contract, Customer, Entitlement
 from customers.trace import VERBS as CUSTOMER_VERBS
 from customers.trace import customer_sources as customer_record_sources
 from customers.trace import while_theirs
+from kit.params import date_in_range
 from onboarding.models import Checklist, ChecklistTask
 from opsdesk.csv_export import export_lines
 from support.models import Case, Ticket, TicketComment
@@ -184,11 +185,18 @@ class AuditLogFilter(django_filters.FilterSet):
         method="validated_only",
         widget=forms.TextInput(attrs={"placeholder": "Name or tenant id"}),
     )
+    # Bounded (kit.params): ``until`` + 1 day of 9999-12-31 overflowed into a 500.
     since = django_filters.DateFilter(
-        label="From", method="validated_only", widget=forms.DateInput(attrs={"type": "date"})
+        label="From",
+        method="validated_only",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[date_in_range],
     )
     until = django_filters.DateFilter(
-        label="To", method="validated_only", widget=forms.DateInput(attrs={"type": "date"})
+        label="To",
+        method="validated_only",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[date_in_range],
     )
 
     class Meta:

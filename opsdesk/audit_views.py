@@ -10,15 +10,13 @@ everything; someone who may view none of them gets a 403.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from audit.timeline import page_number
+from kit.params import DATE_MAX, DATE_MIN, ParamError, date_param, page_param
 from opsdesk.audit_log import AuditLogFilter, audit_log, csv_lines, customer_as_of, customer_audit
 from support.admin_views import _errors
 
@@ -46,7 +44,7 @@ def _customer(model_admin, request, object_id):
 def customer_audit_view(request, object_id, *, model_admin):
     """Everything that happened to the customer and what belongs to it, newest first."""
     customer = _customer(model_admin, request, object_id)
-    page = customer_audit(customer, page=page_number(request.GET.get("trace_page")))
+    page = customer_audit(customer, page=page_param(request, "trace_page"))
     return TemplateResponse(
         request,
         "opsdesk/audit/customer_timeline.html",
@@ -64,11 +62,15 @@ def customer_as_of_view(request, object_id, *, model_admin):
     """The customer's contracts and entitlements as they were at the end of a date."""
     customer = _customer(model_admin, request, object_id)
     today = timezone.localdate()
-    raw = request.GET.get("date", "")
     try:
-        date = dt.date.fromisoformat(raw) if raw else today
-    except ValueError:
-        messages.error(request, f"“{raw}” is not a date (YYYY-MM-DD); showing today.")
+        date = date_param(request, "date", today)
+    except ParamError:
+        raw = request.GET.get("date", "")[:40]
+        messages.error(
+            request,
+            f"“{raw}” is not a date from {DATE_MIN:%Y-%m-%d} to {DATE_MAX:%Y-%m-%d} "
+            "(YYYY-MM-DD); showing today.",
+        )
         date = today
     return TemplateResponse(
         request,
@@ -96,7 +98,7 @@ def audit_log_view(request, *, model_admin):
     filterset = _log_filters(request)
     page = None
     if filterset.is_valid():
-        page = audit_log(filterset, page=page_number(request.GET.get("trace_page")))
+        page = audit_log(filterset, page=page_param(request, "trace_page"))
     else:
         problems = _errors(filterset.form)
         messages.error(

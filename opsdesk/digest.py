@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Customer
+from kit.params import pk_or_none
 from onboarding.selectors import overdue_tasks_for_manager
 from opsdesk.health import CustomerHealth, customer_health
 from opsdesk.models import DigestDelivery
@@ -59,7 +60,8 @@ def recipient_for(key: str) -> Recipient:
     if key == FALLBACK:
         email = settings.OPSDESK_DIGEST_FALLBACK_EMAIL
         return Recipient(FALLBACK, email, "Customers without an account manager", None)
-    user = get_user_model().objects.filter(pk=key.removeprefix("user:")).first()
+    pk = pk_or_none(get_user_model(), key.removeprefix("user:"))  # "user:abc" is no one
+    user = get_user_model().objects.filter(pk=pk).first() if pk is not None else None
     if not key.startswith("user:") or user is None:
         raise DigestError(f"No account manager {key!r}.")
     return Recipient(key, user.email, user.get_full_name() or user.get_username(), user.pk)

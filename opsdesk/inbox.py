@@ -15,7 +15,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -27,6 +26,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 from audit.admin import CappedCountPaginator
 from audit.context import acting_for
 from billing.reconciliation import BILLING_KINDS, ReconciliationBusy, parse_month, reconcile
+from kit.params import object_or_404
 from opsdesk.casework import RESOLUTIONS, ResolutionError, resolutions_for, resolve
 from support.admin_views import _back, _errors
 from support.cases import (
@@ -242,7 +242,7 @@ def case_resolve_view(request, object_id: str, key: str):
     closing note (GET); running it (POST). A refusal keeps what was typed."""
     if not request.user.has_perm(CHANGE):
         raise PermissionDenied
-    case = get_object_or_404(Case.objects.select_related("customer", "owner"), pk=object_id)
+    case = object_or_404(Case, object_id, Case.objects.select_related("customer", "owner"))
     entry = RESOLUTIONS.get((case.kind, key))
     if entry is None:
         messages.error(request, f"{case.get_kind_display()} cases have no such action.")
@@ -290,7 +290,7 @@ def case_close_view(request, object_id: str, state: str):
     """Resolve with a note (fixed elsewhere) or waive with a reason."""
     if not request.user.has_perm(CHANGE):
         raise PermissionDenied
-    case = get_object_or_404(Case.objects.select_related("customer", "owner"), pk=object_id)
+    case = object_or_404(Case, object_id, Case.objects.select_related("customer", "owner"))
     if request.method == "POST":
         note = NoteForm(request.POST)
         if note.is_valid():
@@ -339,7 +339,7 @@ def case_acknowledge_view(request, object_id: str):
     """The "Acknowledge" button on a case's page."""
     if not request.user.has_perm(CHANGE):
         raise PermissionDenied
-    case = get_object_or_404(Case, pk=object_id)
+    case = object_or_404(Case, object_id)
     try:
         changed = cases_acknowledge(cases=Case.objects.filter(pk=case.pk), by=request.user)
     except CaseError as error:
@@ -359,7 +359,7 @@ def case_recheck_view(request, object_id: str):
     to date."""
     if not request.user.has_perm(CHANGE):
         raise PermissionDenied
-    case = get_object_or_404(Case.objects.select_related("customer"), pk=object_id)
+    case = object_or_404(Case, object_id, Case.objects.select_related("customer"))
     page = _case_page(case)
     if case.kind not in BILLING_KINDS or case.period is None or case.customer is None:
         messages.error(request, "Only billing findings of a known customer can be re-checked.")

@@ -6,10 +6,9 @@ import datetime as dt
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.validators import validate_slug
-from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,6 +18,7 @@ from django.views.generic import ListView
 from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import CappedCountPaginator
+from kit.params import object_or_404
 from support import tickets
 from support.filters import TicketQueueFilter, queue_order, queue_rows
 from support.models import Tag, Ticket, TicketComment, WebhookEvent
@@ -109,13 +109,8 @@ def _back(request, fallback: str) -> HttpResponseRedirect:
 
 
 def _object_or_404(model, object_id: str):
-    """The row, or a 404 when ``object_id`` is not even an id (the admin's
-    ``<path:object_id>`` URLs take any text; a lookup with it would be a 500)."""
-    try:
-        pk = model._meta.pk.to_python(object_id)
-    except ValidationError:
-        raise Http404(f"No {model._meta.verbose_name} {object_id!r}.") from None
-    return get_object_or_404(model, pk=pk)
+    """The row, or a 404 when ``object_id`` is not even an id (kit.params)."""
+    return object_or_404(model, object_id)
 
 
 def _errors(form: forms.Form) -> str:

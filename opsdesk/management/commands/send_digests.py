@@ -6,14 +6,18 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit.attribution import AuditedCommand
+from kit.params import DATE_MAX, DATE_MIN, ParamError, parse_date
 from opsdesk.digest import digest_build, digest_recipients, digest_send
 
 
 def _date(value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--date {value!r} is not a date like 2026-11-22.") from None
+        return parse_date(value, name="--date")  # bounded: 0001-01-01 overflowed the digest
+    except ParamError:
+        raise CommandError(
+            f"--date {value!r} is not a date like 2026-11-22 "
+            f"(from {DATE_MIN:%Y-%m-%d} to {DATE_MAX:%Y-%m-%d})."
+        ) from None
 
 
 class Command(AuditedCommand):
