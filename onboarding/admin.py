@@ -11,8 +11,8 @@ from audit.admin import AuditedModelAdmin, choice_badge
 from onboarding import admin_views
 from onboarding.models import Checklist, ChecklistTask, ChecklistTemplate, TemplateItem
 from onboarding.selectors import with_progress
-from opsdesk.service_owned import service_owned
 from opsdesk import roles
+from opsdesk.service_owned import service_owned
 
 
 class TemplateItemInline(StackedInline):
