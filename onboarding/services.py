@@ -36,9 +36,11 @@ class OnboardingPermissionError(PermissionDenied):
 CHANGE_TASK = "onboarding.change_checklisttask"
 
 
-def _may_work_tasks(by) -> None:
+def _may_work_tasks(by, task: ChecklistTask | None = None) -> None:
     """``by`` is the person asking; None is the system (the demo, a command), refused
-    while a person's request is served so a view cannot skip the check by naming nobody."""
+    while a person's request is served so a view cannot skip the check by naming nobody.
+    An account manager works only the tasks of the customers they manage (and tasks
+    given to them): ``opsdesk.roles.user_may_work_onboarding_task``."""
     if by is None:
         if current_actor().user is not None:
             raise OnboardingPermissionError(
@@ -48,6 +50,11 @@ def _may_work_tasks(by) -> None:
     if not by.is_active or not by.has_perm(CHANGE_TASK):
         raise OnboardingPermissionError(
             "You may not do this: it needs the permission " + CHANGE_TASK
+        )
+    if task is not None and not roles.user_may_work_onboarding_task(by, task):
+        raise OnboardingPermissionError(
+            "You may not do this: an account manager works the onboarding tasks of the "
+            "customers they manage."
         )
 
 
@@ -263,7 +270,7 @@ def task_mark_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) 
     """Mark an open task done by ``user``, who must be allowed to work onboarding tasks
     (``OnboardingPermissionError`` otherwise). A task that is done or not applicable is
     refused with the reason and left unchanged. ``at`` (default now) is for the demo."""
-    _may_work_tasks(user)
+    _may_work_tasks(user, task)
     with transaction.atomic():
         task = (
             ChecklistTask.objects.select_for_update(of=("self",))
@@ -289,7 +296,7 @@ def task_mark_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) 
 def task_reopen(*, task: ChecklistTask, by) -> str:
     """Undo a done mark made by mistake: the task is open again, the checklist too.
     ``by`` must be allowed to work onboarding tasks (None: the system)."""
-    _may_work_tasks(by)
+    _may_work_tasks(by, task)
     with transaction.atomic():
         task = ChecklistTask.objects.select_for_update().get(pk=task.pk)
         if task.state != ChecklistTask.State.DONE:

@@ -467,3 +467,20 @@ def test_the_changelist_with_the_autocomplete_parameter_is_no_error(client, mana
     client.force_login(manager)
     response = client.get("/admin/customers/customer/", {"editable": "1"})
     assert response.status_code in (200, 302)
+
+
+def test_the_onboarding_services_refuse_another_managers_task_whoever_calls_them(
+    manager, other_manager, world
+):
+    from onboarding.services import OnboardingPermissionError, task_reopen
+
+    _, bobs = world
+    task = bobs_task(bobs)
+    with acting_as("alice", user=manager), pytest.raises(OnboardingPermissionError):
+        task_mark_done(task=task, user=manager)
+    with acting_as("bob", user=other_manager):
+        task_mark_done(task=task, user=other_manager)
+    with acting_as("alice", user=manager), pytest.raises(OnboardingPermissionError):
+        task_reopen(task=task, by=manager)
+    task.refresh_from_db()
+    assert (task.state, task.done_by, task.history.count()) == ("done", other_manager, 2)
