@@ -361,27 +361,20 @@ class OrderAdmin(OrderTraceMixin, AuditedModelAdmin):
 
     # What the product sold is the order event's (support.order_events); an order that
     # could not be fulfilled ends through its failed-fulfilment case (customers.orders:
-    # fulfil, or record the refund). The form shows the record, nothing to save.
+    # fulfil, or record the refund, which check customers.change_order themselves). The
+    # order's page is the record: view-only, a POST is refused.
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None:
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         from opsdesk.service_owned import service_owned
 
         return service_owned(Order)
-
-    def save_model(self, request, obj, form, change):
-        pass  # nothing on the page is editable: a posted form writes nothing
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        nothing_to_save = {
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-        }
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **nothing_to_save}
-        )
 
 
 @admin.register(Entitlement)

@@ -35,13 +35,6 @@ class TagAdmin(AuditedModelAdmin):
     search_fields = ["name", "description"]
 
 
-NOTHING_TO_SAVE = {
-    "show_save": False,
-    "show_save_and_continue": False,
-    "show_save_and_add_another": False,
-}
-
-
 def _become(obj, made) -> None:
     """Make the admin's unsaved ``obj`` the row a service ``made``, so the admin's own
     steps after saving (the log entry, the message, the redirect) name that row."""
@@ -384,9 +377,14 @@ class CaseAdmin(AuditedModelAdmin):
         # The case page shows the case above the form (opsdesk/case_panel.html).
         return [("Record", {"fields": self.record, "classes": ["collapse"]})]
 
+    def has_change_permission(self, request, obj=None):
+        # A case's page is the record (view-only: no form, a POST is refused); changing
+        # a case is the inbox's workflows, which check support.change_case themselves.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
-        if change:  # nothing is editable on a case's page; never write it from a form
-            return
         data = form.cleaned_data
         try:
             case, created = cases.case_open_by_hand(
@@ -420,11 +418,6 @@ class CaseAdmin(AuditedModelAdmin):
             )
             return HttpResponseRedirect(reverse("admin:support_case_change", args=[obj.pk]))
         return super().response_add(request, obj, post_url_continue)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **NOTHING_TO_SAVE}
-        )
 
     state_badge = choice_badge(
         "state",
