@@ -299,6 +299,13 @@ class WebhookEventAdmin(AuditedModelAdmin):
         # Events arrive from the product only; nobody types one in.
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # An event's page is the record (view-only: a POST is refused); retrying it is
+        # the Retry button and action, which check support.change_webhookevent.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_urls(self):
         return [
             path(
