@@ -140,3 +140,16 @@ def test_send_digests_refuses_a_date_out_of_range(date):
         match=rf"--date '{date}' is not a date like 2026-11-22 \(from 2000-01-01 to 2100-12-31\)",
     ):
         call_command("send_digests", "--date", date)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/opsdesk/digestdelivery/?digest_date__year=" + HUGE,
+        "/admin/customers/contact/?role__exact=%00",
+    ],
+)
+def test_a_changelist_filter_it_cannot_apply_sends_to_the_admins_error_page(root, query):
+    response = root.get(query)
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
