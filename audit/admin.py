@@ -60,6 +60,19 @@ class SafeAutocompleteSelectMultiple(_ValidIdsOnly, AutocompleteSelectMultiple):
     pass
 
 
+class RecordPageMixin:
+    """For models whose rows change only through workflows: the object's page is the
+    record, not a form. Without the change permission on the object, Django's admin shows
+    it read-only and refuses a POST to it (403), writing nothing, not even an admin log
+    entry; the model permission still gates the list's actions and the workflows, which
+    check their own permissions."""
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+
 class AuditedModelAdmin(AdminParamsMixin, SimpleHistoryAdmin, ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False

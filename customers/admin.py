@@ -12,7 +12,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin, SafeAutocompleteSelect, choice_badge
+from audit.admin import AuditedModelAdmin, RecordPageMixin, SafeAutocompleteSelect, choice_badge
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.admin_workflows import EntitlementWorkflowsMixin
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
@@ -341,7 +341,7 @@ class ProductAdmin(AuditedModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(OrderTraceMixin, AuditedModelAdmin):
+class OrderAdmin(RecordPageMixin, OrderTraceMixin, AuditedModelAdmin):
     list_display = [
         "external_id",
         "customer",
@@ -362,14 +362,9 @@ class OrderAdmin(OrderTraceMixin, AuditedModelAdmin):
     # What the product sold is the order event's (support.order_events); an order that
     # could not be fulfilled ends through its failed-fulfilment case (customers.orders:
     # fulfil, or record the refund, which check customers.change_order themselves). The
-    # order's page is the record: view-only, a POST is refused.
+    # order's page is the record (RecordPageMixin).
     def has_add_permission(self, request):
         return False
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None:
-            return False
-        return super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         from opsdesk.service_owned import service_owned
@@ -379,7 +374,11 @@ class OrderAdmin(OrderTraceMixin, AuditedModelAdmin):
 
 @admin.register(Entitlement)
 class EntitlementAdmin(
-    IndexedSearchMixin, EntitlementTraceMixin, EntitlementWorkflowsMixin, AuditedModelAdmin
+    RecordPageMixin,
+    IndexedSearchMixin,
+    EntitlementTraceMixin,
+    EntitlementWorkflowsMixin,
+    AuditedModelAdmin,
 ):
     list_display = [
         "code",

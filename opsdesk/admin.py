@@ -14,7 +14,7 @@ from unfold.decorators import action
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.views import UnfoldModelAdminViewMixin
 
-from audit.admin import AuditedModelAdmin, choice_badge, short_text
+from audit.admin import AuditedModelAdmin, RecordPageMixin, choice_badge, short_text
 from customers.admin import CustomerAdmin
 from customers.admin_trace import trace_page
 from customers.models import Customer
@@ -187,8 +187,9 @@ class DigestPreviewView(UnfoldModelAdminViewMixin, TemplateView):
 
 
 @admin.register(DigestDelivery)
-class DigestDeliveryAdmin(AuditedModelAdmin):
-    """The delivery log: one row per recipient and date, whether it went out, and why not."""
+class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
+    """The delivery log: one row per recipient and date, whether it went out, and why not.
+    A row's page is the record; sending again is the list's action."""
 
     list_display = [
         "digest_date",

@@ -12,7 +12,7 @@ from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 from unfold.utils import prettify_json
 
-from audit.admin import AuditedModelAdmin, choice_badge, short_text
+from audit.admin import AuditedModelAdmin, RecordPageMixin, choice_badge, short_text
 from customers.admin import IndexedSearchMixin
 from customers.models import Customer
 from opsdesk.service_owned import service_owned
@@ -225,7 +225,9 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(AuditedModelAdmin):
+class WebhookEventAdmin(RecordPageMixin, AuditedModelAdmin):
+    # An event's page is the record; retrying it is the Retry button and action, which
+    # check support.change_webhookevent.
     list_display = [
         "webhook_id",
         "type",
@@ -299,13 +301,6 @@ class WebhookEventAdmin(AuditedModelAdmin):
         # Events arrive from the product only; nobody types one in.
         return False
 
-    def has_change_permission(self, request, obj=None):
-        # An event's page is the record (view-only: a POST is refused); retrying it is
-        # the Retry button and action, which check support.change_webhookevent.
-        if obj is not None:
-            return False
-        return super().has_change_permission(request, obj)
-
     def get_urls(self):
         return [
             path(
@@ -330,7 +325,9 @@ class WebhookEventAdmin(AuditedModelAdmin):
         )
 
 
-class CaseAdmin(AuditedModelAdmin):
+class CaseAdmin(RecordPageMixin, AuditedModelAdmin):
+    # A case's page is the record; changing a case is the inbox's workflows, which check
+    # support.change_case themselves.
     """Registered by ``opsdesk.admin`` with the ops inbox and the resolution pages: a case
     changes only through them (``support.cases``, ``opsdesk.casework``: acknowledge,
     assign, resolve, waive), so its page shows the record with nothing to save. A case
@@ -383,13 +380,6 @@ class CaseAdmin(AuditedModelAdmin):
             return [(None, {"fields": self.add_fields})]
         # The case page shows the case above the form (opsdesk/case_panel.html).
         return [("Record", {"fields": self.record, "classes": ["collapse"]})]
-
-    def has_change_permission(self, request, obj=None):
-        # A case's page is the record (view-only: no form, a POST is refused); changing
-        # a case is the inbox's workflows, which check support.change_case themselves.
-        if obj is not None:
-            return False
-        return super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
