@@ -4,8 +4,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 from opsdesk.settings import envbool, envint, envlist
 
@@ -136,13 +138,14 @@ def test_every_process_borrows_its_connections_from_one_bounded_pool(settings):
         "timeout": 10.0,
         "reconnect_timeout": 5.0,
     }
+    assert database["CONN_HEALTH_CHECKS"] is True  # Django gives the pool its check
 
 
 def test_the_pool_size_and_timeout_come_from_the_environment():
     env = {**deploy_env(), "DJANGO_DB_POOL_MAX_SIZE": "2", "DJANGO_DB_POOL_TIMEOUT": "2.5"}
     code = (
         "from django.db import connection as c; "
-        "print(c.settings_dict['OPTIONS']['pool'], c.pool.max_size, c.pool.timeout)"
+        "print(c.pool.min_size, c.pool.max_size, c.pool.timeout, c.pool.reconnect_timeout)"
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
@@ -152,9 +155,24 @@ def test_the_pool_size_and_timeout_come_from_the_environment():
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        "{'min_size': 0, 'max_size': 2, 'timeout': 2.5, 'reconnect_timeout': 5.0} 2 2.5"
-    )
+    assert result.stdout.split() == ["0", "2", "2.5", "5.0"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_died_in_the_pool_is_replaced_not_handed_out():
+    """After a PostgreSQL restart (here: its server process ended), the next request gets
+    a live connection, not the dead one it left in the pool."""
+    connection.ensure_connection()
+    dead = connection.connection.info.backend_pid
+    connection.close()  # back to the pool, idle
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [dead])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (alive,) = cursor.fetchone()
+
+    assert alive != dead
 
 
 @pytest.mark.django_db(transaction=True)
