@@ -138,8 +138,8 @@ def _parse_json(text: str) -> object:
     than ``MAX_DEPTH`` (or deep enough to exhaust the parser's recursion)."""
     try:
         payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
-        raise ValueError("body is not JSON (nested too deeply)") from None
+    except RecursionError:  # far deeper than MAX_DEPTH: the same answer, however deep
+        raise ValueError(f"body is nested deeper than {MAX_DEPTH} levels") from None
     except _Unstorable:
         raise
     except ValueError:

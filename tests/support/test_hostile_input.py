@@ -22,7 +22,7 @@ def _secrets(settings):
     [
         ('{"type": "support.request", "n": NaN}', "body is not JSON"),
         ('{"type": "support.request", "n": -Infinity}', "body is not JSON"),
-        ("[" * 100_000 + "]" * 100_000, "body is not JSON (nested too deeply)"),
+        ("[" * 100_000 + "]" * 100_000, "body is nested deeper than 32 levels"),
         (
             '{"type": "support.request", "data": {"subject": "a\\u0000b"}}',
             "body has a NUL character (\\u0000), which cannot be stored",
