@@ -35,12 +35,13 @@ from webtest.forms import Hidden
 
 from audit.context import acting_as
 from billing.models import ReconciliationRun
+from customers.entitlements import entitlement_assign
 from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk import roles
 from opsdesk.models import DigestDelivery
-from support.models import Case, Tag, Ticket, TriageRule, WebhookEvent
+from support.models import Case, Tag, Ticket, TicketComment, TriageRule, WebhookEvent
 from tests.conftest import PASSWORD, _staff
 from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
@@ -258,7 +259,9 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):  # noqa
             email=manager.email,
         )
     checklist = checklist_generate(contract=customer.contracts.get())
+    event = WebhookEvent.objects.get()
     objects = {
+        **workflow_rows(other, entitlement, order, ticket, agent),
         "customers_customer": customer,
         "customers_contact": Contact.objects.get(customer=other),
         "customers_contract": Contract.objects.get(customer=other),
@@ -268,7 +271,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):  # noqa
         "customers_usagedaily": UsageDaily.objects.filter(customer=other).first(),
         "support_tag": Tag.objects.get(name="vip"),
         "support_ticket": ticket,
-        "support_webhookevent": WebhookEvent.objects.first(),
+        "support_webhookevent": event,
         "support_triagerule": rule,
         "support_case": case,
         "billing_invoice": other.invoices.get(),
@@ -291,7 +294,49 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):  # noqa
     return objects, personas
 
 
+def workflow_rows(other, entitlement, order, ticket, author) -> dict:
+    """For a workflow page (keyed by its URL name), a row the workflow can act on, so the
+    write matrix proves both sides: who may, writes; who may not, writes nothing."""
+    with acting_as("test:fixture"):
+        assigned = Entitlement.objects.filter(customer=other).exclude(pk=entitlement.pk).get()
+        entitlement_assign(entitlement=assigned, email="ann@example.com", reason="setup")
+        order.fulfilment = Order.Fulfilment.FAILED
+        order.save(update_fields=["fulfilment"])
+        failed = Case.objects.create(
+            kind=Case.Kind.FAILED_FULFILMENT, customer=other, summary="Order failed", subject=order
+        )
+        billing = Case.objects.create(
+            kind=Case.Kind.MISSING_INVOICE,
+            customer=other,
+            summary="No invoice for October",
+            period=dt.date(2026, 10, 1),
+        )
+        event = WebhookEvent.objects.create(
+            webhook_id="evt-failed", type="support.request", status=WebhookEvent.Status.FAILED
+        )
+        TicketComment.objects.create(
+            ticket=ticket,
+            kind=TicketComment.Kind.REPLY,
+            body="We are on it.",
+            author=author,
+            sent_to="pat@example.com",
+            failed_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+            delivery_attempts=9,
+            delivery_error="SMTPRecipientsRefused",
+        )
+    return {
+        "customers_entitlement_reassign_detail": assigned,
+        "customers_customer_migrate_account": other,
+        "support_case_resolve": failed,
+        "support_case_recheck": billing,
+        "support_webhookevent_retry": event,
+        "support_ticket_reply_retry": ticket,
+    }
+
+
 def object_for(key: str, objects: dict):
+    if key in objects:  # a workflow's own row
+        return objects[key]
     for model, obj in objects.items():
         if key.startswith(model + "_"):
             return obj
@@ -317,7 +362,7 @@ def url_of(key: str, route: str, objects: dict) -> str:
             f"?ids={entitlement.pk}"
         )
     if key == "support_case_resolve":
-        case = objects["support_case"]
+        case = object_for(key, objects)
         return reverse("admin:support_case_resolve", args=[case.pk, "refund"])
     if key.endswith("_simple_history"):
         obj = object_for(key, objects)
@@ -507,21 +552,21 @@ VIEW_WRITERS = {
     ),
     "customers_entitlement_workflow": OPS_AND_UP,
     "customers_entitlement_assign_detail": OPS_AND_UP,
-    "customers_entitlement_reassign_detail": NOBODY_WRITES,  # only an assigned one is
+    "customers_entitlement_reassign_detail": OPS_AND_UP,
     "customers_entitlement_revoke_detail": OPS_AND_UP,
     "customers_entitlement_reissue_detail": OPS_AND_UP,
     "customers_entitlement_transfer_detail": OPS_AND_UP,
-    "customers_customer_migrate_account": NOBODY_WRITES,  # Acme has nothing to move
+    "customers_customer_migrate_account": OPS_AND_UP,
     "support_ticket_act": SUPPORT_AND_UP,
     "support_ticket_comment": SUPPORT_AND_UP,
-    "support_ticket_reply_retry": NOBODY_WRITES,  # the world has no parked reply
-    "support_webhookevent_retry": NOBODY_WRITES,  # the world's event was processed: no retry
+    "support_ticket_reply_retry": SUPPORT_AND_UP,
+    "support_webhookevent_retry": OPS_AND_UP,
     "support_case_bulk": OPS_AND_UP,
     "support_case_acknowledge": OPS_AND_UP,
     "support_case_resolve_note": OPS_AND_UP,
     "support_case_waive": OPS_AND_UP,
-    "support_case_recheck": NOBODY_WRITES,  # only billing findings are re-checked
-    "support_case_resolve": NOBODY_WRITES,  # the world's case has no order to refund
+    "support_case_recheck": OPS_AND_UP,
+    "support_case_resolve": OPS_AND_UP,
     "billing_invoice_upload": OPS_AND_UP,
     "billing_reconciliationrun_start": OPS_AND_UP,
     "onboarding_checklisttask_done": EVERY_ROLE,
@@ -551,8 +596,8 @@ def preview_query(key: str, objects: dict) -> str:
     the world's entitlement moves to Acme, Acme's account migrates into the other customer."""
     if key == "customers_entitlement_transfer_detail":
         return f"?target={objects['customers_customer'].pk}"
-    if key == "customers_customer_migrate_account":
-        return f"?target={objects['customers_contact'].customer_id}"
+    if key == "customers_customer_migrate_account":  # the other customer moves into Acme
+        return f"?target={objects['customers_customer'].pk}"
     return ""
 
 
@@ -563,6 +608,11 @@ def post_only_bodies(objects: dict) -> dict[str, dict]:
         "support_ticket_act": {"action": "priority", "priority": "urgent"},
         "support_ticket_comment": {"kind": "note", "body": "Called the customer back."},
         "support_case_bulk": {"action": "acknowledge", "cases": [objects["support_case"].pk]},
+        "support_ticket_reply_retry": {
+            "reply": TicketComment.objects.get(
+                ticket=objects["support_ticket_reply_retry"], failed_at__isnull=False
+            ).pk
+        },
         "customers_usagedaily_add": {"date": "2026-01-01"},  # (customer, date) is unique
         "customers_contact_add": {"email": "new.contact@example.com"},  # (customer, email) too
         "support_case_add": {  # a case's page has no form to lend its values
