@@ -26,7 +26,6 @@ are findings of their own and would make the amount comparison noise.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,6 +40,7 @@ from django.utils import timezone
 from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contract, Customer
+from kit import params as kit_params
 from support.cases import case_dedupe_key
 from support.models import Case
 
@@ -71,7 +71,6 @@ def month_end(value: dt.date) -> dt.date:
 # The months a reconciliation can be about: from the first invoices any customer could
 # have to next month (a contract starting next month is expected there already).
 EARLIEST_MONTH = dt.date(2000, 1, 1)
-MONTH_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 def latest_month(today: dt.date | None = None) -> dt.date:
@@ -81,13 +80,12 @@ def latest_month(today: dt.date | None = None) -> dt.date:
 def parse_month(text: str, *, today: dt.date | None = None) -> dt.date:
     """``2026-10`` → 1 Oct 2026, for a real month from ``EARLIEST_MONTH`` to next month;
     ``ValueError`` with a clear message otherwise. The one rule of the ``reconcile``
-    command, the admin's start form and the inbox's month filter."""
+    command, the admin's start form and the inbox's month filter; what a month looks like
+    is kit.params' rule."""
     value = (text or "").strip()
     try:
-        if not MONTH_PATTERN.fullmatch(value):
-            raise ValueError
-        month = dt.datetime.strptime(value, "%Y-%m").date()
-    except ValueError:
+        month = kit_params.parse_month(value, min=dt.date.min, max=dt.date.max)
+    except kit_params.ParamError:
         raise ValueError(f"{text!r} is not a month like 2026-10.") from None
     latest = latest_month(today)
     if not EARLIEST_MONTH <= month <= latest:

@@ -20,6 +20,7 @@ pages is refused by PostgreSQL (OFFSET is a bigint) or reads the whole table.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,6 +30,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 DATE_MIN = dt.date(2000, 1, 1)
+MONTH_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}")
 DATE_MAX = dt.date(2100, 12, 31)
 PAGE_MAX = 1000
 # Longer than any value a page offers (an id, a date, a choice); a longer one is refused
@@ -154,8 +156,11 @@ def parse_month(
     min: dt.date = DATE_MIN,
     max: dt.date = DATE_MAX,
 ) -> dt.date:
-    """``value`` (YYYY-MM) as the first day of that month, within ``min``..``max``."""
+    """``value`` (YYYY-MM, ASCII digits) as the first day of that month, within
+    ``min``..``max``. strptime alone would also take ``2026-1`` and other scripts' digits."""
     try:
+        if not MONTH_PATTERN.fullmatch(value):
+            raise ValueError
         first = dt.datetime.strptime(value, "%Y-%m").date()
     except (TypeError, ValueError):
         raise ParamError(f"“{name}” must be a month (YYYY-MM).") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import pytest
 from django.core.exceptions import BadRequest, ValidationError
@@ -122,10 +123,22 @@ def test_month_param_reads_a_month_as_its_first_day():
     assert month_param(get(""), "m", dt.date(2026, 1, 1)) == dt.date(2026, 1, 1)
 
 
-@pytest.mark.parametrize("value", ["9999-12", "0001-01", "1-01", "2026-13", "abc", "2026-10-01"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12",
+        "0001-01",
+        "1-01",
+        "2026-13",
+        "abc",
+        "2026-10-01",
+        "2026-1",
+        "\uff12\uff10\uff12\uff16-10",
+    ],
+)
 def test_month_param_refuses_a_malformed_or_out_of_range_month(value):
     with pytest.raises(ParamError):
-        month_param(get(f"m={value}"), "m", None)
+        month_param(get(urlencode({"m": value})), "m", None)
 
 
 def test_choice_param_reads_one_of_the_choices_or_the_default():
