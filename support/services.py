@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Q
 
 from customers.models import Customer
+from kit.text import one_line
 from support.models import Tag, Ticket, WebhookEvent
 from support.triage import triage_apply
 from support.webhook_schemas import ErrorSpike, SupportRequest, happened_at
@@ -36,7 +37,7 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
     customer = Customer.objects.filter(external_id=data.tenant_id).first()
     ticket = Ticket.objects.create(
         customer=customer,
-        subject=data.subject,
+        subject=one_line(data.subject) or "(no subject)",
         message=data.message,
         requester_email=data.user.email,
         requester_name=data.user.name,
@@ -95,7 +96,7 @@ def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
     ticket = Ticket.objects.create(
         customer=customer,
         tenant_id=data.tenant_id,
-        subject=f"Error spike: {data.fingerprint}"[:200],
+        subject=one_line(f"Error spike: {data.fingerprint}")[:200],
         message=data.sample_message,
         category=Ticket.Category.INCIDENT,
         priority=priority,

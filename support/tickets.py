@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
-import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
@@ -29,6 +28,7 @@ from django.utils import timezone
 
 from audit.context import current_actor
 from customers.models import Customer
+from kit.text import one_line
 from support.enqueue import publish_after_commit
 from support.models import Tag, Ticket, TicketComment
 from support.triage import triage_apply
@@ -96,7 +96,7 @@ def ticket_create(
     from support.services import first_response_due
 
     _may(by, ADD)
-    subject = (subject or "").strip()
+    subject = one_line(subject or "")
     if not subject:
         raise TicketActionError("Give the ticket a subject.")
     if priority not in Ticket.Priority.values:
@@ -272,18 +272,6 @@ class ReplySendDeferred(Exception):
     answered 4xx); the reply stays pending with its error and the task tries it again."""
 
 
-def header_line(text: str) -> str:
-    """``text`` (a ticket subject, a name: data from outside) as one clean header line:
-    CR, LF, tabs, NUL and every other control character or line/paragraph separator
-    become a space, runs of spaces one, none at either end. A header carrying a line
-    break is refused by Django (``BadHeaderError``), so a reply to that subject could
-    never be sent."""
-    spaced = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
-    )
-    return " ".join(spaced.split())
-
-
 def _permanent(error: Exception) -> bool:
     """Whether sending the same message again can never succeed: a header or address it
     cannot carry (``BadHeaderError`` and Django's address checks are ValueErrors), or the
@@ -303,7 +291,7 @@ def _reply_message(comment: TicketComment):
     from django.core.mail import EmailMessage
 
     ticket = comment.ticket
-    subject = " ".join(filter(None, ["Re:", header_line(ticket.subject), f"[#{ticket.pk}]"]))
+    subject = " ".join(filter(None, ["Re:", one_line(ticket.subject), f"[#{ticket.pk}]"]))
     return EmailMessage(
         subject=subject,
         body=comment.body,

@@ -15,13 +15,13 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.context import acting_as
+from kit.text import one_line
 from support.models import Ticket, TicketComment
 from support.tasks import send_ticket_reply, sweep_ticket_replies
 from support.tickets import (
     REPLY_MAX_ATTEMPTS,
     ReplySendDeferred,
     TicketPermissionError,
-    header_line,
     replies_unsent,
     reply_retry,
     reply_send,
@@ -151,8 +151,8 @@ def test_a_reply_to_a_subject_with_line_breaks_goes_out_under_one_clean_subject_
         ("\r\n", ""),
     ],
 )
-def test_header_line_folds_control_characters_and_line_breaks_into_single_spaces(text, line):
-    assert header_line(text) == line
+def test_one_line_folds_control_characters_and_line_breaks_into_single_spaces(text, line):
+    assert one_line(text) == line
 
 
 def test_a_ticket_whose_subject_is_only_line_breaks_gets_a_reply_subject_all_the_same(agent):

@@ -311,3 +311,8 @@ def test_an_account_manager_cannot_add_a_ticket_in_the_admin(client, manager):
 
     assert response.status_code == 403
     assert Ticket.objects.count() == 0
+
+
+def test_a_ticket_opened_by_hand_keeps_its_subject_on_one_line(agent):
+    ticket = tickets.ticket_create(subject="  Phoned in:\r\nexport broken ", by=agent)
+    assert ticket.subject == "Phoned in: export broken"

@@ -235,3 +235,10 @@ def test_events_stored_while_a_publish_is_going_out_travel_in_one_task(monkeypat
         ("support.process_webhook_events", [[1]]),
         ("support.process_webhook_events", [[2, 3, 4]]),
     ]
+
+
+def test_a_subject_with_line_breaks_becomes_one_line_on_its_ticket(customer):
+    """A subject is one line on every page and in every reply's header."""
+    event = receive(support_request(subject="Export stuck\r\nsince\u2028this\tmorning"))
+    event_process(event_id=event.pk)
+    assert Ticket.objects.get().subject == "Export stuck since this morning"
