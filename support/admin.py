@@ -1,5 +1,6 @@
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -15,6 +16,7 @@ from unfold.utils import prettify_json
 from audit.admin import AuditedModelAdmin, RecordPageMixin, choice_badge, short_text
 from customers.admin import IndexedSearchMixin
 from customers.models import Customer
+from kit.text import one_line
 from opsdesk.service_owned import service_owned
 from support import admin_views, cases, tickets
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
@@ -43,6 +45,15 @@ def _become(obj, made) -> None:
     obj._state.db = made._state.db
 
 
+class TicketForm(forms.ModelForm):
+    def clean_subject(self) -> str:
+        """A subject is one line (kit.text.one_line), and something must be left of it."""
+        subject = one_line(self.cleaned_data["subject"])
+        if not subject:
+            raise forms.ValidationError("Give the ticket a subject.")
+        return subject
+
+
 @admin.register(Ticket)
 class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     """The ticket list, and the ticket page: the ticket, its conversation and, beside
@@ -54,6 +65,7 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     by ``ticket_create`` (its deadline, triage)."""
 
     add_service = staticmethod(tickets.ticket_create)
+    form = TicketForm
     add_fields = [
         "subject",
         "message",

@@ -13,6 +13,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.contrib.messages import get_messages
+from django.urls import reverse
 
 from audit.context import acting_as, acting_as_user
 from support import tickets
@@ -316,3 +317,17 @@ def test_an_account_manager_cannot_add_a_ticket_in_the_admin(client, manager):
 def test_a_ticket_opened_by_hand_keeps_its_subject_on_one_line(agent):
     ticket = tickets.ticket_create(subject="  Phoned in:\r\nexport broken ", by=agent)
     assert ticket.subject == "Phoned in: export broken"
+
+
+@pytest.mark.parametrize("subject", ["\x07", "\x1b\x1b"])
+def test_a_subject_of_control_characters_alone_is_a_form_error_not_a_500(client, agent, subject):
+    client.force_login(agent)
+
+    response = client.post(
+        reverse("admin:support_ticket_add"),
+        {"subject": subject, "message": "m", "category": "other", "priority": "normal"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["subject"] == ["Give the ticket a subject."]
+    assert Ticket.objects.count() == 0
