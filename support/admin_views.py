@@ -108,11 +108,6 @@ def _back(request, fallback: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(target)
 
 
-def _object_or_404(model, object_id: str):
-    """The row, or a 404 when ``object_id`` is not even an id (kit.params)."""
-    return object_or_404(model, object_id)
-
-
 def _errors(form: forms.Form) -> str:
     return " ".join(f"{name}: {'; '.join(errs)}" for name, errs in form.errors.items())
 
@@ -123,7 +118,7 @@ def ticket_act(request, object_id: str):
     nobody), set priority or status, add or remove a tag, resolve."""
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
-    ticket = _object_or_404(Ticket, object_id)
+    ticket = object_or_404(Ticket, object_id)
     back = _back(request, reverse("admin:support_ticket_queue"))
     form = TicketActionForm(request.POST)
     if not form.is_valid():
@@ -188,7 +183,7 @@ def ticket_comment(request, object_id: str):
     on an error it is handed back to the form."""
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
-    ticket = _object_or_404(Ticket, object_id)
+    ticket = object_or_404(Ticket, object_id)
     page = reverse("admin:support_ticket_change", args=[ticket.pk])
     form = TicketCommentForm(request.POST)
     try:
@@ -215,7 +210,7 @@ def event_retry_view(request, object_id: str):
     """The "Retry" button on a failed event's page."""
     if not request.user.has_perm("support.change_webhookevent"):
         raise PermissionDenied
-    event = _object_or_404(WebhookEvent, object_id)
+    event = object_or_404(WebhookEvent, object_id)
     page = reverse("admin:support_webhookevent_change", args=[event.pk])
     if event_retry(event=event, actor_reason="retry requested in the admin"):
         messages.success(request, "Queued again: a worker processes it within seconds.")
@@ -235,7 +230,7 @@ def reply_retry_view(request, object_id: str):
     """The "Retry" button on a reply that could not be sent (the ticket's page)."""
     if not request.user.has_perm(tickets.CHANGE):
         raise PermissionDenied
-    ticket = _object_or_404(Ticket, object_id)
+    ticket = object_or_404(Ticket, object_id)
     page = reverse("admin:support_ticket_change", args=[ticket.pk]) + "#conversation"
     form = ReplyRetryForm(request.POST)
     reply = (
