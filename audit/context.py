@@ -68,3 +68,16 @@ def acting_for(obj: Any) -> Iterator[Actor]:
         yield actor
     finally:
         _current.reset(token)
+
+
+def require_permission(by: Any, permission: str, error: type[Exception]) -> None:
+    """The check a service makes of who asks it: ``by`` is the person, who must be active
+    and hold ``permission``; None is the system (webhooks, tasks, commands), which is
+    refused while a person's request is being served, so a view that forgot to name its
+    user is refused rather than let through. Raises ``error`` with the reason."""
+    if by is None:
+        if current_actor().user is not None:
+            raise error("A person's request must name who acts: only the system acts as nobody.")
+        return
+    if not by.is_active or not by.has_perm(permission):
+        raise error("You may not do this: it needs the permission " + permission)

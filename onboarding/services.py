@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from audit.context import current_actor
+from audit.context import require_permission
 from customers.models import Contact, Contract
 from onboarding.models import Checklist, ChecklistTask, Role, TemplateItem
 from opsdesk import roles
@@ -41,17 +41,8 @@ def _may_work_tasks(by, task: ChecklistTask | None = None) -> None:
     while a person's request is served so a view cannot skip the check by naming nobody.
     An account manager works only the tasks of the customers they manage (and tasks
     given to them): ``opsdesk.roles.user_may_work_onboarding_task``."""
-    if by is None:
-        if current_actor().user is not None:
-            raise OnboardingPermissionError(
-                "A person's request must name who acts: only the system acts as nobody."
-            )
-        return
-    if not by.is_active or not by.has_perm(CHANGE_TASK):
-        raise OnboardingPermissionError(
-            "You may not do this: it needs the permission " + CHANGE_TASK
-        )
-    if task is not None and not roles.user_may_work_onboarding_task(by, task):
+    require_permission(by, CHANGE_TASK, OnboardingPermissionError)
+    if by is not None and task is not None and not roles.user_may_work_onboarding_task(by, task):
         raise OnboardingPermissionError(
             "You may not do this: an account manager works the onboarding tasks of the "
             "customers they manage."

@@ -26,7 +26,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.context import current_actor
+from audit.context import require_permission
 from customers.models import Customer
 from kit.text import one_line
 from support.enqueue import publish_after_commit
@@ -46,14 +46,7 @@ class TicketPermissionError(PermissionDenied):
 
 
 def _may(by: AbstractBaseUser | None, permission: str) -> None:
-    if by is None:
-        if current_actor().user is not None:
-            raise TicketPermissionError(
-                "A person's request must name who acts: only the system acts as nobody."
-            )
-        return
-    if not by.is_active or not by.has_perm(permission):
-        raise TicketPermissionError("You may not do this: it needs the permission " + permission)
+    require_permission(by, permission, TicketPermissionError)
 
 
 def _locked(ticket: Ticket) -> Ticket:
