@@ -19,11 +19,11 @@ install: $(STAMP)
 ## Start PostgreSQL (embedded unless DATABASE_URL), a broker (embedded unless
 ## CELERY_BROKER_URL), migrate, seed the demo once, then web + worker + beat.
 run: $(STAMP)
-	$(PY) -m opsdesk.stack run
+	$(PY) -m devstack run
 
 ## Lint, migrations check, deploy check, and the whole pytest suite (browser included).
 test: $(STAMP)
-	$(PY) -m opsdesk.stack test $(PYTEST_ARGS)
+	$(PY) -m devstack test $(PYTEST_ARGS)
 
 ## `python -m bench [webhooks] [health] [reconcile] [pages] [history] [testtime]`, all unless
 ## BENCH names some (`make bench BENCH="pages history"`); ONE markdown table of every

@@ -34,8 +34,8 @@ def database_server(env: dict[str, str], cleanup: contextlib.ExitStack) -> str:
     """The PostgreSQL server to measure on, also set as ``env["DATABASE_URL"]``: that of
     ``DATABASE_URL``, else the embedded one, stopped when ``cleanup`` closes if this call
     started it."""
-    from opsdesk import embedded
-    from opsdesk.stack import VAR, _database
+    from devstack import embedded
+    from devstack.stack import VAR, _database
 
     if _database(env):
         cleanup.callback(embedded.postgres_stop, VAR)
@@ -48,7 +48,7 @@ class RunFiles:
     and a suffix (``.json`` for its results, ``.log``, ``-plans.txt``)."""
 
     def __init__(self, name: str) -> None:
-        from opsdesk.stack import VAR
+        from devstack.stack import VAR
 
         self.name = name
         self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

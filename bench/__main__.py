@@ -58,8 +58,8 @@ from bench import (
     testtime,
 )
 from bench.report import Row
-from opsdesk import embedded
-from opsdesk.stack import BIN, PY, ROOT, VAR, _wait_for_socket
+from devstack import embedded
+from devstack.stack import BIN, PY, ROOT, VAR, _wait_for_socket
 
 DATABASE = "opsdesk_bench"
 SECRET = "whsec_" + base64.b64encode(b"opsdesk-bench-webhook-secret").decode()

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from bench import knob, say
-from opsdesk.stack import PY, ROOT
+from devstack.stack import PY, ROOT
 
 SEED = 7
 DJANGO_ENV = {

@@ -1,6 +1,6 @@
 """``python -m bench testtime``: the wall time of ``make test`` (target: under 5 minutes).
 
-Runs ``python -m opsdesk.stack test`` (what ``make test`` runs: ruff, the migrations and
+Runs ``python -m devstack test`` (what ``make test`` runs: ruff, the migrations and
 deploy checks, then the whole pytest suite, browser tests included) with ``CI=true`` in a
 temporary copy of the source: the working tree's files (tracked and untracked, minus the
 ignored ones) by default, or the committed ``HEAD`` with BENCH_TESTTIME_SOURCE=head. The
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from bench import RunFiles, database_server, say
 from bench.report import Row
-from opsdesk.stack import PY, ROOT
+from devstack.stack import PY, ROOT
 
 TARGET_SECONDS = 300
 DATABASE = "opsdesk_bench_testtime"
@@ -72,7 +72,7 @@ def main() -> list[Row]:
         started = time.monotonic()
         with log.open("w") as output:
             code = subprocess.run(
-                [PY, "-m", "opsdesk.stack", "test"],
+                [PY, "-m", "devstack", "test"],
                 cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT,
             ).returncode  # fmt: skip
         seconds = time.monotonic() - started

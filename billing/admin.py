@@ -16,7 +16,7 @@ from audit.admin import AuditedModelAdmin, choice_badge
 from billing.imports import InvoiceImportError, invoices_import_file
 from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import BILLING_KINDS, month_start, parse_month
-from support.enqueue import publish_after_commit
+from kit.publish import publish_after_commit
 from support.models import Case
 
 MAX_UPLOAD = 50 * 1024 * 1024

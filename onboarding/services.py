@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from audit.context import require_permission
 from customers.models import Contact, Contract
+from kit import roles
+from onboarding.access import user_may_work_onboarding_task
 from onboarding.models import Checklist, ChecklistTask, Role, TemplateItem
-from opsdesk import roles
 
 NO_VALUE = {
     "crm_id": "(no CRM id)",
@@ -40,9 +41,9 @@ def _may_work_tasks(by, task: ChecklistTask | None = None) -> None:
     """``by`` is the person asking; None is the system (the demo, a command), refused
     while a person's request is served so a view cannot skip the check by naming nobody.
     An account manager works only the tasks of the customers they manage (and tasks
-    given to them): ``opsdesk.roles.user_may_work_onboarding_task``."""
+    given to them): ``onboarding.access.user_may_work_onboarding_task``."""
     require_permission(by, CHANGE_TASK, OnboardingPermissionError)
-    if by is not None and task is not None and not roles.user_may_work_onboarding_task(by, task):
+    if by is not None and task is not None and not user_may_work_onboarding_task(by, task):
         raise OnboardingPermissionError(
             "You may not do this: an account manager works the onboarding tasks of the "
             "customers they manage."

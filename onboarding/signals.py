@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models.signals import post_init, post_save
 
 from customers.models import Contract
-from support.enqueue import publish_after_commit
+from kit.publish import publish_after_commit
 
 
 def _state(contract: Contract) -> tuple:

@@ -21,6 +21,7 @@ from customers.models import Customer
 from customers.trace import customer_trace
 from kit.admin import AdminParamsMixin
 from kit.params import ParamError, date_param
+from kit.publish import publish_after_commit
 from onboarding.selectors import customer_checklists
 from opsdesk import audit_views, inbox
 from opsdesk.admin_migration import AccountMigrationMixin
@@ -28,7 +29,6 @@ from opsdesk.digest import DigestError, digest_build, digest_recipients, recipie
 from opsdesk.models import DigestDelivery
 from opsdesk.selectors import customer_billing, customer_overview
 from support.admin import CaseAdmin
-from support.enqueue import publish_after_commit
 from support.models import Case
 
 admin.site.unregister(User)

@@ -28,9 +28,9 @@ from customers.models import Contract, Customer, Entitlement
 from customers.trace import VERBS as CUSTOMER_VERBS
 from customers.trace import customer_sources as customer_record_sources
 from customers.trace import while_theirs
+from kit.csv_export import export_lines
 from kit.params import date_in_range
 from onboarding.models import Checklist, ChecklistTask
-from opsdesk.csv_export import export_lines
 from support.models import Case, Ticket, TicketComment
 
 AUDITED_APPS = ("customers", "support", "billing", "onboarding", "opsdesk")
@@ -286,7 +286,7 @@ def csv_row(entry: Entry) -> list[str]:
 def csv_lines(sources: Iterable[models.QuerySet]) -> Iterator[str]:
     """The export, line by line, header first; rows read as they are written. Actors,
     record names, reasons and old and new values come from outside: cells that would
-    start a spreadsheet formula are neutralised (opsdesk.csv_export)."""
+    start a spreadsheet formula are neutralised (kit.csv_export)."""
     entries = stream(sources, verbs=VERBS)
     return export_lines(CSV_COLUMNS, (csv_row(entry) for entry in entries))
 

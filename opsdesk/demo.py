@@ -38,8 +38,8 @@ from billing.models import Invoice
 from billing.reconciliation import reconcile
 from customers.codes import generate_redemption_code
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
+from kit import roles
 from onboarding.demo import seed_onboarding
-from opsdesk import roles
 from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket, WebhookEvent
 

@@ -148,7 +148,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "opsdesk.session_timeout.SessionTimeoutMiddleware",
+    "opsdesk.shell.session_timeout.SessionTimeoutMiddleware",
     "audit.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -179,7 +179,7 @@ WSGI_APPLICATION = "opsdesk.wsgi.application"
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if not DATABASE_URL:
-    from opsdesk.embedded import postgres_url
+    from devstack.embedded import postgres_url
 
     DATABASE_URL = postgres_url(VAR_DIR)
 # One connection pool per process (Django's psycopg pool), in every process type (web,
@@ -235,7 +235,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "opsdesk/lockout.html"
 # Renders that template with the admin's context, status 429, "try again at".
-AXES_LOCKOUT_CALLABLE = "opsdesk.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "opsdesk.shell.lockout.lockout_response"
 # The client address is REMOTE_ADDR (axes' fallback without django-ipware): gunicorn is
 # reached directly in docker-compose.yml. Behind a proxy every client would share the
 # proxy's address; install django-ipware and set AXES_IPWARE_PROXY_COUNT then.
@@ -346,7 +346,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 if not CELERY_BROKER_URL:
-    from opsdesk.embedded import broker_url
+    from devstack.embedded import broker_url
 
     CELERY_BROKER_URL = broker_url(VAR_DIR)
 CELERY_TASK_IGNORE_RESULT = True
@@ -420,15 +420,15 @@ UNFOLD = {
     "SITE_SYMBOL": "support_agent",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
-    "ENVIRONMENT": "opsdesk.admin_site.environment_badge",
+    "ENVIRONMENT": "opsdesk.shell.admin_site.environment_badge",
     # Unfold's sign-in form with the username's length enforced (a 500 otherwise).
-    "LOGIN": {"form": "opsdesk.login_form.LoginForm"},
+    "LOGIN": {"form": "opsdesk.shell.login_form.LoginForm"},
     "STYLES": [lambda request: static("opsdesk/opsdesk.css")],
     "SCRIPTS": [lambda request: static("opsdesk/opsdesk.js")],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
-        "navigation": "opsdesk.admin_site.navigation",
+        "navigation": "opsdesk.shell.admin_site.navigation",
     },
 }
 

@@ -16,8 +16,8 @@ from unfold.utils import prettify_json
 from audit.admin import AuditedModelAdmin, RecordPageMixin, choice_badge, short_text
 from customers.admin import IndexedSearchMixin
 from customers.models import Customer
+from kit.service_owned import service_owned
 from kit.text import one_line
-from opsdesk.service_owned import service_owned
 from support import admin_views, cases, tickets
 from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
 from support.selectors import ticket_context, ticket_thread

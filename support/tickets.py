@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from audit.context import require_permission
 from customers.models import Customer
+from kit.publish import publish_after_commit
 from kit.text import one_line
-from support.enqueue import publish_after_commit
 from support.models import Tag, Ticket, TicketComment
 from support.triage import triage_apply
 

@@ -5,8 +5,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from support.enqueue import enqueue_after_commit
-from support.webhooks import MAX_BODY_BYTES, event_receive
+from support.webhooks import EVENT_PUBLISHER, MAX_BODY_BYTES, event_receive
 
 logger = logging.getLogger(__name__)
 # While PostgreSQL cannot be reached (a restart, a failover) nothing can be stored: the
@@ -31,5 +30,5 @@ def product_webhook(request):
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     if intake.status == 202:
-        enqueue_after_commit(intake.event.pk)
+        EVENT_PUBLISHER.add_after_commit(intake.event.pk)
     return JsonResponse(intake.body, status=intake.status)

@@ -24,11 +24,13 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError, hmac_da
 
 from audit.bulk import insert_with_history
 from audit.context import acting_as
-from support.enqueue import enqueue_after_commit
+from kit.publish import BatchPublisher
 from support.models import WebhookEvent
 from support.webhook_schemas import ValidationError, parse_event
 
 logger = logging.getLogger(__name__)
+# Stored events reach the worker in batches (kit.publish.BatchPublisher).
+EVENT_PUBLISHER = BatchPublisher("support.process_webhook_events")
 
 MAX_BODY_BYTES = 256 * 1024
 # The id is the idempotency key, stored as is, and its actor "webhook:<id>" fits the
@@ -325,5 +327,5 @@ def event_retry(*, event: WebhookEvent, actor_reason: str = "retry requested") -
         event.next_attempt_at = timezone.now()
         event._change_reason = actor_reason
         event.save()
-        enqueue_after_commit(event.pk)
+        EVENT_PUBLISHER.add_after_commit(event.pk)
     return True

@@ -13,7 +13,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 
 from audit.context import acting_as
 from customers.models import Contract, Customer
-from opsdesk import roles
+from kit import roles
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -2,7 +2,7 @@
 
 The matrix is frozen here, as migrations must be; a later feature that adds a permission
 adds a migration of its own. Row-level rules (an account manager edits only the customers
-they manage) live in ``opsdesk.roles``.
+they manage) live in ``customers.access`` and ``onboarding.access``.
 """
 
 from django.contrib.auth.management import create_permissions

@@ -68,12 +68,10 @@ def nobody(db) -> User:
 @pytest.fixture
 def publish(monkeypatch, django_capture_on_commit_callbacks):
     """What is handed to the broker once the request's transaction commits."""
-    from support.enqueue import _publisher
+    from kit.publish import _publisher
 
     published = []
-    monkeypatch.setattr(
-        "support.enqueue._publish", lambda name, args: published.append((name, args))
-    )
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
 
     class Capture:
         def __call__(self):

@@ -134,5 +134,5 @@ def test_an_auditor_filters_the_audit_log_and_exports_it(live_server, page, agen
         page.get_by_test_id("audit-export").click()
     lines = download.value.path().read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
-    assert lines[1].startswith('"2026-03-10T')  # every cell quoted (opsdesk.csv_export)
+    assert lines[1].startswith('"2026-03-10T')  # every cell quoted (kit.csv_export)
     assert ',"olga",' in lines[1] and "Ann moved team" in lines[1]

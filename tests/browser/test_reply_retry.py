@@ -17,9 +17,7 @@ def test_an_agent_retries_a_parked_reply_from_the_ticket_page(
     live_server, page, screenshot, agent, customer, monkeypatch
 ):
     published = []
-    monkeypatch.setattr(
-        "support.enqueue._publish", lambda name, args: published.append((name, args))
-    )
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
     with acting_as("test:fixture"):
         ticket = Ticket.objects.create(
             customer=customer,

@@ -326,7 +326,7 @@ def test_every_role_sees_the_onboarding_pages(client, request, persona, checklis
 def test_the_sidebar_offers_templates_to_everyone_who_may_view_them(agent):
     from django.test import RequestFactory
 
-    from opsdesk.admin_site import navigation
+    from opsdesk.shell.admin_site import navigation
 
     request = RequestFactory().get("/admin/onboarding/checklisttask/mine/")
     request.user = agent

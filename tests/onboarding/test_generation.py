@@ -9,11 +9,11 @@ import time_machine
 
 from audit.context import acting_as
 from customers.models import Contract
+from kit import roles
 from onboarding import signals
 from onboarding.models import Checklist, ChecklistTask
 from onboarding.services import checklist_generate
 from onboarding.tasks import generate_checklist, sweep_checklists
-from opsdesk import roles
 from tests.conftest import _staff
 from tests.onboarding.conftest import new_contract, new_customer
 
@@ -215,11 +215,11 @@ def test_a_scope_change_of_an_active_contract_enqueues_a_sync(manager, enqueued)
 
 def test_the_enqueue_waits_for_the_commit(manager, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("support.enqueue._publish", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: sent.append((name, args)))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         contract = new_contract(new_customer("Committed", manager))
         assert sent == []
-    from support.enqueue import _publisher
+    from kit.publish import _publisher
 
     _publisher.submit(lambda: None).result(timeout=5)  # the publish thread has run
     assert len(callbacks) == 1

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from audit.context import acting_as
 from customers.models import Contact, Customer
-from opsdesk.csv_export import formula_neutralised
+from kit.csv_export import formula_neutralised
 
 pytestmark = pytest.mark.django_db
 

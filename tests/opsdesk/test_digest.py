@@ -301,9 +301,7 @@ def test_ops_send_a_failed_digest_again_from_the_delivery_log(
     client, book, manager, ops_lead, monkeypatch, django_capture_on_commit_callbacks
 ):
     published = []
-    monkeypatch.setattr(
-        "support.enqueue._publish", lambda name, args: published.append((name, args))
-    )
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
     with acting_as("test:fixture"):
         failed = DigestDelivery.objects.create(
             digest_date=DAY,
@@ -328,7 +326,7 @@ def test_ops_send_a_failed_digest_again_from_the_delivery_log(
     client.force_login(ops_lead)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/admin/opsdesk/digestdelivery/", form, follow=True)
-    from support.enqueue import _publisher
+    from kit.publish import _publisher
 
     _publisher.submit(lambda: None).result(timeout=5)
     assert "1 digest(s) queued again; 1 skipped" in response.content.decode()

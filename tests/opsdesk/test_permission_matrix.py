@@ -37,9 +37,9 @@ from audit.context import acting_as
 from billing.models import ReconciliationRun
 from customers.entitlements import entitlement_assign
 from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
+from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
-from opsdesk import roles
 from opsdesk.models import DigestDelivery
 from support.models import Case, Tag, Ticket, TicketComment, TriageRule, WebhookEvent
 from tests.conftest import PASSWORD, _staff

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 
 from audit.context import acting_as
 from customers.models import Customer, Entitlement
-from opsdesk import roles
+from kit import roles
 from support.models import Case, Ticket
 from tests.records import populate
 
@@ -167,7 +167,7 @@ def test_nobody_but_superusers_deletes_records(client, request, persona, custome
 def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
     from django.test import RequestFactory
 
-    from opsdesk.admin_site import navigation
+    from opsdesk.shell.admin_site import navigation
 
     def titles(user):
         request = RequestFactory().get("/admin/")

@@ -40,9 +40,9 @@ from django.utils.datastructures import MultiValueDict
 from audit.context import acting_as
 from billing.models import ReconciliationRun
 from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
+from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
-from opsdesk import roles
 from opsdesk.models import DigestDelivery
 from support.models import Case, Tag, TriageRule, WebhookEvent
 from tests.onboarding.conftest import templates  # noqa: F401

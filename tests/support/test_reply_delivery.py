@@ -107,7 +107,7 @@ def queued(monkeypatch) -> list[int]:
 def published(monkeypatch) -> list[tuple[str, list]]:
     """What is handed to the broker after a commit."""
     tasks: list[tuple[str, list]] = []
-    monkeypatch.setattr("support.enqueue._publish", lambda name, args: tasks.append((name, args)))
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: tasks.append((name, args)))
     return tasks
 
 
@@ -344,7 +344,7 @@ def test_support_retries_a_parked_reply_and_the_next_attempt_sends_it_once(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(retry_url(ticket), {"reply": reply.pk}, follow=True)
-    from support.enqueue import _publisher
+    from kit.publish import _publisher
 
     _publisher.submit(lambda: None).result(timeout=5)  # the publish thread is done
 

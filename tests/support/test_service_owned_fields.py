@@ -1,4 +1,4 @@
-"""No admin form edits a field a service owns (opsdesk.service_owned).
+"""No admin form edits a field a service owns (kit.service_owned).
 
 Generated from the admin site: every registered ModelAdmin, its add and change forms as
 a superuser sees them (the fields of ``get_form`` minus ``get_readonly_fields``), its
@@ -19,7 +19,7 @@ import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 
-from opsdesk.service_owned import SERVICE_OWNED, service_owned
+from kit.service_owned import SERVICE_OWNED, service_owned
 from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 

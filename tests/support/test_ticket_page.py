@@ -198,13 +198,11 @@ def test_a_reply_is_recorded_stops_the_clock_and_is_emailed_after_commit(
     client.force_login(agent)
     ticket = make_ticket(customer=customer)
     published = []
-    monkeypatch.setattr(
-        "support.enqueue._publish", lambda name, args: published.append((name, args))
-    )
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(comment_url(ticket), {"kind": "reply", "body": "Try resetting SSO."})
-    from support.enqueue import _publisher
+    from kit.publish import _publisher
 
     _publisher.submit(lambda: None).result(timeout=5)  # the publish thread is done
 

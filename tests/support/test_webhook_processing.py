@@ -178,9 +178,7 @@ def test_a_failed_events_page_has_a_one_click_retry(
     client, ops_lead, agent, monkeypatch, django_capture_on_commit_callbacks
 ):
     published = []
-    monkeypatch.setattr(
-        "support.enqueue._publish", lambda name, args: published.append((name, args))
-    )
+    monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
     failed = receive(support_request(), webhook_id="msg_f")
     failed.status, failed.attempts, failed.error = "failed", 3, "LookupError: boom"
     failed.save()
@@ -197,7 +195,7 @@ def test_a_failed_events_page_has_a_one_click_retry(
     assert client.get(retry).status_code == 405
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(retry, follow=True)
-    from support.enqueue import _publisher
+    from kit.publish import _publisher
 
     _publisher.submit(lambda: None).result(timeout=5)
     assert response.redirect_chain == [(page, 302)]
@@ -214,7 +212,8 @@ def test_a_failed_events_page_has_a_one_click_retry(
 
 
 def test_events_stored_while_a_publish_is_going_out_travel_in_one_task(monkeypatch):
-    from support import enqueue
+    from kit import publish
+    from support.webhooks import EVENT_PUBLISHER
 
     published, sending, first_sent = [], threading.Event(), threading.Event()
 
@@ -223,13 +222,13 @@ def test_events_stored_while_a_publish_is_going_out_travel_in_one_task(monkeypat
         sending.set()
         first_sent.wait(timeout=5)  # the broker round trip of the first event
 
-    monkeypatch.setattr(enqueue, "_publish", slow_broker)
-    enqueue._queue_event(1)
+    monkeypatch.setattr(publish, "_publish", slow_broker)
+    EVENT_PUBLISHER.add(1)
     assert sending.wait(timeout=5)
     for event_id in (2, 3, 4):
-        enqueue._queue_event(event_id)
+        EVENT_PUBLISHER.add(event_id)
     first_sent.set()
-    enqueue._publisher.submit(lambda: None).result(timeout=5)
+    publish._publisher.submit(lambda: None).result(timeout=5)
 
     assert published == [
         ("support.process_webhook_events", [[1]]),

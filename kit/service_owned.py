@@ -17,7 +17,7 @@ from __future__ import annotations
 ALL = "__all__"
 
 SERVICE_OWNED: dict[str, frozenset[str] | str] = {
-    # Customer data people edit (row rules in opsdesk.roles decide who).
+    # Customer data people edit (row rules in customers.access decide who).
     "customers.customer": frozenset({"created_at", "updated_at"}),
     "customers.contact": frozenset({"created_at"}),
     "customers.contract": frozenset({"created_at", "updated_at"}),

@@ -1,4 +1,4 @@
-"""Bring up opsdesk on one machine: ``python -m opsdesk.stack run|test``.
+"""Bring up opsdesk on one machine: ``python -m devstack run|test``.
 
 ``run``  — PostgreSQL (embedded under var/ unless ``DATABASE_URL``), a Redis broker
            (embedded under var/ unless ``CELERY_BROKER_URL``), migrations, the demo data
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from opsdesk import embedded
+from devstack import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("OPSDESK_VAR_DIR", ROOT / "var")).resolve()
@@ -213,7 +213,3 @@ def main(argv: list[str]) -> int:
     if argv[0] == "run":
         return run()
     return test(argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
