@@ -1,14 +1,221 @@
-"""The staff roles: the group names every layer refers to, and who works every customer.
+"""The staff roles: the group names every layer refers to, what each group may do, and
+who works every customer.
 
-What each group may do (its model permissions) is granted by migration
-``opsdesk.0001_roles`` and its successors; the rules that stop at one customer live with
-the data they guard (``customers.access``, ``onboarding.access``)."""
+``GRANTS`` is the whole table of model permissions per group, and ``roles_sync`` makes the
+database's groups equal to it. The rules that stop at one customer live with the data they
+guard (``customers.access``, ``onboarding.access``).
+
+To change a grant: edit ``GRANTS`` and add a migration to ``opsdesk`` whose ``RunPython``
+calls ``roles_sync`` (as ``opsdesk.0008_roles_sync`` does), depending on the latest
+migration of every app it grants permissions of, and set its ``GRANTS_DIGEST`` to
+``grants_digest()``; ``tests/opsdesk/test_roles.py`` fails while the latest sync
+migration's digest is not the table's, so a database already migrated cannot miss the
+change. The tests' personas get their groups from ``roles_sync`` too.
+"""
 
 from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
 
 SUPPORT = "Support"
 ACCOUNT_MANAGERS = "Account managers"
 OPS_LEADS = "Ops leads"
+
+# Every role reads what staff work with (customer records, tickets, cases, webhook
+# events, triage rules, digests, reconciliation runs, onboarding) and marks onboarding
+# tasks done; nobody but a superuser deletes a record (PRODUCT.md "Roles").
+_EVERY_ROLE = frozenset(
+    {
+        "customers.view_customer",
+        "customers.view_contact",
+        "customers.view_contract",
+        "customers.view_product",
+        "customers.view_order",
+        "customers.view_entitlement",
+        "customers.view_usagedaily",
+        "support.view_ticket",
+        "support.view_tag",
+        "support.view_case",
+        "support.view_webhookevent",
+        "support.view_triagerule",
+        "support.view_triagecondition",
+        "billing.view_invoice",
+        "billing.view_reconciliationrun",
+        "opsdesk.view_digestdelivery",
+        "onboarding.view_checklisttemplate",
+        "onboarding.view_templateitem",
+        "onboarding.view_checklist",
+        "onboarding.view_checklisttask",
+        "onboarding.change_checklisttask",
+    }
+)
+
+GRANTS: dict[str, frozenset[str]] = {
+    # Works tickets; edits the triage rules (editable in the admin, no deploy needed).
+    SUPPORT: _EVERY_ROLE
+    | {
+        "support.add_ticket",
+        "support.change_ticket",
+        "support.add_triagerule",
+        "support.change_triagerule",
+        "support.delete_triagerule",
+        "support.add_triagecondition",
+        "support.change_triagecondition",
+        "support.delete_triagecondition",
+    },
+    # Edits their customers, contacts and contracts (the row rule in customers.access
+    # stops them at the customers they manage).
+    ACCOUNT_MANAGERS: _EVERY_ROLE
+    | {
+        "customers.change_customer",
+        "customers.add_contact",
+        "customers.change_contact",
+        "customers.add_contract",
+        "customers.change_contract",
+    },
+    # Runs and resolves the exception workflows and reconciliation, transfers
+    # entitlements, migrates accounts, resends digests and edits onboarding templates.
+    OPS_LEADS: _EVERY_ROLE
+    | {
+        "support.add_case",
+        "support.change_case",
+        "support.change_webhookevent",
+        "customers.change_order",
+        "customers.change_entitlement",
+        "customers.transfer_entitlement",
+        "customers.migrate_account",
+        "billing.add_invoice",
+        "billing.change_invoice",
+        "billing.add_reconciliationrun",
+        "opsdesk.change_digestdelivery",
+        "onboarding.add_checklisttemplate",
+        "onboarding.change_checklisttemplate",
+        "onboarding.delete_checklisttemplate",
+        "onboarding.add_templateitem",
+        "onboarding.change_templateitem",
+        "onboarding.delete_templateitem",
+    },
+}
+
+
+class GroupChange(NamedTuple):
+    """What ``roles_sync`` did to one group: created it, and which permissions it added
+    and removed (as ``app_label.codename``)."""
+
+    created: bool
+    added: frozenset[str]
+    removed: frozenset[str]
+
+
+def grants_digest() -> str:
+    """A short fingerprint of ``GRANTS``, which each sync migration records so that a
+    test notices a table changed without a migration to apply it."""
+    lines = sorted(f"{group}\t{perm}" for group, perms in GRANTS.items() for perm in perms)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def roles_sync(apps=None, using: str = "default") -> dict[str, GroupChange]:
+    """Make the groups of ``GRANTS`` exist with exactly its permissions: missing groups
+    are created, missing permissions added, any other permission of those groups removed.
+    Groups the table does not name are left alone. Idempotent: a second run writes
+    nothing (and reads in three queries). Returns what changed by group name, empty when
+    nothing did.
+
+    ``apps`` is a migration's historical registry, or None for the installed apps. Inside
+    a migration the permissions may not exist yet (Django creates them on post_migrate,
+    after the last migration), so the missing ones are created first. A permission the
+    models at that point of the history do not define (a model or custom permission a
+    later migration adds) is neither added nor removed there: the sync migration added
+    with that grant, later in the history, grants it. With the installed apps every entry
+    must exist, so a misspelt one fails loudly.
+    """
+    from django.apps import apps as global_apps
+    from django.db import transaction
+
+    historical = apps is not None and apps is not global_apps
+    apps = global_apps if apps is None else apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    wanted = set().union(*GRANTS.values())
+
+    with transaction.atomic(using=using):
+        found = _permission_ids(Permission, using, wanted)
+        if wanted - found.keys():
+            _create_permissions(apps, using, {_app_label(p) for p in wanted - found.keys()})
+            found = _permission_ids(Permission, using, wanted)
+        missing = wanted - found.keys()
+        if missing and not historical:
+            raise LookupError(f"kit.roles.GRANTS names unknown permissions: {sorted(missing)}")
+
+        groups = {g.name: g for g in Group.objects.using(using).filter(name__in=GRANTS)}
+        have: dict[str, dict[int, str]] = {name: {} for name in GRANTS}
+        rows = (
+            Group.permissions.through.objects.using(using)
+            .filter(group__name__in=GRANTS)
+            .values_list(
+                "group__name",
+                "permission_id",
+                "permission__content_type__app_label",
+                "permission__codename",
+            )
+        )
+        for name, pk, app_label, codename in rows:
+            have[name][pk] = f"{app_label}.{codename}"
+
+        changes = {}
+        for name, perms in GRANTS.items():
+            created = name not in groups
+            group = Group.objects.using(using).create(name=name) if created else groups[name]
+            add = {found[p]: p for p in perms if p in found and found[p] not in have[name]}
+            remove = {pk: perm for pk, perm in have[name].items() if perm not in perms}
+            if add:
+                group.permissions.add(*add)
+            if remove:
+                group.permissions.remove(*remove)
+            if created or add or remove:
+                changes[name] = GroupChange(
+                    created=created,
+                    added=frozenset(add.values()),
+                    removed=frozenset(remove.values()),
+                )
+    return changes
+
+
+def _app_label(permission: str) -> str:
+    return permission.split(".", 1)[0]
+
+
+def _permission_ids(Permission, using: str, wanted: set[str]) -> dict[str, int]:
+    """The ids of those of the ``wanted`` permissions (``app_label.codename``) that exist."""
+    rows = (
+        Permission.objects.using(using)
+        .filter(
+            content_type__app_label__in={_app_label(p) for p in wanted},
+            codename__in={p.split(".", 1)[1] for p in wanted},
+        )
+        .values_list("content_type__app_label", "codename", "pk")
+    )
+    ids = {f"{app_label}.{codename}": pk for app_label, codename, pk in rows}
+    return {perm: pk for perm, pk in ids.items() if perm in wanted}
+
+
+def _create_permissions(apps, using: str, app_labels: set[str]) -> None:
+    from django.contrib.auth.management import create_permissions
+
+    for app_label in sorted(app_labels):
+        try:
+            app_config = apps.get_app_config(app_label)
+        except LookupError:  # the app has no models yet at this point of the history
+            continue
+        # create_permissions skips an app without a models module, which no app of a
+        # migration's historical registry has (its AppConfigStub lacks the attribute).
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        try:
+            create_permissions(app_config, verbosity=0, using=using, apps=apps)
+        finally:
+            app_config.models_module = models_module
 
 
 def user_works_every_customer(user) -> bool:
