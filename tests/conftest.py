@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 from decimal import Decimal
 
@@ -68,16 +67,10 @@ def _broker_keys_per_xdist_worker():
 
 def ensure_roles() -> None:
     """Transactional tests (live server) flush the database, groups of the roles
-    migration included; put them back exactly as the migration makes them."""
+    migration included; put them back as kit.roles.GRANTS makes them."""
     if Group.objects.filter(name=roles.SUPPORT).exists():
         return
-    from django.apps import apps
-
-    importlib.import_module("opsdesk.migrations.0001_roles").create_roles(apps, None)
-    importlib.import_module("opsdesk.migrations.0002_triage_rule_roles").grant(apps, None)
-    importlib.import_module("opsdesk.migrations.0004_digest_roles").grant(apps, None)
-    importlib.import_module("opsdesk.migrations.0006_reconciliation_roles").grant(apps, None)
-    importlib.import_module("opsdesk.migrations.0007_onboarding_roles").grant(apps, None)
+    roles.roles_sync()
 
 
 def _staff(username: str, group: str | None = None, **extra) -> User:

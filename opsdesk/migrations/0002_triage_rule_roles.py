@@ -1,44 +1,10 @@
-"""Support edits the triage rules (PRODUCT.md: editable in the admin, no deploy needed);
-everyone else who reads tickets may read them."""
+"""Granted the triage rules: Support edits them, the other roles read them.
+
+The grants now live in ``kit.roles.GRANTS`` and ``opsdesk.0008_roles_sync`` applies them;
+this migration stays, doing nothing, so that the history of databases that ran it holds.
+"""
 
 from django.db import migrations
-
-GRANTS = {
-    "Support": ["view", "add", "change", "delete"],
-    "Account managers": ["view"],
-    "Ops leads": ["view"],
-}
-MODELS = ["triagerule", "triagecondition"]
-
-
-def grant(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    support = apps.get_app_config("support")
-    models_module = getattr(support, "models_module", None)
-    support.models_module = models_module or True
-    create_permissions(support, apps=apps, verbosity=0)
-    support.models_module = models_module
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, actions in GRANTS.items():
-        group = Group.objects.get(name=name)
-        group.permissions.add(
-            *Permission.objects.filter(
-                content_type__app_label="support",
-                codename__in=[f"{action}_{model}" for action in actions for model in MODELS],
-            )
-        )
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    codenames = [f"{action}_{model}" for action in GRANTS["Support"] for model in MODELS]
-    for group in Group.objects.filter(name__in=GRANTS):
-        group.permissions.remove(
-            *Permission.objects.filter(content_type__app_label="support", codename__in=codenames)
-        )
 
 
 class Migration(migrations.Migration):
@@ -47,4 +13,4 @@ class Migration(migrations.Migration):
         ("support", "0004_triage_rules"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

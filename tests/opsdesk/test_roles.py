@@ -1,7 +1,12 @@
 """What each role can and cannot do (PRODUCT.md "Roles"); a denied action changes nothing."""
 
+import sys
+
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
 from audit.context import acting_as
 from customers.models import Customer, Entitlement
@@ -12,10 +17,11 @@ from tests.records import populate
 pytestmark = pytest.mark.django_db
 
 
-# What migrations opsdesk.0001 to 0007 granted, dumped from a database freshly migrated
-# with them (before the grants moved to kit.roles.GRANTS): 29 + 26 + 38 permissions. A
-# database migrated before or after that move must end with exactly these.
-MIGRATED_GRANTS = {
+# Each role's permissions, written out. First dumped from a database freshly migrated
+# by opsdesk.0001 to 0007, before their grants moved to kit.roles.GRANTS (29 + 26 + 38
+# permissions), so a database migrated before or after that move ends with exactly these.
+# A later grant change edits GRANTS and this, and adds a sync migration (kit.roles).
+EXPECTED_GRANTS = {
     roles.SUPPORT: {
         "billing.view_invoice",
         "billing.view_reconciliationrun",
@@ -118,10 +124,13 @@ MIGRATED_GRANTS = {
 }
 
 
+GRANT_APPS = {p.split(".", 1)[0] for perms in EXPECTED_GRANTS.values() for p in perms}
+
+
 def granted() -> dict[str, set[str]]:
     """The database's groups of the three roles and their permissions, as app_label.codename."""
     table = {}
-    for group in Group.objects.filter(name__in=MIGRATED_GRANTS).prefetch_related(
+    for group in Group.objects.filter(name__in=EXPECTED_GRANTS).prefetch_related(
         "permissions__content_type"
     ):
         table[group.name] = {
@@ -141,16 +150,158 @@ def customer_form(customer, **changes):
     return {**data, **changes}
 
 
-def test_the_migration_creates_the_three_groups():
-    assert set(Group.objects.values_list("name", flat=True)) >= {
-        roles.SUPPORT,
-        roles.ACCOUNT_MANAGERS,
-        roles.OPS_LEADS,
+def test_the_table_grants_each_role_exactly_its_permissions():
+    assert {name: set(perms) for name, perms in roles.GRANTS.items()} == EXPECTED_GRANTS
+
+
+def apply_the_sync_migration() -> None:
+    """Run opsdesk.0008_roles_sync as `migrate` does: its code on the historical models of
+    that point of the history, in the test's transaction."""
+    executor = MigrationExecutor(connection)
+    node = ("opsdesk", "0008_roles_sync")
+    state = executor.loader.project_state(node, at_end=False)
+    with connection.schema_editor() as editor:
+        executor.loader.get_migration(*node).apply(state, editor)
+
+
+@pytest.fixture
+def groups_as_granted():
+    """The three groups with exactly the permissions written out above, as migrations
+    0001 to 0007 left them; built here rather than read from the database, which a
+    transactional test of an earlier run (with --reuse-db) may have flushed."""
+    Group.objects.filter(name__in=EXPECTED_GRANTS).delete()
+    for name, perms in EXPECTED_GRANTS.items():
+        group = Group.objects.create(name=name)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+def grant_rows() -> list[tuple[int, int, int]]:
+    grants = Group.permissions.through.objects.order_by("pk")
+    return list(grants.values_list("pk", "group", "permission"))
+
+
+def test_the_sync_migration_writes_nothing_where_the_groups_are_already_as_granted(
+    groups_as_granted,
+):
+    """As on every database that ran the grants of migrations 0001 to 0007."""
+    before = grant_rows()
+    apply_the_sync_migration()
+    assert grant_rows() == before
+
+
+def test_the_sync_migration_makes_the_three_groups_on_a_fresh_database():
+    # Fresh: no groups and, as during `migrate`, no permissions yet (post_migrate makes them).
+    Group.objects.filter(name__in=roles.GRANTS).delete()
+    Permission.objects.filter(content_type__app_label__in=GRANT_APPS).delete()
+    apply_the_sync_migration()
+    assert granted() == EXPECTED_GRANTS
+
+
+def test_a_sync_earlier_in_the_history_than_a_granted_model_leaves_that_grant_to_a_later_sync():
+    # Before onboarding's first migration its models and permissions do not exist.
+    executor = MigrationExecutor(connection)
+    state = executor.loader.project_state(("opsdesk", "0006_reconciliation_roles"), at_end=True)
+    assert "onboarding" not in state.apps.app_configs
+    Group.objects.filter(name__in=roles.GRANTS).delete()
+    Permission.objects.filter(content_type__app_label="onboarding").delete()
+
+    roles.roles_sync(state.apps)
+    assert granted() == {
+        name: {p for p in perms if not p.startswith("onboarding.")}
+        for name, perms in EXPECTED_GRANTS.items()
     }
 
+    roles.roles_sync()
+    assert granted() == EXPECTED_GRANTS
 
-def test_the_migrations_grant_each_role_exactly_its_permissions():
-    assert granted() == MIGRATED_GRANTS
+
+def test_sync_is_idempotent(groups_as_granted, django_assert_num_queries):
+    # Its savepoint, the permissions, the groups, their grants, the release; no write.
+    with django_assert_num_queries(5):
+        assert roles.roles_sync() == {}
+    assert granted() == EXPECTED_GRANTS
+
+
+def test_sync_removes_a_permission_the_table_does_not_grant(
+    groups_as_granted, django_assert_num_queries
+):
+    support = Group.objects.get(name=roles.SUPPORT)
+    support.permissions.add(Permission.objects.get(codename="delete_case"))
+
+    assert roles.roles_sync() == {
+        roles.SUPPORT: roles.GroupChange(
+            created=False, added=frozenset(), removed=frozenset({"support.delete_case"})
+        )
+    }
+    assert granted() == EXPECTED_GRANTS
+    with django_assert_num_queries(5):
+        assert roles.roles_sync() == {}
+
+
+def test_sync_restores_a_removed_permission(groups_as_granted):
+    manager = Group.objects.get(name=roles.ACCOUNT_MANAGERS)
+    manager.permissions.remove(Permission.objects.get(codename="change_contract"))
+
+    assert roles.roles_sync() == {
+        roles.ACCOUNT_MANAGERS: roles.GroupChange(
+            created=False, added=frozenset({"customers.change_contract"}), removed=frozenset()
+        )
+    }
+    assert granted() == EXPECTED_GRANTS
+
+
+def test_sync_creates_a_missing_group(groups_as_granted):
+    Group.objects.filter(name=roles.OPS_LEADS).delete()
+
+    assert roles.roles_sync() == {
+        roles.OPS_LEADS: roles.GroupChange(
+            created=True, added=frozenset(EXPECTED_GRANTS[roles.OPS_LEADS]), removed=frozenset()
+        )
+    }
+    assert granted() == EXPECTED_GRANTS
+
+
+def test_sync_leaves_groups_the_table_does_not_name_alone(groups_as_granted):
+    contractors = Group.objects.create(name="Contractors")
+    contractors.permissions.add(Permission.objects.get(codename="delete_case"))
+
+    assert roles.roles_sync() == {}
+    assert list(contractors.permissions.values_list("codename", flat=True)) == ["delete_case"]
+
+
+def test_sync_refuses_a_misspelt_permission_and_writes_nothing(groups_as_granted, monkeypatch):
+    Group.objects.filter(name=roles.OPS_LEADS).delete()
+    Group.objects.get(name=roles.SUPPORT).permissions.remove(
+        Permission.objects.get(codename="add_ticket")
+    )
+    before = granted()
+    misspelt = roles.GRANTS[roles.SUPPORT] | {"support.chnage_ticket"}
+    monkeypatch.setitem(roles.GRANTS, roles.SUPPORT, misspelt)
+
+    with pytest.raises(LookupError, match=r"\['support.chnage_ticket'\]"):
+        roles.roles_sync()
+    assert granted() == before
+    assert not Permission.objects.filter(codename="chnage_ticket").exists()
+
+
+def test_the_latest_sync_migration_was_written_for_the_table():
+    """A grant changed in kit.roles.GRANTS reaches databases already migrated only through
+    a new migration calling roles_sync; each records the digest of the table it applies."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    digests = {
+        key: sys.modules[type(migration).__module__].GRANTS_DIGEST
+        for key, migration in loader.disk_migrations.items()
+        if hasattr(sys.modules[type(migration).__module__], "GRANTS_DIGEST")
+    }
+    latest = max(key for key in digests if key[0] == "opsdesk")
+    assert digests[latest] == roles.grants_digest(), (
+        f"kit.roles.GRANTS changed since {latest}: add an opsdesk migration that calls "
+        f"kit.roles.roles_sync with GRANTS_DIGEST = {roles.grants_digest()!r}"
+    )
 
 
 @pytest.mark.parametrize("persona", ["agent", "manager", "ops_lead", "superuser"])
