@@ -176,7 +176,7 @@ def _baseline(date: dt.date) -> list[tuple]:
 def _differences(date: dt.date, health: list, baseline: list[tuple]) -> list[str]:
     """Where the SQL's figures differ from customer_health's (and from the baselines
     ``usage_days`` gives it), one line per customer and figure."""
-    from opsdesk.health import usage_days
+    from opsdesk.health.flags import usage_days
 
     yesterday = date - dt.timedelta(days=1)
     ids = [h.customer_id for h in health]
@@ -213,8 +213,8 @@ def _run(config: Config) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from opsdesk.digest import digest_build, digest_recipients
-    from opsdesk.health import customer_health
+    from opsdesk.health.digest import digest_build, digest_recipients
+    from opsdesk.health.flags import customer_health
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(date) + 1, count(*) FROM customers_usagedaily")

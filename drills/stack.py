@@ -60,7 +60,7 @@ def _seed_hash() -> str:
     digest = hashlib.sha256(" ".join(SEED_ARGS).encode())
     sources = [
         *sorted(ROOT.glob("*/migrations/*.py")),
-        ROOT / "opsdesk" / "demo.py",
+        *sorted((ROOT / "opsdesk" / "demo").glob("*.py")),
         ROOT / "opsdesk" / "management" / "commands" / "seed_demo.py",
     ]
     for path in sources:

@@ -31,7 +31,7 @@ BILLING_KINDS = (
 
 
 def recipient_count(stack: Stack) -> int:
-    """As ``opsdesk.digest.digest_recipients``: each manager of a followed customer, and
+    """As ``opsdesk.health.digest.digest_recipients``: each manager of a followed customer, and
     the fallback address when a followed customer has none."""
     return stack.scalar(
         "SELECT count(DISTINCT account_manager_id) + bool_or(account_manager_id IS NULL)::int "

@@ -341,7 +341,7 @@ class CaseAdmin(RecordPageMixin, AuditedModelAdmin):
     # A case's page is the record; changing a case is the inbox's workflows, which check
     # support.change_case themselves.
     """Registered by ``opsdesk.admin`` with the ops inbox and the resolution pages: a case
-    changes only through them (``support.cases``, ``opsdesk.casework``: acknowledge,
+    changes only through them (``support.cases``, ``opsdesk.casework.resolutions``: acknowledge,
     assign, resolve, waive), so its page shows the record with nothing to save. A case
     added here is opened by ``case_open_by_hand``: raising it again finds it."""
 

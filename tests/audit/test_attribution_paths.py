@@ -244,8 +244,8 @@ def test_a_failed_order_event_opens_its_case_as_the_webhook(webhooks, product):
 
 
 def test_the_digest_task_names_itself_on_the_delivery(customer, manager, mailoutbox):
+    from opsdesk.health.tasks import send_digest
     from opsdesk.models import DigestDelivery
-    from opsdesk.tasks import send_digest
 
     send_digest.apply(args=["2026-11-22", f"user:{manager.pk}"]).get()
     delivery = DigestDelivery.objects.get()

@@ -10,7 +10,7 @@ from audit.context import acting_as
 from support.models import Case
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.conftest import PASSWORD
-from tests.opsdesk.test_billing_tab import fjord_year
+from tests.opsdesk.customer_page.test_billing_tab import fjord_year
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

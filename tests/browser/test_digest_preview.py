@@ -4,7 +4,7 @@ import pytest
 
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
-from tests.opsdesk.test_digest import follow
+from tests.opsdesk.health.test_digest import follow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

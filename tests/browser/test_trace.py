@@ -14,7 +14,7 @@ from customers.entitlements import (
     entitlements_issue,
 )
 from customers.models import Customer, Order, Product
-from opsdesk.accounts import account_migrate
+from opsdesk.account_migration.services import account_migrate
 from support.models import Case
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.conftest import PASSWORD

@@ -25,7 +25,7 @@ from customers.entitlements import (
 )
 from customers.models import Contact, Customer, Entitlement, Order, Product
 from customers.trace import customer_trace, entitlement_trace, order_trace
-from opsdesk.accounts import account_migrate
+from opsdesk.account_migration.services import account_migrate
 from support.models import Case
 
 pytestmark = pytest.mark.django_db

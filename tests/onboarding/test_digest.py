@@ -8,7 +8,7 @@ import pytest
 
 from audit.context import acting_as
 from onboarding.services import checklist_generate, task_mark_done
-from opsdesk.digest import FALLBACK, digest_build, recipient_for
+from opsdesk.health.digest import FALLBACK, digest_build, recipient_for
 from tests.onboarding.conftest import new_contract, new_customer
 
 pytestmark = pytest.mark.django_db

@@ -26,8 +26,8 @@ from billing.models import Invoice
 from customers.admin_workflows import WORKFLOWS
 from customers.models import Customer, Entitlement, Order
 from onboarding.services import checklist_generate
-from opsdesk.audit_log import AUDITED_APPS
-from opsdesk.casework import RESOLUTIONS
+from opsdesk.audit_log.selectors import AUDITED_APPS
+from opsdesk.casework.resolutions import RESOLUTIONS
 from opsdesk.models import DigestDelivery
 from support.models import Case, Ticket, TicketComment, TriageCondition, TriageRule
 from tests.onboarding.conftest import templates  # noqa: F401

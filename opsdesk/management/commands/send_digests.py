@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit.attribution import AuditedCommand
 from kit.params import DATE_MAX, DATE_MIN, ParamError, parse_date
-from opsdesk.digest import digest_build, digest_recipients, digest_send
+from opsdesk.health.digest import digest_build, digest_recipients, digest_send
 
 
 def _date(value: str) -> dt.date:

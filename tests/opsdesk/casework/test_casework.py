@@ -16,7 +16,7 @@ from django.contrib.auth.models import Permission, User
 from audit.context import acting_as, acting_as_user, record_label
 from customers.entitlements import entitlement_assign, entitlement_reassign, entitlement_revoke
 from customers.models import Customer, Entitlement, Order, Product
-from opsdesk.casework import (
+from opsdesk.casework.resolutions import (
     RESOLUTIONS,
     FulfilForm,
     NoFields,

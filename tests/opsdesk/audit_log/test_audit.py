@@ -24,7 +24,7 @@ from customers.entitlements import (
 )
 from customers.models import Contract, Customer, Entitlement, Product
 from onboarding.models import Checklist, ChecklistTask
-from opsdesk.audit_log import AuditLogFilter, audit_log, customer_as_of, customer_audit
+from opsdesk.audit_log.selectors import AuditLogFilter, audit_log, customer_as_of, customer_audit
 from support.cases import case_close
 from support.models import Case, Tag, Ticket, TicketComment
 from tests.records import grow, populate

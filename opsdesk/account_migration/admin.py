@@ -30,7 +30,7 @@ from customers.admin_workflows import (
     done_for_text,
 )
 from customers.models import Customer, Entitlement
-from opsdesk.accounts import (
+from opsdesk.account_migration.services import (
     MIGRATE,
     MigrationError,
     MigrationPreview,

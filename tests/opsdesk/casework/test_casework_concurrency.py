@@ -8,10 +8,10 @@ import pytest
 
 from audit.context import acting_as_user
 from customers.models import Entitlement
-from opsdesk.casework import ResolutionError, resolve
+from opsdesk.casework.resolutions import ResolutionError, resolve
 from support.models import Case
 from tests.customers.test_preview_concurrency import at_once
-from tests.opsdesk.test_casework import NOTE, _secrets, assigned, product, wrong_user_case
+from tests.opsdesk.casework.test_casework import NOTE, _secrets, assigned, product, wrong_user_case
 
 __all__ = ["_secrets", "assigned", "product", "wrong_user_case"]
 

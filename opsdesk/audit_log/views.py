@@ -1,4 +1,4 @@
-"""Audit pages in the admin (opsdesk.audit_log): a customer's audit timeline, the
+"""Audit pages in the admin (opsdesk.audit_log.selectors): a customer's audit timeline, the
 customer as of a date, the global audit log and its CSV export.
 
 Who sees what: a customer's timeline and as-of view, whoever may view the customer (all
@@ -17,7 +17,13 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from kit.params import DATE_MAX, DATE_MIN, ParamError, date_param, page_param
-from opsdesk.audit_log import AuditLogFilter, audit_log, csv_lines, customer_as_of, customer_audit
+from opsdesk.audit_log.selectors import (
+    AuditLogFilter,
+    audit_log,
+    csv_lines,
+    customer_as_of,
+    customer_audit,
+)
 from support.admin_views import _errors
 
 

@@ -9,7 +9,7 @@ import pytest
 from audit.bulk import bulk_create_with_history
 from audit.context import acting_as
 from customers.models import Contract, Customer, UsageDaily
-from opsdesk.health import (
+from opsdesk.health.flags import (
     Flag,
     UsageDay,
     customer_health,

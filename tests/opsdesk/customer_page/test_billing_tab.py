@@ -13,7 +13,7 @@ from audit.context import acting_as, acting_as_user
 from billing.models import Invoice
 from billing.reconciliation import reconcile
 from customers.models import Contract, Customer, UsageDaily
-from opsdesk.selectors import customer_billing
+from opsdesk.customer_page.selectors import customer_billing
 from support.cases import case_close, cases_acknowledge
 from support.models import Case
 from tests.billing import test_reconciliation as crafted

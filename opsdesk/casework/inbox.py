@@ -1,5 +1,5 @@
 """The ops exception inbox (PRODUCT.md "Exceptions"): every case from every app in one
-queue, oldest first, worked through the resolutions of ``opsdesk.casework``.
+queue, oldest first, worked through the resolutions of ``opsdesk.casework.resolutions``.
 
 Pages: the inbox (filters, bulk acknowledge/assign), and per case the confirmation page
 of each resolution, resolve with a note, and waive with a reason.
@@ -27,7 +27,7 @@ from audit.admin import CappedCountPaginator
 from audit.context import acting_for
 from billing.reconciliation import BILLING_KINDS, ReconciliationBusy, parse_month, reconcile
 from kit.params import object_or_404
-from opsdesk.casework import RESOLUTIONS, ResolutionError, resolutions_for, resolve
+from opsdesk.casework.resolutions import RESOLUTIONS, ResolutionError, resolutions_for, resolve
 from support.admin_views import _back, _errors
 from support.cases import (
     CHANGE,

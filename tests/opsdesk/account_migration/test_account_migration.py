@@ -13,8 +13,12 @@ from django.utils import timezone
 from audit.bulk import copy_with_history
 from audit.context import acting_as, acting_as_user
 from customers.models import Contact, Customer, Entitlement, Product
-from opsdesk import accounts
-from opsdesk.accounts import MigrationError, account_migrate, account_migration_preview
+from opsdesk.account_migration import services as accounts
+from opsdesk.account_migration.services import (
+    MigrationError,
+    account_migrate,
+    account_migration_preview,
+)
 from support.models import Ticket
 
 pytestmark = pytest.mark.django_db

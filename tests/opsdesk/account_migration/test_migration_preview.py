@@ -11,10 +11,10 @@ from django.test import Client
 from audit.context import acting_as
 from customers.entitlements import entitlement_assign
 from customers.models import Contact, Customer, Entitlement
-from opsdesk.accounts import account_migrate
+from opsdesk.account_migration.services import account_migrate
 from support.models import Ticket
 from tests.customers.test_preview_concurrency import at_once, signed_in
-from tests.opsdesk.test_account_migration_admin import (
+from tests.opsdesk.account_migration.test_account_migration_admin import (
     REASON,
     acme,
     globex,
@@ -150,7 +150,10 @@ def test_two_simultaneous_migrations_of_one_customer_move_it_once(ops_lead, acme
 def test_two_concurrent_migrations_from_one_preview_apply_once(ops_lead, acme, globex):
     """The service on its own: both callers confirm the same preview's token."""
     from audit.previews import preview_token
-    from opsdesk.accounts import account_migration_preview, migration_preview_state
+    from opsdesk.account_migration.services import (
+        account_migration_preview,
+        migration_preview_state,
+    )
 
     token = preview_token(
         migration_preview_state(account_migration_preview(source=acme, target=globex))

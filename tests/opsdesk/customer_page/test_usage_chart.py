@@ -10,8 +10,8 @@ import time_machine
 from audit.bulk import bulk_create_with_history
 from audit.context import acting_as
 from customers.models import UsageDaily
-from opsdesk.health import customer_health
-from opsdesk.selectors import usage_chart
+from opsdesk.customer_page.selectors import usage_chart
+from opsdesk.health.flags import customer_health
 
 pytestmark = pytest.mark.django_db
 

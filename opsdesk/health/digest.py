@@ -22,7 +22,7 @@ from django.utils import timezone
 from customers.models import Customer
 from kit.params import pk_or_none
 from onboarding.selectors import overdue_tasks_for_manager
-from opsdesk.health import CustomerHealth, customer_health
+from opsdesk.health.flags import CustomerHealth, customer_health
 from opsdesk.models import DigestDelivery
 
 FALLBACK = "fallback"

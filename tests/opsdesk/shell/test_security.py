@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from opsdesk.digest import digest_build, recipient_for
+from opsdesk.health.digest import digest_build, recipient_for
 from tests.conftest import PASSWORD
 from tests.records import populate
 

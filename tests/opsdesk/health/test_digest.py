@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from customers.models import Customer, UsageDaily
-from opsdesk.digest import (
+from opsdesk.health.digest import (
     FALLBACK,
     DigestError,
     digest_build,
@@ -23,8 +23,8 @@ from opsdesk.digest import (
     digest_send,
     recipient_for,
 )
+from opsdesk.health.tasks import send_digest
 from opsdesk.models import DigestDelivery
-from opsdesk.tasks import send_digest
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
@@ -278,7 +278,7 @@ def test_the_delivery_log_is_for_staff_only(client, book, outsider, agent):
 
 
 def test_beat_starts_the_run_which_queues_one_send_per_recipient(book, monkeypatch, settings):
-    from opsdesk import tasks
+    from opsdesk.health import tasks
 
     entry = settings.CELERY_BEAT_SCHEDULE["send-digests"]
     assert entry["task"] == "opsdesk.send_digests"

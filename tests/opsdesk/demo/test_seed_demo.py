@@ -18,7 +18,9 @@ from django.test import RequestFactory
 
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
-from opsdesk import demo, roles
+from kit import roles
+from opsdesk.demo import catalogue
+from opsdesk.demo.plan_shapes import last_day_of_month, tenant_key
 from support.models import Case, Tag, Ticket, WebhookEvent
 
 pytestmark = pytest.mark.django_db
@@ -151,8 +153,8 @@ def snapshot_of_a_run(*args: str) -> dict[str, list]:
 
 
 def customer_with(story: str) -> Customer:
-    index = next(i for i, s in demo.FIXED_STORIES.items() if s == story)
-    key = demo.tenant_key(seed=demo.DEFAULT_SEED, index=index)
+    index = next(i for i, s in catalogue.FIXED_STORIES.items() if s == story)
+    key = tenant_key(seed=catalogue.DEFAULT_SEED, index=index)
     return Customer.objects.get(external_id__endswith=f"-{key:06x}")
 
 
@@ -241,7 +243,7 @@ def test_it_is_idempotent(debug):
 
 def test_it_fills_in_only_what_is_missing(debug):
     seed(*SMALL)
-    yesterday_row = customer_with(demo.Story.USAGE_DROP).usage.get(date=YESTERDAY)
+    yesterday_row = customer_with(catalogue.Story.USAGE_DROP).usage.get(date=YESTERDAY)
     yesterday_row.delete()  # leaves a "-" history row, as any delete does
     before = row_counts()
     out, _ = seed(*SMALL)
@@ -356,7 +358,7 @@ def test_a_rerun_leaves_a_changed_demo_password_alone(debug):
 
 def test_every_customer_reports_usage_every_day_within_its_invariants(debug):
     seed(*SMALL)
-    silent = customer_with(demo.Story.NO_USAGE_YESTERDAY)
+    silent = customer_with(catalogue.Story.NO_USAGE_YESTERDAY)
     window = {TODAY - dt.timedelta(days=n) for n in range(1, 31)}
     for customer in Customer.objects.all():
         dates = set(customer.usage.values_list("date", flat=True))
@@ -382,7 +384,7 @@ def test_usage_stays_within_the_seats_of_the_contract_of_the_day(debug):
 
 def test_a_customer_whose_weekly_users_dropped_by_a_third(debug):
     seed(*SMALL)
-    customer = customer_with(demo.Story.USAGE_DROP)
+    customer = customer_with(catalogue.Story.USAGE_DROP)
     now = usage_on(customer, YESTERDAY).active_users_7d
     week_ago = usage_on(customer, YESTERDAY - dt.timedelta(days=7)).active_users_7d
     assert week_ago >= 5
@@ -391,7 +393,7 @@ def test_a_customer_whose_weekly_users_dropped_by_a_third(debug):
 
 def test_a_customer_with_an_error_spike_yesterday(debug):
     seed(*SMALL)
-    customer = customer_with(demo.Story.ERROR_SPIKE)
+    customer = customer_with(catalogue.Story.ERROR_SPIKE)
     spike = usage_on(customer, YESTERDAY)
     before = customer.usage.filter(date__lt=YESTERDAY, requests__gt=0)
     rates = [row.errors / row.requests for row in before]
@@ -405,7 +407,7 @@ def test_a_customer_with_an_error_spike_yesterday(debug):
 
 def test_a_dormant_customer(debug):
     seed(*SMALL)
-    customer = customer_with(demo.Story.DORMANT)
+    customer = customer_with(catalogue.Story.DORMANT)
     latest = usage_on(customer, YESTERDAY)
     assert latest.last_login_at < dt.datetime.combine(
         TODAY - dt.timedelta(days=20), dt.time(), tzinfo=dt.UTC
@@ -416,7 +418,7 @@ def test_a_dormant_customer(debug):
 
 def test_a_customer_with_no_usage_report_for_yesterday(debug):
     seed(*SMALL)
-    customer = customer_with(demo.Story.NO_USAGE_YESTERDAY)
+    customer = customer_with(catalogue.Story.NO_USAGE_YESTERDAY)
     assert usage_on(customer, YESTERDAY) is None
     assert usage_on(customer, YESTERDAY - dt.timedelta(days=1)) is not None
 
@@ -424,13 +426,13 @@ def test_a_customer_with_no_usage_report_for_yesterday(debug):
 def test_contracts_cover_every_status_and_one_renews_within_30_days(debug):
     seed(*SMALL)
     assert set(Contract.objects.values_list("status", flat=True)) == {"active", "ended", "draft"}
-    renewing = customer_with(demo.Story.RENEWAL_SOON)
+    renewing = customer_with(catalogue.Story.RENEWAL_SOON)
     active = renewing.contracts.get(status="active")
     assert TODAY < active.end_date <= TODAY + dt.timedelta(days=30)
     draft = renewing.contracts.get(status="draft")
     assert draft.start_date == active.end_date + dt.timedelta(days=1)
     assert draft.seats > active.seats
-    onboarding = customer_with(demo.Story.NEW_ONBOARDING)
+    onboarding = customer_with(catalogue.Story.NEW_ONBOARDING)
     assert onboarding.status == "onboarding"
     assert list(onboarding.contracts.values_list("status", flat=True)) == ["draft"]
     for customer in Customer.objects.exclude(pk=onboarding.pk):
@@ -477,7 +479,7 @@ def months_under_contract(customer: Customer, months: list[dt.date]) -> list[dt.
         month
         for month in months
         if any(
-            c.start_date <= demo._month_end(month) and (c.end_date or month) >= month
+            c.start_date <= last_day_of_month(month) and (c.end_date or month) >= month
             for c in contracts
         )
     ]
@@ -485,9 +487,9 @@ def months_under_contract(customer: Customer, months: list[dt.date]) -> list[dt.
 
 def test_a_year_of_monthly_invoices_at_the_contract_fee_paid_but_for_this_month(debug):
     seed(*SMALL)
-    mismatch = customer_with(demo.Story.AMOUNT_MISMATCH)
-    twice = customer_with(demo.Story.OVERDUE_INVOICE)
-    onboarding = customer_with(demo.Story.NEW_ONBOARDING)
+    mismatch = customer_with(catalogue.Story.AMOUNT_MISMATCH)
+    twice = customer_with(catalogue.Story.OVERDUE_INVOICE)
+    onboarding = customer_with(catalogue.Story.NEW_ONBOARDING)
     for customer in Customer.objects.exclude(pk=onboarding.pk):
         invoices = list(customer.invoices.order_by("period_start", "issued_at"))
         expected_months = months_under_contract(customer, YEAR)
@@ -498,7 +500,7 @@ def test_a_year_of_monthly_invoices_at_the_contract_fee_paid_but_for_this_month(
         assert [invoice.period_start for invoice in invoices] == expected_months, customer
         for invoice in invoices:
             month = invoice.period_start
-            month_end = demo._month_end(month)
+            month_end = last_day_of_month(month)
             assert invoice.period_end == month_end
             [contract] = [
                 c
@@ -525,7 +527,7 @@ def test_a_year_of_usage_brings_an_invoice_for_every_month_under_contract(debug)
     window = [dt.date(2025, month, 1) for month in (11, 12)]
     window += [dt.date(2026, month, 1) for month in range(1, 12)]
     full_year = 0
-    mismatch = customer_with(demo.Story.AMOUNT_MISMATCH)
+    mismatch = customer_with(catalogue.Story.AMOUNT_MISMATCH)
     for customer in Customer.objects.all():
         # 365 days of usage reach into November 2025: invoices go back as far.
         under_contract = months_under_contract(customer, window)
@@ -570,7 +572,7 @@ def test_tickets_from_unknown_tenants_are_unmatched(debug):
         assert not Customer.objects.filter(
             external_id=ticket.webhook_event.payload["data"]["tenant_id"]
         ).exists()
-    assert set(Tag.objects.values_list("name", flat=True)) == set(demo.TAGS)
+    assert set(Tag.objects.values_list("name", flat=True)) == set(catalogue.TAGS)
 
 
 def test_cases_are_open_acknowledged_and_one_resolved_with_a_note(debug):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from billing.models import Invoice
 from billing.reconciliation import BILLING_KINDS, billing_comparison, month_start, tolerance
 from customers.models import Contract, Customer, Entitlement, UsageDaily
-from opsdesk import health
+from opsdesk.health import flags as health
 from support.models import Case, Ticket
 
 OPEN_TICKET = Q(status__in=Ticket.OPEN_STATES)
@@ -148,7 +148,7 @@ class UsageChart:
 
 def usage_chart(*, customer: Customer, last: dt.date, days: int = 90) -> UsageChart:
     """The ``days`` days up to ``last``, in one query; each reported day is judged by the
-    rules of ``opsdesk.health`` in one pass, so the marks match what the digest flagged."""
+    rules of ``opsdesk.health.flags`` in one pass, so the marks match what the digest flagged."""
     first = last - dt.timedelta(days=days - 1)
     reported = {
         day.date: day

@@ -13,7 +13,7 @@ from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import reconcile
 from support.models import Case
 from tests.billing.test_reconciliation import OCTOBER, TODAY, month
-from tests.opsdesk.test_inbox import INBOX, case_url, make_case, messages_of, shown
+from tests.opsdesk.casework.test_inbox import INBOX, case_url, make_case, messages_of, shown
 
 pytestmark = pytest.mark.django_db
 

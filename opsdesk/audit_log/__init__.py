@@ -1,0 +1,2 @@
+"""The audit log: every change to every record, filtered and exported, and a customer as of
+a past date."""

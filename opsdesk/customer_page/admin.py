@@ -1,0 +1,56 @@
+"""The customer page in the admin: the customer's record with its overview, billing tab,
+trace and onboarding below, the audit timeline and as-of actions, and the audit log."""
+
+import functools
+
+from django.contrib import admin
+from django.urls import path
+from unfold.decorators import action
+
+from customers.admin import CustomerAdmin
+from customers.admin_trace import trace_page
+from customers.models import Customer
+from customers.trace import customer_trace
+from onboarding.selectors import customer_checklists
+from opsdesk.account_migration.admin import AccountMigrationMixin
+from opsdesk.audit_log import views as audit_views
+from opsdesk.customer_page.selectors import customer_billing, customer_overview
+
+
+@admin.register(Customer)
+class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
+    """The customer page: the record, then everything support needs about it."""
+
+    change_form_outer_after_template = "opsdesk/customer_overview.html"
+    actions_detail = [*AccountMigrationMixin.actions_detail, "audit", "as_of"]
+
+    @action(description="Audit timeline", url_path="audit", icon="history")
+    def audit(self, request, object_id):
+        return audit_views.customer_audit_view(request, object_id, model_admin=self)
+
+    @action(description="As of a date…", url_path="as-of", icon="event")
+    def as_of(self, request, object_id):
+        return audit_views.customer_as_of_view(request, object_id, model_admin=self)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        customer = self.get_object(request, object_id)
+        if customer is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "overview": customer_overview(customer=customer),
+                "billing": customer_billing(customer=customer),
+                "trace": customer_trace(customer, page=trace_page(request)),
+                "onboarding": customer_checklists(customer=customer),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        def view(function, name, route):
+            wrapped = self.admin_site.admin_view(functools.partial(function, model_admin=self))
+            return path(route, wrapped, name=f"customers_customer_{name}")
+
+        return [
+            view(audit_views.audit_log_view, "audit_log", "audit-log/"),
+            view(audit_views.audit_log_csv_view, "audit_log_csv", "audit-log/export.csv"),
+            *super().get_urls(),
+        ]
