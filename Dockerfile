@@ -15,8 +15,9 @@ WORKDIR /app
 
 # Dependencies first, so code changes do not reinstall them. The production lockfile
 # leaves out the embedded PostgreSQL/Redis that `make run` uses; every service is real here.
+# Every file is checked against the sha256 the lockfile records.
 COPY requirements/base.lock requirements/base.lock
-RUN pip install --no-cache-dir -r requirements/base.lock
+RUN pip install --no-cache-dir --require-hashes -r requirements/base.lock
 
 COPY . .
 

@@ -6,15 +6,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench drills lint format install clean-var
+.PHONY: run test bench drills lint format install lock clean-var
 
 $(STAMP): requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "opsdesk needs Python 3.11; set PYTHON=/path/to/python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## Regenerate both lockfiles after editing pyproject.toml's dependencies or groups: every
+## file's sha256 recorded (installs use --require-hashes), every other pin kept (uv prefers
+## the versions already in the output file): `make lock LOCK_ARGS="--upgrade-package celery"`
+## moves one package, LOCK_ARGS=--upgrade all of them.
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	--quiet --custom-compile-command "make lock"
+lock: $(STAMP)
+	$(LOCK) $(LOCK_ARGS) -o requirements/base.lock
+	$(LOCK) $(LOCK_ARGS) --group dev -o requirements/dev.lock
 
 ## Start PostgreSQL (embedded unless DATABASE_URL), a broker (embedded unless
 ## CELERY_BROKER_URL), migrate, seed the demo once, then web + worker + beat.
