@@ -5,10 +5,11 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from customers.models import Contract, Customer
+from customers.selectors import current_contract_subquery, customer_match_q
 from support.models import Tag, Ticket
 
 STATUS_CHOICES = [
@@ -16,9 +17,6 @@ STATUS_CHOICES = [
     *Ticket.Status.choices,
     ("all", "Any status"),
 ]
-ACTIVE_CONTRACT = Contract.objects.filter(
-    customer=OuterRef("customer"), status=Contract.Status.ACTIVE
-)
 
 
 def queue_order(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
@@ -39,7 +37,9 @@ def queue_rows(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
         queryset.select_related("customer", "assignee")
         .prefetch_related("tags")
         .annotate(
-            plan=Subquery(ACTIVE_CONTRACT.order_by("-start_date").values("plan")[:1]),
+            # The customer's current contract, as the ticket's page and triage rules see it.
+            plan=current_contract_subquery(OuterRef("customer"), "plan"),
+            contract_status=current_contract_subquery(OuterRef("customer"), "status"),
         )
     )
 
@@ -112,13 +112,14 @@ class TicketQueueFilter(django_filters.FilterSet):
             return queryset
         # The customers first (their name's trigram index), then their tickets by id: an
         # OR across the join would read every ticket.
-        customers = Customer.objects.filter(
-            Q(name__icontains=value) | Q(external_id__iexact=value)
-        ).values_list("pk", flat=True)
+        customers = Customer.objects.filter(customer_match_q(value)).values_list("pk", flat=True)
         return queryset.filter(Q(customer_id__in=list(customers)) | Q(tenant_id__iexact=value))
 
     def filter_plan(self, queryset, name, value):
-        return queryset.filter(Exists(ACTIVE_CONTRACT.filter(plan=value)))
+        # The current contract's plan, the one the queue's plan column shows.
+        return queryset.alias(
+            current_plan=current_contract_subquery(OuterRef("customer"), "plan")
+        ).filter(current_plan=value)
 
     def filter_overdue(self, queryset, name, value):
         overdue = Q(

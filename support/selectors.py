@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case as SqlCase
-from django.db.models import Count, IntegerField, Q, Value, When
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from customers.models import Contract, Customer, Entitlement, UsageDaily
+from customers.selectors import contract_current
 from support.models import Case, Ticket, TicketComment
 
 IN_USE = [Entitlement.State.ASSIGNED, Entitlement.State.REDEEMED]
@@ -46,18 +46,7 @@ def ticket_context(
     if customer is None:
         return TicketContext(None, None, None, 0, 0, None, [], [], 0)
     today = today or timezone.now().date()
-    # The active contract, else the most recent one.
-    contract = (
-        customer.contracts.annotate(
-            live=SqlCase(
-                When(status=Contract.Status.ACTIVE, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-        )
-        .order_by("live", "-start_date")
-        .first()
-    )
+    contract = contract_current(customer=customer)
     counts = customer.entitlements.aggregate(
         in_use=Count("id", filter=Q(state__in=IN_USE)),
         issued=Count("id", filter=Q(state=Entitlement.State.ISSUED)),

@@ -7,22 +7,20 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
-from customers.models import Contract
+from customers.selectors import contract_current
 from support.models import Ticket, TriageCondition, TriageRule
+from support.sla import first_response_due
 
 Op = TriageCondition.Operator
 F = TriageCondition.Field
 
 
 def ticket_facts(*, ticket: Ticket, today: dt.date | None = None) -> dict[str, object]:
-    """What conditions can look at: the ticket, its customer and the customer's contract
-    (the active one, else the latest). Missing facts are None."""
+    """What conditions can look at: the ticket, its customer and the customer's current
+    contract (``customers.selectors.contract_current``). Missing facts are None."""
     today = today or timezone.now().date()
     customer = ticket.customer
-    contract = None
-    if customer is not None:
-        contracts = Contract.objects.filter(customer=customer).order_by("-start_date")
-        contract = contracts.filter(status=Contract.Status.ACTIVE).first() or contracts.first()
+    contract = contract_current(customer=customer) if customer is not None else None
     return {
         F.SUBJECT: ticket.subject,
         F.MESSAGE: ticket.message,
@@ -92,8 +90,6 @@ def triage_apply(*, ticket: Ticket, today: dt.date | None = None) -> list[Triage
     Actions: add tags, set priority (the first-response deadline follows it), put it in
     a queue, assign it. The change is saved once, with the rules named as its reason.
     """
-    from support.services import first_response_due
-
     facts = ticket_facts(ticket=ticket, today=today)
     matched = []
     tags = []
