@@ -49,7 +49,7 @@ def acting_as_user(user: Any, *, reason: str = "") -> contextlib.AbstractContext
 
 
 def system_label(kind: str, name: str) -> str:
-    """``system_label("task", "opsdesk.health.tasks.send_digests")`` -> ``task:send_digests``."""
+    """``system_label("task", "opsdesk.health.tasks.digests_send")`` -> ``task:send_digests``."""
     return f"{kind}:{name.rsplit('.', 1)[-1]}"
 
 

@@ -42,6 +42,7 @@ import psycopg
 
 from bench import RunFiles, database_server, dataset, knob, say
 from bench.report import Row
+from kit.months import add_months, month_start
 
 TARGET_RATIO = 3.0
 SQL = "(c) one SQL statement"
@@ -88,16 +89,12 @@ FULL JOIN billed b ON b.customer_id = o.customer_id
 COMPARED = ("expected", "invoice_count", "invoiced")
 
 
-def _next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 def expected_vs_invoiced(month: dt.date) -> list[tuple]:
     """(c): ``(customer_id, tenant_id, expected, invoice_count, invoiced)`` of every
     customer (or unknown tenant) for the month starting on ``month``, one statement."""
     from django.db import connection
 
-    params = {"month": month, "next_month": _next_month(month)}
+    params = {"month": month, "next_month": add_months(month, 1)}
     with connection.cursor() as cursor:
         cursor.execute(EXPECTED_VS_INVOICED_SQL, params)
         return cursor.fetchall()
@@ -217,7 +214,7 @@ def _month_of() -> tuple[dt.date, dt.date]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(date) + 1 FROM customers_usagedaily")
         today = cursor.fetchone()[0]
-    month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    month = add_months(month_start(today), -1)
     return today, month
 
 
@@ -254,7 +251,7 @@ def _mistakes(month: dt.date) -> int:
             "UPDATE billing_invoice SET amount_due = round(amount_due * 0.9, 2),"
             " amount_paid = round(amount_paid * 0.9, 2)"
             " WHERE period_start >= %s AND period_start < %s AND id %% 20 = 0",
-            [month, _next_month(month)],
+            [month, add_months(month, 1)],
         )
         return cursor.rowcount
 
@@ -268,7 +265,7 @@ def _calls(month: dt.date, today: dt.date) -> dict[str, Call]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from billing.reconciliation import billing_comparison, reconcile
+    from billing.reconciliation import billing_comparison, reconciliation_run
 
     def timed(call, count):
         with CaptureQueriesContext(connection) if count else contextlib.nullcontext() as queries:
@@ -278,7 +275,7 @@ def _calls(month: dt.date, today: dt.date) -> dict[str, Call]:
         return seconds, result, len(queries) if count else None
 
     def reconciled():
-        return reconcile(month=month, today=today)
+        return reconciliation_run(month=month, today=today)
 
     def first_run(*set_up):
         def call(count):
@@ -325,7 +322,7 @@ def _dataset(month: dt.date) -> dict:
     )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, {"month": month, "next": _next_month(month), "kinds": list(BILLING_KINDS)}
+            sql, {"month": month, "next": add_months(month, 1), "kinds": list(BILLING_KINDS)}
         )
         return dict(zip(names, cursor.fetchone(), strict=True))
 

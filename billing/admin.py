@@ -1,5 +1,3 @@
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -15,7 +13,8 @@ from unfold.decorators import display
 from audit.admin import AuditedModelAdmin, choice_badge
 from billing.imports import InvoiceImportError, invoices_import_file
 from billing.models import Invoice, ReconciliationRun
-from billing.reconciliation import BILLING_KINDS, month_start, parse_month
+from billing.reconciliation import BILLING_KINDS, parse_month
+from kit.months import add_months, month_start
 from kit.publish import publish_after_commit
 from support.models import Case
 
@@ -195,14 +194,14 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
             raise PermissionDenied
         form = StartRunForm(
             request.POST or None,
-            initial={"month": f"{month_start(timezone.now().date()) - dt.timedelta(days=1):%Y-%m}"},
+            initial={"month": f"{add_months(month_start(timezone.now().date()), -1):%Y-%m}"},
         )
         if request.method == "POST" and form.is_valid():
             month = form.cleaned_data["month"]
             # The worker's run names who asked for it (billing.tasks.on_behalf_of), and
             # a second click is answered by the run the first one started.
             publish_after_commit(
-                "billing.reconcile_month",
+                "billing.reconciliation_run",
                 month.isoformat(),
                 None,
                 request.user.pk,

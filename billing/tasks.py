@@ -11,24 +11,26 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from audit.context import acting_as, current_actor
+from billing import reconciliation
 from billing.models import ReconciliationRun
-from billing.reconciliation import ReconciliationBusy, month_start, reconcile
+from billing.reconciliation import ReconciliationBusy
 from customers.models import Customer
+from kit.months import add_months, month_start
 
 
-@shared_task(name="billing.reconcile_recent", ignore_result=True)
-def reconcile_recent() -> list[str]:
+@shared_task(name="billing.reconciliation_run_recent", ignore_result=True)
+def reconciliation_run_recent() -> list[str]:
     """Queue the reconciliation of the current and the previous month."""
     this_month = month_start(timezone.now().date())
-    previous = month_start(this_month - dt.timedelta(days=1))
+    previous = add_months(this_month, -1)
     months = [previous.isoformat(), this_month.isoformat()]
     for month in months:
-        reconcile_month.delay(month)
+        reconciliation_run.delay(month)
     return months
 
 
 @shared_task(
-    name="billing.reconcile_month",
+    name="billing.reconciliation_run",
     bind=True,
     ignore_result=True,
     autoretry_for=(ReconciliationBusy,),
@@ -36,7 +38,7 @@ def reconcile_recent() -> list[str]:
     retry_backoff_max=900,
     max_retries=8,
 )
-def reconcile_month(
+def reconciliation_run(
     self,
     month: str,
     customer_id: int | None = None,
@@ -61,13 +63,13 @@ def reconcile_month(
         if answered is not None:
             return answered.pk
     with on_behalf_of(requested_by):
-        return reconcile(month=first, customer=customer).pk
+        return reconciliation.reconciliation_run(month=first, customer=customer).pk
 
 
 @contextlib.contextmanager
 def on_behalf_of(user_id: int | None) -> Iterator[None]:
     """Inside a task a person asked for: every write is attributed to the task *for* that
-    person (``task:reconcile_month for olga``, with the user on each history row), so the
+    person (``task:reconciliation_run for olga``, with the user on each history row), so the
     audit log names who started it. Without a person (beat), the task alone."""
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     if user is None:

@@ -12,7 +12,7 @@ REDEMPTION_CODE_GROUPS = 3
 REDEMPTION_CODE_GROUP_LENGTH = 4
 
 
-def generate_redemption_code(rng: random.Random | None = None) -> str:
+def redemption_code_generate(rng: random.Random | None = None) -> str:
     """A code like ``K7QP-4XMD-9RTW``.
 
     Without ``rng`` the code comes from ``secrets`` and cannot be guessed; with a seeded

@@ -1,9 +1,9 @@
 from celery import shared_task
 
-from customers.entitlements import entitlements_expire
+from customers import entitlements
 
 
-@shared_task(name="customers.expire_entitlements", ignore_result=True)
-def expire_entitlements() -> int:
+@shared_task(name="customers.entitlements_expire", ignore_result=True)
+def entitlements_expire() -> int:
     """Live entitlements past their end date become expired (daily, from beat)."""
-    return entitlements_expire()
+    return entitlements.entitlements_expire()

@@ -4,9 +4,10 @@
            (embedded under var/ unless ``CELERY_BROKER_URL``), migrations, the demo data
            once, then the web server, a Celery worker and beat under one process manager.
            Ctrl-C stops everything, the embedded database included.
-``test`` — the checks of ``make test``: ruff, ``makemigrations --check``, ``check --deploy``,
-           then pytest against real PostgreSQL and Redis, browser tests included, one
-           pytest-xdist worker per core (``PYTEST_ARGS=-n0`` for one process).
+``test`` — the checks of ``make test``: ruff, the import layers (lint-imports),
+           ``makemigrations --check``, ``check --deploy``, then pytest against real
+           PostgreSQL and Redis, browser tests included, one pytest-xdist worker per core
+           (``PYTEST_ARGS=-n0`` for one process).
 """
 
 from __future__ import annotations
@@ -66,12 +67,9 @@ def _prepare_database(env: dict[str, str]) -> None:
     from django.db import connections
 
     django.setup()
-    from customers.models import Customer
-
     call_command("migrate", interactive=False, verbosity=1)
-    if not Customer.objects.exists():
-        say("seeding the demo data (first run only)")
-        call_command("seed_demo")
+    # The demo data once: a database that holds customers is left as it is.
+    call_command("seed_demo", if_empty=True)
     connections.close_all()
 
 
@@ -141,6 +139,8 @@ def test(pytest_args: list[str]) -> int:
     steps = [
         ("ruff check", [str(BIN / "ruff"), "check", "."]),
         ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+        # The layers of docs/architecture.md ([tool.importlinter] in pyproject.toml).
+        ("lint-imports", [str(BIN / "lint-imports")]),
     ]
     for name, command in steps:
         say(name)

@@ -3,7 +3,7 @@ staff replies to tickets are sent, then up but hanging (it accepts and never ans
 then healthy again (``drills.smtp``, on the port the stack's ``EMAIL_PORT`` names).
 
 The outage (``DOWN_SECONDS`` + ``HANG_SECONDS``) is far shorter than the tasks' retry
-bounds (``opsdesk.send_digest``: 6 retries backed off from 60 s; ``send_ticket_reply``'s
+bounds (``opsdesk.digest_send``: 6 retries backed off from 60 s; ``reply_send``'s
 from 30 s), so each failure is transient: everything must be delivered once the server
 is back, each digest and each reply exactly once (counted at the server per Message-ID
 and per reply), nothing parked as failed, and no send held longer than ``EMAIL_TIMEOUT``
@@ -119,7 +119,7 @@ def main(stack: Stack) -> list[str]:
     stack.smtp.down()
     started = time.monotonic()
     say(f"mail-down: the mail server is down (connection refused on port {stack.smtp.port})")
-    app.send_task("opsdesk.send_digests", args=[date.isoformat()])
+    app.send_task("opsdesk.digests_send", args=[date.isoformat()])
     _reply(stack, token, 0, REPLIES)
     replies = _replies(stack, token)
     say(

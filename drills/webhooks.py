@@ -195,7 +195,7 @@ def redis(stack: Stack) -> list[str]:
     publish_failures = (
         (stack.logs / "gunicorn.log")
         .read_text(errors="replace")
-        .count("could not enqueue support.process_webhook_events")
+        .count("could not enqueue support.events_process")
     )
     print(
         f"  hand-overs to the broker that failed while it was down: {publish_failures} "

@@ -85,10 +85,10 @@ def main(stack: Stack) -> list[str]:
     # Runs of the month from before the drill (the demo data has some) do not count.
     after = stack.scalar("SELECT coalesce(max(id), 0) FROM billing_reconciliationrun")
     queued = time.monotonic()
-    app.send_task("opsdesk.send_digests", args=[date.isoformat()])
+    app.send_task("opsdesk.digests_send", args=[date.isoformat()])
     say(f"worker: queued the digests of {date} ({managers} recipients)")
     wait_until(lambda: sum(deliveries(stack, date).values()) > 0, 60, interval=0.02)
-    app.send_task("billing.reconcile_month", args=[month.isoformat()])
+    app.send_task("billing.reconciliation_run", args=[month.isoformat()])
     say(f"worker: a digest is being sent; queued the reconciliation of {month:%Y-%m}")
 
     def mid_way() -> bool:
@@ -146,7 +146,7 @@ def main(stack: Stack) -> list[str]:
         "SELECT count(*) FROM support_case WHERE period = %s AND kind = ANY(%s)",
         [month, list(BILLING_KINDS)],
     )
-    app.send_task("billing.reconcile_month", args=[month.isoformat()])
+    app.send_task("billing.reconciliation_run", args=[month.isoformat()])
     wait_until(lambda: _runs(stack, month, after).get("succeeded", 0) >= 2, 120)
     rerun = stack.sql(
         "SELECT status, opened, updated, resolved FROM billing_reconciliationrun "

@@ -54,7 +54,7 @@ def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
 def task_done_view(request, object_id: str):
     """The "Mark done" button of a task (customer page, my tasks)."""
     return _task_action(
-        request, object_id, lambda task: services.task_mark_done(task=task, user=request.user)
+        request, object_id, lambda task: services.checklist_task_done(task=task, user=request.user)
     )
 
 
@@ -62,7 +62,7 @@ def task_done_view(request, object_id: str):
 def task_reopen_view(request, object_id: str):
     """The "Reopen" button of a done task: a done mark made by mistake is undone."""
     return _task_action(
-        request, object_id, lambda task: services.task_reopen(task=task, by=request.user)
+        request, object_id, lambda task: services.checklist_task_reopen(task=task, by=request.user)
     )
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Contract
 from onboarding.models import ChecklistTemplate, Role, TemplateItem
-from onboarding.services import checklist_generate, task_mark_done
+from onboarding.services import checklist_generate, checklist_task_done
 
 # Contracts that started this recently get a checklist in the demo (older ones were
 # onboarded before opsdesk tracked it).
@@ -151,7 +151,7 @@ def seed_checklists(*, seed: int, today: dt.date, created: Counter) -> None:
             day = max(contract.start_date, task.due_date - dt.timedelta(days=rng.randint(0, 3)))
             at = dt.datetime.combine(day, dt.time(rng.randint(9, 17), rng.randint(0, 59)), tz)
             if at < timezone.now():
-                task_mark_done(task=task, user=task.owner, at=at)
+                checklist_task_done(task=task, user=task.owner, at=at)
 
 
 def seed_onboarding(*, seed: int, today: dt.date, created: Counter) -> None:

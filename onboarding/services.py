@@ -258,7 +258,7 @@ def checklist_sync(*, contract: Contract) -> Checklist | None:
         return checklist
 
 
-def task_mark_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) -> str:
+def checklist_task_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) -> str:
     """Mark an open task done by ``user``, who must be allowed to work onboarding tasks
     (``OnboardingPermissionError`` otherwise). A task that is done or not applicable is
     refused with the reason and left unchanged. ``at`` (default now) is for the demo."""
@@ -285,7 +285,7 @@ def task_mark_done(*, task: ChecklistTask, user, at: dt.datetime | None = None) 
     return f"Done: “{task.title}”."
 
 
-def task_reopen(*, task: ChecklistTask, by) -> str:
+def checklist_task_reopen(*, task: ChecklistTask, by) -> str:
     """Undo a done mark made by mistake: the task is open again, the checklist too.
     ``by`` must be allowed to work onboarding tasks (None: the system)."""
     _may_work_tasks(by, task)

@@ -31,9 +31,9 @@ def follow_contract(sender, instance, created, raw=False, **kwargs):
     if raw or instance.status != Contract.Status.ACTIVE:
         return
     if before is None or before[0] != Contract.Status.ACTIVE:
-        publish_after_commit("onboarding.generate_checklist", instance.pk)
+        publish_after_commit("onboarding.checklist_generate", instance.pk)
     elif before[1:] != now[1:]:
-        publish_after_commit("onboarding.sync_checklist", instance.pk)
+        publish_after_commit("onboarding.checklist_sync", instance.pk)
 
 
 def connect() -> None:

@@ -521,22 +521,22 @@ CELERY_BEAT_SCHEDULE_FILENAME = envstr(
 # Static schedule; later features add their entries here, each with an `expires`.
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-webhook-events": {
-        "task": "support.sweep_webhook_events",
+        "task": "support.events_sweep",
         "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30, minimum=1),
         "options": {"expires": 25},
     },
     "send-digests": {
-        "task": "opsdesk.send_digests",
+        "task": "opsdesk.digests_send",
         "schedule": crontab(hour=OPSDESK_DIGEST_HOUR, minute=OPSDESK_DIGEST_MINUTE),
         "options": {"expires": 3600},
     },
     "expire-entitlements": {
-        "task": "customers.expire_entitlements",
+        "task": "customers.entitlements_expire",
         "schedule": crontab(hour=0, minute=15),
         "options": {"expires": 3600},
     },
     "reconcile-billing": {
-        "task": "billing.reconcile_recent",
+        "task": "billing.reconciliation_run_recent",
         "schedule": crontab(
             hour=envint("OPSDESK_RECONCILE_HOUR", 5, minimum=0, maximum=23),
             minute=envint("OPSDESK_RECONCILE_MINUTE", 30, minimum=0, maximum=59),
@@ -544,12 +544,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 3600},
     },
     "sweep-onboarding-checklists": {
-        "task": "onboarding.sweep_checklists",
+        "task": "onboarding.checklists_sweep",
         "schedule": 900,
         "options": {"expires": 800},
     },
     "sweep-ticket-replies": {
-        "task": "support.sweep_ticket_replies",
+        "task": "support.replies_sweep",
         "schedule": 300,
         "options": {"expires": 240},
     },

@@ -1,5 +1,5 @@
 """The Celery tasks of opsdesk's features, imported where Celery's autodiscovery looks."""
 
-from opsdesk.health.tasks import send_digest, send_digests
+from opsdesk.health.tasks import digest_send, digests_send
 
-__all__ = ["send_digest", "send_digests"]
+__all__ = ["digest_send", "digests_send"]

@@ -7,4 +7,4 @@ class SupportConfig(AppConfig):
 
     def ready(self):
         # Registers the handlers of the event types support owns.
-        from support import checks, order_events, services, usage_events  # noqa: F401
+        from support import checks, order_events, ticket_events, usage_events  # noqa: F401

@@ -1,18 +1,19 @@
 from celery import shared_task
 
-from support.tickets import REPLY_MAX_ATTEMPTS, ReplySendDeferred, replies_unsent, reply_send
+from support import tickets
+from support.tickets import REPLY_MAX_ATTEMPTS, ReplySendDeferred, replies_unsent
 from support.webhooks import event_process, events_due
 
 
-@shared_task(name="support.process_webhook_events", ignore_result=True)
-def process_webhook_events(event_ids: list[int]) -> None:
+@shared_task(name="support.events_process", ignore_result=True)
+def events_process(event_ids: list[int]) -> None:
     """Process events as the receiver hands them over (one or a batch)."""
     for event_id in event_ids:
         event_process(event_id=event_id)
 
 
-@shared_task(name="support.sweep_webhook_events", ignore_result=True)
-def sweep_webhook_events(limit: int = 500) -> int:
+@shared_task(name="support.events_sweep", ignore_result=True)
+def events_sweep(limit: int = 500) -> int:
     """Process whatever is due: events whose enqueue was lost, and backed-off retries."""
     for event_id in events_due(limit=limit):
         event_process(event_id=event_id)
@@ -20,25 +21,25 @@ def sweep_webhook_events(limit: int = 500) -> int:
 
 
 @shared_task(
-    name="support.send_ticket_reply",
+    name="support.reply_send",
     ignore_result=True,
     autoretry_for=(ReplySendDeferred,),
     retry_backoff=30,
     retry_backoff_max=1800,  # below the broker visibility timeout (1 h)
     max_retries=REPLY_MAX_ATTEMPTS - 1,  # reply_send parks the reply on its last attempt
 )
-def send_ticket_reply(comment_id: int) -> None:
+def reply_send(comment_id: int) -> None:
     """Email a reply to the requester. A failure that may pass (the mail server) is retried
     with backoff, a bounded number of times; one that cannot is parked at once."""
-    reply_send(comment_id=comment_id)
+    tickets.reply_send(comment_id=comment_id)
 
 
-@shared_task(name="support.sweep_ticket_replies", ignore_result=True)
-def sweep_ticket_replies() -> int:
+@shared_task(name="support.replies_sweep", ignore_result=True)
+def replies_sweep() -> int:
     """Queue a send for every reply nobody is trying (its queueing or its retries were
     lost): one task each, so a reply that fails never holds up the others. Parked
     replies wait for a person's Retry. Returns how many were queued."""
     due = replies_unsent()
     for comment_id in due:
-        send_ticket_reply.delay(comment_id)
+        reply_send.delay(comment_id)
     return len(due)

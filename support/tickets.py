@@ -31,6 +31,7 @@ from customers.models import Customer
 from kit.publish import publish_after_commit
 from kit.text import one_line
 from support.models import Tag, Ticket, TicketComment
+from support.sla import first_response_due
 from support.triage import triage_apply
 
 ADD = "support.add_ticket"
@@ -86,8 +87,6 @@ def ticket_create(
     """Open a ticket by hand (a phone call, an email to someone's inbox): like one from
     the product, it gets its first-response deadline from its priority and is triaged
     (the rules may set its priority, queue, assignee and tags)."""
-    from support.services import first_response_due
-
     _may(by, ADD)
     subject = one_line(subject or "")
     if not subject:
@@ -145,8 +144,6 @@ def ticket_unassign(*, ticket: Ticket, by: AbstractBaseUser | None) -> str:
 @transaction.atomic
 def ticket_set_priority(*, ticket: Ticket, priority: str, by: AbstractBaseUser | None) -> str:
     """Set the priority; an unanswered ticket's first-response deadline follows it."""
-    from support.services import first_response_due
-
     _may(by, CHANGE)
     if priority not in Ticket.Priority.values:
         raise TicketActionError(f"“{priority}” is not a priority.")
@@ -243,7 +240,7 @@ def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body:
     if ticket.first_responded_at is None:
         ticket.first_responded_at = comment.created_at
         ticket.save(update_fields=["first_responded_at", "updated_at"])
-    publish_after_commit("support.send_ticket_reply", comment.pk)
+    publish_after_commit("support.reply_send", comment.pk)
     return f"Reply recorded; it is being sent to {ticket.requester_email}."
 
 
@@ -395,5 +392,5 @@ def reply_retry(*, comment: TicketComment, actor: AbstractBaseUser) -> str:
     comment.delivery_error = ""
     comment._change_reason = "retry requested"
     comment.save(update_fields=["failed_at", "delivery_attempts", "delivery_error"])
-    publish_after_commit("support.send_ticket_reply", comment.pk)
+    publish_after_commit("support.reply_send", comment.pk)
     return f"The reply is queued again; it is being sent to {comment.sent_to}."

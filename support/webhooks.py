@@ -30,7 +30,7 @@ from support.webhook_schemas import ValidationError, parse_event
 
 logger = logging.getLogger(__name__)
 # Stored events reach the worker in batches (kit.publish.BatchPublisher).
-EVENT_PUBLISHER = BatchPublisher("support.process_webhook_events")
+EVENT_PUBLISHER = BatchPublisher("support.events_process")
 
 MAX_BODY_BYTES = 256 * 1024
 # The id is the idempotency key, stored as is, and its actor "webhook:<id>" fits the

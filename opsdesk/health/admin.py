@@ -104,7 +104,7 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
         failed = list(queryset.filter(status=DigestDelivery.Status.FAILED))
         for delivery in failed:
             publish_after_commit(
-                "opsdesk.send_digest", delivery.digest_date.isoformat(), delivery.recipient_key
+                "opsdesk.digest_send", delivery.digest_date.isoformat(), delivery.recipient_key
             )
         self.message_user(
             request,

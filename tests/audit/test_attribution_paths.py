@@ -14,12 +14,12 @@ from django.urls import reverse
 
 from audit.context import acting_as, acting_as_user
 from billing.models import Invoice, ReconciliationRun
-from billing.tasks import reconcile_month
+from billing.tasks import reconciliation_run
 from customers.entitlements import entitlement_revoke
 from customers.models import Customer, Entitlement, Order, Product, UsageDaily
-from customers.tasks import expire_entitlements
+from customers.tasks import entitlements_expire
 from onboarding.models import Checklist, ChecklistTask
-from onboarding.tasks import generate_checklist
+from onboarding.tasks import checklist_generate
 from support.models import Case, Ticket, WebhookEvent
 from tests.billing.test_import_invoices import HEADER, row
 from tests.onboarding.conftest import templates  # noqa: F401 (the onboarding template set)
@@ -139,14 +139,14 @@ def test_import_invoices_names_the_command_and_the_admin_upload_the_user(
 def test_reconciliation_from_the_task_names_the_task(customer):
     """Acme's growth contract has no invoice for October: one missing-invoice case."""
     with time_machine.travel(NOW, tick=False):
-        reconcile_month.apply(args=["2026-10-01"]).get()
+        reconciliation_run.apply(args=["2026-10-01"]).get()
     run = ReconciliationRun.objects.get()
     case = Case.objects.get()
     assert attribution(case.history.all()) == {
-        ("+", "task:reconcile_month", f"found by reconciliation run #{run.pk}", "")
+        ("+", "task:reconciliation_run", f"found by reconciliation run #{run.pk}", "")
     }
-    assert {r.history_actor for r in run.history.all()} == {"task:reconcile_month"}
-    assert run.started_by == "task:reconcile_month"
+    assert {r.history_actor for r in run.history.all()} == {"task:reconciliation_run"}
+    assert run.started_by == "task:reconciliation_run"
 
 
 def test_reconciliation_from_the_command_names_the_command(customer):
@@ -202,22 +202,22 @@ def test_a_processed_order_names_its_webhook_on_the_order_and_its_seats(
 
 
 def test_expiring_entitlements_names_the_task_and_the_reason(seat):
-    expire_entitlements.apply().get()
+    entitlements_expire.apply().get()
     seat.refresh_from_db()
     assert seat.state == "expired"
     assert attribution([seat.history.latest()]) == {
-        ("~", "task:expire_entitlements", "past its end date", "")
+        ("~", "task:entitlements_expire", "past its end date", "")
     }
 
 
 def test_onboarding_generation_names_the_task(templates, customer, manager):  # noqa: F811
     contract = customer.contracts.get()
-    generate_checklist.apply(args=[contract.pk]).get()
+    checklist_generate.apply(args=[contract.pk]).get()
     checklist = Checklist.objects.get(contract=contract)
-    assert {r.history_actor for r in checklist.history.all()} == {"task:generate_checklist"}
+    assert {r.history_actor for r in checklist.history.all()} == {"task:checklist_generate"}
     tasks = ChecklistTask.history.filter(checklist_id=checklist.pk)
     assert tasks.exists()
-    assert {(r.history_type, r.history_actor) for r in tasks} == {("+", "task:generate_checklist")}
+    assert {(r.history_type, r.history_actor) for r in tasks} == {("+", "task:checklist_generate")}
 
 
 def test_a_failed_order_event_opens_its_case_as_the_webhook(webhooks, product):
@@ -244,29 +244,29 @@ def test_a_failed_order_event_opens_its_case_as_the_webhook(webhooks, product):
 
 
 def test_the_digest_task_names_itself_on_the_delivery(customer, manager, mailoutbox):
-    from opsdesk.health.tasks import send_digest
+    from opsdesk.health.tasks import digest_send
     from opsdesk.models import DigestDelivery
 
-    send_digest.apply(args=["2026-11-22", f"user:{manager.pk}"]).get()
+    digest_send.apply(args=["2026-11-22", f"user:{manager.pk}"]).get()
     delivery = DigestDelivery.objects.get()
     assert delivery.status == "sent"
-    assert {r.history_actor for r in delivery.history.all()} == {"task:send_digest"}
+    assert {r.history_actor for r in delivery.history.all()} == {"task:digest_send"}
 
 
 def test_after_the_demo_and_the_daily_tasks_no_history_row_is_unattributed(settings):
     from audit.context import UNATTRIBUTED
-    from onboarding.tasks import sweep_checklists
+    from onboarding.tasks import checklists_sweep
     from tests.audit.test_coverage import project_models
 
     settings.DEBUG = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with time_machine.travel(NOW, tick=False):
         call_command("seed_demo", "--customers=5", "--days=14", stdout=io.StringIO())
-        expire_entitlements.apply().get()
-        reconcile_month.apply(args=["2026-10-01"]).get()
-        sweep_checklists.apply().get()
+        entitlements_expire.apply().get()
+        reconciliation_run.apply(args=["2026-10-01"]).get()
+        checklists_sweep.apply().get()
     actors = set()
     for model in project_models():
         actors |= set(model.history.values_list("history_actor", flat=True).distinct())
     assert UNATTRIBUTED not in actors
-    assert {"command:seed_demo", "task:reconcile_month"} <= actors
+    assert {"command:seed_demo", "task:reconciliation_run"} <= actors

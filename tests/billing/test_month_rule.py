@@ -88,5 +88,5 @@ def test_the_start_form_queues_next_month(client, ops_lead, publish):
         response = publish.post(client, {"month": "2026-12"})
     assert response.status_code == 302
     assert publish() == [
-        ("billing.reconcile_month", ["2026-12-01", None, ops_lead.pk, NOW.isoformat()])
+        ("billing.reconciliation_run", ["2026-12-01", None, ops_lead.pk, NOW.isoformat()])
     ]

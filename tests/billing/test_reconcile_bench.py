@@ -10,7 +10,7 @@ import pytest
 from audit.context import acting_as
 from bench.reconcile import agreement, differences, expected_vs_invoiced
 from billing import reconciliation
-from billing.reconciliation import billing_comparison, reconcile
+from billing.reconciliation import billing_comparison, reconciliation_run
 from customers.models import Customer
 from support.models import Case
 
@@ -111,11 +111,11 @@ def test_reconcile_skips_only_rows_without_findings(monkeypatch):
         ).values_list("pk", flat=True)
     )
     with acting_as("test:reconcile"):
-        skipping = reconcile(month=OCTOBER, today=TODAY)
+        skipping = reconciliation_run(month=OCTOBER, today=TODAY)
         found = cases()
         Case.objects.filter(period=OCTOBER).delete()
         monkeypatch.setattr(reconciliation, "_clean", lambda row: False)
-        looking_up_all = reconcile(month=OCTOBER, today=TODAY)
+        looking_up_all = reconciliation_run(month=OCTOBER, today=TODAY)
     assert cases() == found
     assert len(found) == 11
     assert skipping.findings == looking_up_all.findings

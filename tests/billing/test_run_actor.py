@@ -1,5 +1,5 @@
 """A reconciliation run started in the admin names the person who started it: the run's
-"started by" and every history row the run writes say ``task:reconcile_month for olga``
+"started by" and every history row the run writes say ``task:reconciliation_run for olga``
 with olga as the history user; a run from beat still names only the task."""
 
 from __future__ import annotations
@@ -41,21 +41,21 @@ def test_a_run_started_in_the_admin_names_the_person_in_the_run_and_its_history(
         getattr(tasks, name.rsplit(".", 1)[-1]).apply(args=args).get()
 
     run = ReconciliationRun.objects.get()
-    assert run.started_by == "task:reconcile_month for olga"
+    assert run.started_by == "task:reconciliation_run for olga"
     assert run.opened > 0 and Case.objects.filter(period=run.month).count() == run.opened
-    assert history_of_run(run) == {("task:reconcile_month for olga", ops_lead.pk)}
+    assert history_of_run(run) == {("task:reconciliation_run for olga", ops_lead.pk)}
 
     client.force_login(ops_lead)  # the travelled session has timed out
     listing = client.get(CHANGELIST).content.decode()
-    assert "task:reconcile_month for olga" in listing
+    assert "task:reconciliation_run for olga" in listing
 
 
 def test_a_run_from_beat_names_only_the_task(month):
     with time_machine.travel(NOW, tick=False):
-        tasks.reconcile_month.apply(args=["2026-10-01"]).get()
+        tasks.reconciliation_run.apply(args=["2026-10-01"]).get()
     run = ReconciliationRun.objects.get()
-    assert run.started_by == "task:reconcile_month"
-    assert history_of_run(run) == {("task:reconcile_month", None)}
+    assert run.started_by == "task:reconciliation_run"
+    assert history_of_run(run) == {("task:reconciliation_run", None)}
 
 
 def test_a_double_click_on_start_runs_the_month_once(client, ops_lead, publish, month):
@@ -66,21 +66,21 @@ def test_a_double_click_on_start_runs_the_month_once(client, ops_lead, publish, 
         publish.post(client, {"month": "2026-10"})
         first, second = publish()
         clock.shift(1)  # the worker picks the first up after both clicks
-        runs = [tasks.reconcile_month.apply(args=args).get() for _, args in (first, second)]
+        runs = [tasks.reconciliation_run.apply(args=args).get() for _, args in (first, second)]
 
     run = ReconciliationRun.objects.get()
     assert runs == [run.pk, run.pk]
-    assert run.started_by == "task:reconcile_month for olga"
+    assert run.started_by == "task:reconciliation_run for olga"
 
 
 def test_a_start_after_a_run_began_runs_again(client, ops_lead, publish, month):
     """A click made after a run started may see changes that run did not: it runs."""
     client.force_login(ops_lead)
     with time_machine.travel(NOW, tick=False) as clock:
-        tasks.reconcile_month.apply(args=["2026-10-01"]).get()
+        tasks.reconciliation_run.apply(args=["2026-10-01"]).get()
         clock.shift(1)
         publish.post(client, {"month": "2026-10"})
         [(_, args)] = publish()
-        tasks.reconcile_month.apply(args=args).get()
+        tasks.reconciliation_run.apply(args=args).get()
 
     assert ReconciliationRun.objects.count() == 2

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.context import acting_as
 from billing import tasks
 from billing.models import ReconciliationRun
-from billing.reconciliation import ReconciliationBusy, reconcile
+from billing.reconciliation import ReconciliationBusy, reconciliation_run
 from support.models import Case
 from tests.billing.test_reconciliation import OCTOBER, TODAY, customer, invoice, month
 from tests.conftest import PASSWORD
@@ -56,7 +56,7 @@ def make_run(month: dt.date = OCTOBER, **fields) -> ReconciliationRun:
 def finished(month) -> ReconciliationRun:
     """The crafted October, reconciled: 11 findings of all six kinds."""
     with acting_as("test:reconcile"):
-        return reconcile(month=OCTOBER, today=TODAY)
+        return reconciliation_run(month=OCTOBER, today=TODAY)
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_a_kind_link_lists_exactly_that_kind_of_the_month(client, ops_lead, fini
     # A September finding of the same kind stays out.
     invoice(month["Missing"], "300.00", period_start=dt.date(2026, 9, 1))
     with acting_as("test:reconcile"):
-        reconcile(month=dt.date(2026, 9, 1), today=TODAY)
+        reconciliation_run(month=dt.date(2026, 9, 1), today=TODAY)
     assert Case.objects.filter(kind="amount_mismatch", period=dt.date(2026, 9, 1)).exists()
     client.force_login(ops_lead)
     link = f"{INBOX}?state=all&kind=amount_mismatch&month=2026-10"
@@ -201,7 +201,7 @@ def test_a_kind_link_lists_exactly_that_kind_of_the_month(client, ops_lead, fini
 def test_a_re_check_runs_links_list_only_its_customers_findings(client, ops_lead, finished, month):
     who = month["Over tolerance"]
     with acting_as("test:reconcile"):
-        recheck = reconcile(month=OCTOBER, customer=who, today=TODAY)
+        recheck = reconciliation_run(month=OCTOBER, customer=who, today=TODAY)
     assert recheck.findings == {"amount_mismatch": 1}
     client.force_login(ops_lead)
     page = html(client.get(run_page(recheck)))
@@ -218,7 +218,7 @@ def test_a_kind_without_findings_has_no_link(client, ops_lead):
     active_contract(who)
     invoice(who, "500.00")
     with acting_as("test:reconcile"):
-        run = reconcile(month=OCTOBER, today=TODAY)
+        run = reconciliation_run(month=OCTOBER, today=TODAY)
     assert run.findings == {}
     client.force_login(ops_lead)
     page = html(client.get(run_page(run)))
@@ -299,9 +299,9 @@ def test_starting_a_month_queues_one_run_for_the_workers(client, ops_lead, publi
     assert messages_of(response) == [
         "Reconciliation of 2026-10 queued: it appears below within seconds."
     ]
-    # The month, no one customer, who asked and when (billing.tasks.reconcile_month).
+    # The month, no one customer, who asked and when (billing.tasks.reconciliation_run).
     assert publish() == [
-        ("billing.reconcile_month", ["2026-10-01", None, ops_lead.pk, NOW.isoformat()])
+        ("billing.reconciliation_run", ["2026-10-01", None, ops_lead.pk, NOW.isoformat()])
     ]
     assert not ReconciliationRun.objects.exists()  # the worker makes the run
 
@@ -343,32 +343,32 @@ def test_only_ops_leads_start_runs(client, request, role, publish):
 )
 def test_beat_reconciles_the_previous_and_the_current_month(monkeypatch, now, months):
     queued = []
-    monkeypatch.setattr(tasks.reconcile_month, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.reconciliation_run, "delay", lambda *args: queued.append(args))
     with time_machine.travel(now, tick=False):
-        assert tasks.reconcile_recent() == months
+        assert tasks.reconciliation_run_recent() == months
     assert queued == [(month,) for month in months]
 
 
 def test_beat_schedules_it_once_a_day(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["reconcile-billing"]
-    assert entry["task"] == "billing.reconcile_recent"
+    assert entry["task"] == "billing.reconciliation_run_recent"
     assert (entry["schedule"].hour, entry["schedule"].minute) == ({5}, {30})
     assert entry["schedule"].day_of_month == set(range(1, 32))
 
 
 def test_the_task_reconciles_the_month_and_returns_the_run(month):
-    with acting_as("task:reconcile_month"):
-        run_id = tasks.reconcile_month("2026-10-15")
+    with acting_as("task:reconciliation_run"):
+        run_id = tasks.reconciliation_run("2026-10-15")
     run = ReconciliationRun.objects.get()
     assert run_id == run.pk
     assert (run.month, run.customer, run.status) == (OCTOBER, None, "succeeded")
-    assert run.started_by == "task:reconcile_month"
+    assert run.started_by == "task:reconciliation_run"
     assert Case.objects.filter(period=OCTOBER).count() == run.opened > 0
 
 
 def test_the_task_reconciles_one_customer(month):
     who = month["Over tolerance"]
-    run = ReconciliationRun.objects.get(pk=tasks.reconcile_month("2026-10-01", who.pk))
+    run = ReconciliationRun.objects.get(pk=tasks.reconciliation_run("2026-10-01", who.pk))
     assert (run.customer, run.customers_checked) == (who, 1)
     assert set(Case.objects.values_list("customer", flat=True)) == {who.pk}
 
@@ -376,9 +376,9 @@ def test_the_task_reconciles_one_customer(month):
 def test_the_task_waits_while_another_run_of_the_month_writes(month):
     running = make_run()
     with pytest.raises(ReconciliationBusy, match=f"run #{running.pk}"):
-        tasks.reconcile_month("2026-10-01")
+        tasks.reconciliation_run("2026-10-01")
     assert list(ReconciliationRun.objects.all()) == [running] and not Case.objects.exists()
     # ... and Celery tries again later rather than giving up.
-    assert tasks.reconcile_month.autoretry_for == (ReconciliationBusy,)
-    assert tasks.reconcile_month.max_retries == 8
-    assert tasks.reconcile_month.retry_backoff == 60
+    assert tasks.reconciliation_run.autoretry_for == (ReconciliationBusy,)
+    assert tasks.reconciliation_run.max_retries == 8
+    assert tasks.reconciliation_run.retry_backoff == 60

@@ -8,7 +8,7 @@ import pytest
 
 from audit.context import acting_as
 from billing.models import Invoice, ReconciliationRun
-from billing.reconciliation import reconcile
+from billing.reconciliation import reconciliation_run
 from support.models import Case
 from tests.billing.test_reconciliation import OCTOBER, customer, invoice
 from tests.browser.conftest import sign_in
@@ -29,9 +29,9 @@ def october(customer):
     invoice(initech, "500.00", issued_at=dt.date(2026, 10, 3))
     invoice(customer_with_contract("Hooli"), "500.00")
     invoice(globex, "450.00", period_start=dt.date(2026, 9, 1), period_end=dt.date(2026, 9, 30))
-    with acting_as("task:reconcile_month"):
-        reconcile(month=dt.date(2026, 9, 1))
-        run = reconcile(month=OCTOBER)
+    with acting_as("task:reconciliation_run"):
+        reconciliation_run(month=dt.date(2026, 9, 1))
+        run = reconciliation_run(month=OCTOBER)
     assert run.findings == {"amount_mismatch": 1, "missing_invoice": 1, "duplicate_invoice": 1}
     return run
 

@@ -55,4 +55,4 @@ def test_an_agent_retries_a_parked_reply_from_the_ticket_page(
     assert page.get_by_test_id("reply-parked").count() == 0
     assert page.get_by_test_id("comment-reply").get_by_text("sending…").is_visible()
     screenshot("ticket-reply-retried")
-    assert published == [("support.send_ticket_reply", [reply.pk])]
+    assert published == [("support.reply_send", [reply.pk])]

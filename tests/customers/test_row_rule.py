@@ -31,7 +31,7 @@ from audit.context import acting_as
 from billing.models import ReconciliationRun
 from customers.models import Contact, Contract, Customer
 from onboarding.models import ChecklistTask
-from onboarding.services import checklist_generate, task_mark_done
+from onboarding.services import checklist_generate, checklist_task_done
 from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 
@@ -372,7 +372,7 @@ def test_an_account_manager_does_not_mark_another_managers_task_done_or_reopen_i
     assert (task.state, task.history.count()) == ("open", 1)
 
     with acting_as("bob", user=other_manager):
-        task_mark_done(task=task, user=other_manager)
+        checklist_task_done(task=task, user=other_manager)
     assert client.post(f"/admin/onboarding/checklisttask/{task.pk}/reopen/").status_code == 403
     task.refresh_from_db()
     assert (task.state, task.done_by, task.history.count()) == ("done", other_manager, 2)
@@ -472,15 +472,15 @@ def test_the_changelist_with_the_autocomplete_parameter_is_no_error(client, mana
 def test_the_onboarding_services_refuse_another_managers_task_whoever_calls_them(
     manager, other_manager, world
 ):
-    from onboarding.services import OnboardingPermissionError, task_reopen
+    from onboarding.services import OnboardingPermissionError, checklist_task_reopen
 
     _, bobs = world
     task = bobs_task(bobs)
     with acting_as("alice", user=manager), pytest.raises(OnboardingPermissionError):
-        task_mark_done(task=task, user=manager)
+        checklist_task_done(task=task, user=manager)
     with acting_as("bob", user=other_manager):
-        task_mark_done(task=task, user=other_manager)
+        checklist_task_done(task=task, user=other_manager)
     with acting_as("alice", user=manager), pytest.raises(OnboardingPermissionError):
-        task_reopen(task=task, by=manager)
+        checklist_task_reopen(task=task, by=manager)
     task.refresh_from_db()
     assert (task.state, task.done_by, task.history.count()) == ("done", other_manager, 2)

@@ -236,13 +236,13 @@ def test_expiry_by_the_daily_task_names_the_task(order, ops_lead):
     [entitlement] = fulfil(order)
     with (
         time_machine.travel(DAY + dt.timedelta(days=400), tick=False),
-        acting_as("task:expire_entitlements"),
+        acting_as("task:entitlements_expire"),
     ):
         assert entitlements_expire() == 1
 
     assert lines(entitlement_trace(entitlement))[0] == (
         "Expired",
-        "task:expire_entitlements",
+        "task:entitlements_expire",
         "past its end date",
         (Change("state", "Issued", "Expired"),),
         None,
@@ -328,7 +328,7 @@ def test_a_bulk_expiry_splits_by_what_each_seat_was(order, ops_lead):
         entitlement_assign(entitlement=first, email="ann@acme.com", reason="new hire")
     with (
         time_machine.travel(DAY + dt.timedelta(days=400), tick=False),
-        acting_as("task:expire_entitlements"),
+        acting_as("task:entitlements_expire"),
     ):
         assert entitlements_expire() == 3
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from onboarding.models import Checklist, ChecklistTask, ChecklistTemplate, TemplateItem
-from onboarding.services import checklist_generate, task_mark_done
+from onboarding.services import checklist_generate, checklist_task_done
 from tests.onboarding.conftest import new_contract, new_customer
 
 pytestmark = pytest.mark.django_db
@@ -162,7 +162,7 @@ def test_marking_a_done_task_again_says_by_whom_and_changes_nothing(
 ):
     task = checklist.tasks.get(title="Configure SSO")
     with acting_as("sam", user=agent):
-        task_mark_done(task=task, user=agent)
+        checklist_task_done(task=task, user=agent)
     history = task.history.count()
     client.force_login(manager)
 
@@ -208,7 +208,7 @@ def test_my_tasks_lists_only_my_open_tasks_most_urgent_first(client, manager, ch
     other = new_contract(new_customer("Globex", manager), seats=150)
     checklist_generate(contract=other)
     with acting_as("alice", user=manager):
-        task_mark_done(
+        checklist_task_done(
             task=ChecklistTask.objects.get(title="Train admins for 150 seats"), user=manager
         )
     client.force_login(manager)
@@ -248,13 +248,13 @@ def test_the_overview_shows_the_median_time_to_onboard_and_what_is_in_progress(
         contract = new_contract(new_customer(f"Done {i}", manager))
         checklist = checklist_generate(contract=contract, activated_at=start)
         with acting_as("alice", user=manager):
-            task_mark_done(task=checklist.tasks.get(), user=manager, at=start + duration)
+            checklist_task_done(task=checklist.tasks.get(), user=manager, at=start + duration)
     old = checklist_generate(
         contract=new_contract(new_customer("Long ago", manager)),
         activated_at=start - dt.timedelta(days=200),
     )
     with acting_as("alice", user=manager):  # completed 100 days before "today": not counted
-        task_mark_done(task=old.tasks.get(), user=manager, at=TODAY - dt.timedelta(days=100))
+        checklist_task_done(task=old.tasks.get(), user=manager, at=TODAY - dt.timedelta(days=100))
     checklist_generate(contract=new_contract(new_customer("Busy", manager), seats=150))
     client.force_login(ops_lead)
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from audit.context import acting_as
-from onboarding.services import checklist_generate, task_mark_done
+from onboarding.services import checklist_generate, checklist_task_done
 from opsdesk.health.digest import FALLBACK, digest_build, recipient_for
 from tests.onboarding.conftest import new_contract, new_customer
 
@@ -27,7 +27,9 @@ def test_the_managers_digest_lists_the_overdue_tasks_of_their_customers(checklis
     with acting_as("sam", user=agent):
         from onboarding.models import ChecklistTask
 
-        task_mark_done(task=ChecklistTask.objects.get(title="Link CRM record CRM-1001"), user=agent)
+        checklist_task_done(
+            task=ChecklistTask.objects.get(title="Link CRM record CRM-1001"), user=agent
+        )
 
     digest = digest_build(date=dt.date(2026, 1, 8), recipient=recipient_for(f"user:{manager.pk}"))
 

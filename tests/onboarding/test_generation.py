@@ -10,10 +10,10 @@ import time_machine
 from audit.context import acting_as
 from customers.models import Contract
 from kit import roles
-from onboarding import signals
+from onboarding import signals, tasks
 from onboarding.models import Checklist, ChecklistTask
 from onboarding.services import checklist_generate
-from onboarding.tasks import generate_checklist, sweep_checklists
+from onboarding.tasks import checklists_sweep
 from tests.conftest import _staff
 from tests.onboarding.conftest import new_contract, new_customer
 
@@ -161,14 +161,14 @@ def test_activation_time_is_when_the_contract_became_active(templates, manager):
 def test_the_task_generates_with_history_naming_it(templates, acme, agent, ops_lead):
     contract = acme.contracts.get()
 
-    generate_checklist.apply(args=[contract.pk])
-    generate_checklist.apply(args=[contract.pk])  # a second delivery: nothing more
+    tasks.checklist_generate.apply(args=[contract.pk])
+    tasks.checklist_generate.apply(args=[contract.pk])  # a second delivery: nothing more
 
     checklist = Checklist.objects.get(contract=contract)
     assert checklist.tasks.count() == 3
-    assert [h.history_actor for h in checklist.history.all()] == ["task:generate_checklist"]
+    assert [h.history_actor for h in checklist.history.all()] == ["task:checklist_generate"]
     assert set(ChecklistTask.history.values_list("history_actor", "history_type").distinct()) == {
-        ("task:generate_checklist", "+")
+        ("task:checklist_generate", "+")
     }
 
 
@@ -185,12 +185,12 @@ def test_activating_a_contract_enqueues_generation(manager, enqueued):
     with acting_as("test"):
         contract.status = Contract.Status.ACTIVE
         contract.save()
-    assert enqueued == [("onboarding.generate_checklist", contract.pk)]
+    assert enqueued == [("onboarding.checklist_generate", contract.pk)]
 
 
 def test_creating_an_active_contract_enqueues_generation(manager, enqueued):
     contract = new_contract(new_customer("Now", manager))
-    assert enqueued == [("onboarding.generate_checklist", contract.pk)]
+    assert enqueued == [("onboarding.checklist_generate", contract.pk)]
 
 
 def test_a_scope_change_of_an_active_contract_enqueues_a_sync(manager, enqueued):
@@ -208,8 +208,8 @@ def test_a_scope_change_of_an_active_contract_enqueues_a_sync(manager, enqueued)
         loaded.status = Contract.Status.ENDED
         loaded.save()  # an ended contract's checklist is left as it was
     assert enqueued == [
-        ("onboarding.sync_checklist", contract.pk),
-        ("onboarding.sync_checklist", contract.pk),
+        ("onboarding.checklist_sync", contract.pk),
+        ("onboarding.checklist_sync", contract.pk),
     ]
 
 
@@ -223,7 +223,7 @@ def test_the_enqueue_waits_for_the_commit(manager, django_capture_on_commit_call
 
     _publisher.submit(lambda: None).result(timeout=5)  # the publish thread has run
     assert len(callbacks) == 1
-    assert sent == [("onboarding.generate_checklist", [contract.pk])]
+    assert sent == [("onboarding.checklist_generate", [contract.pk])]
 
 
 def test_the_sweep_generates_for_recent_activations_whose_queueing_was_lost(
@@ -238,9 +238,9 @@ def test_the_sweep_generates_for_recent_activations_whose_queueing_was_lost(
     assert not Checklist.objects.exists()  # nothing ran: the queueing was "lost"
 
     with time_machine.travel(t0 + dt.timedelta(days=20, hours=2), tick=False):
-        assert sweep_checklists.apply().get() == 1
-        assert sweep_checklists.apply().get() == 0  # idempotent
+        assert checklists_sweep.apply().get() == 1
+        assert checklists_sweep.apply().get() == 0  # idempotent
 
     assert list(Checklist.objects.values_list("contract", flat=True)) == [lost.pk]
     assert not Checklist.objects.filter(contract__in=[old, draft]).exists()
-    assert Checklist.history.get().history_actor == "task:sweep_checklists"
+    assert Checklist.history.get().history_actor == "task:checklists_sweep"

@@ -8,9 +8,9 @@ import pytest
 
 from audit.context import acting_as
 from customers.models import Contract
+from onboarding import tasks
 from onboarding.models import Checklist, ChecklistTask
-from onboarding.services import checklist_generate, checklist_sync, task_mark_done
-from onboarding.tasks import sync_checklist
+from onboarding.services import checklist_generate, checklist_sync, checklist_task_done
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_open_tasks_that_no_longer_apply_become_not_applicable_and_are_kept(cont
 def test_done_tasks_are_never_touched(contract, agent):
     sso = ChecklistTask.objects.get(title="Configure SSO")
     with acting_as("sam", user=agent):
-        task_mark_done(task=sso, user=agent)
+        checklist_task_done(task=sso, user=agent)
     done_at = ChecklistTask.objects.get(pk=sso.pk).done_at
     history = sso.history.count()
     change(contract, integrations=[], seats=5)
@@ -123,7 +123,7 @@ def test_syncing_twice_changes_nothing(contract):
 def test_a_completed_checklist_reopens_when_a_task_is_added(contract, agent):
     for task in ChecklistTask.objects.all():
         with acting_as("sam", user=agent):
-            task_mark_done(task=task, user=agent)
+            checklist_task_done(task=task, user=agent)
     checklist = Checklist.objects.get()
     assert checklist.completed_at == max(t.done_at for t in checklist.tasks.all())
     change(contract, seats=150)
@@ -137,7 +137,7 @@ def test_a_completed_checklist_reopens_when_a_task_is_added(contract, agent):
 def test_the_last_open_task_becoming_not_applicable_completes_the_checklist(contract, agent):
     for title in ("Kick-off call with Acme Corp", "Configure SSO"):
         with acting_as("sam", user=agent):
-            task_mark_done(task=ChecklistTask.objects.get(title=title), user=agent)
+            checklist_task_done(task=ChecklistTask.objects.get(title=title), user=agent)
     change(contract, integrations=["sso"])
 
     checklist = checklist_sync(contract=contract)
@@ -158,10 +158,10 @@ def test_an_ended_contract_is_left_as_it_was(contract):
 
 def test_a_sync_of_a_contract_without_checklist_generates_it(templates, acme, agent, ops_lead):
     contract = acme.contracts.get()
-    sync_checklist.apply(args=[contract.pk])
+    tasks.checklist_sync.apply(args=[contract.pk])
     checklist = Checklist.objects.get(contract=contract)
     assert checklist.tasks.count() == 3
-    assert checklist.history.get().history_actor == "task:sync_checklist"
+    assert checklist.history.get().history_actor == "task:checklist_sync"
 
 
 def test_inactive_templates_add_nothing_on_sync(contract, templates):

@@ -14,8 +14,8 @@ from onboarding.models import ChecklistTask
 from onboarding.services import (
     OnboardingPermissionError,
     checklist_generate,
-    task_mark_done,
-    task_reopen,
+    checklist_task_done,
+    checklist_task_reopen,
 )
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def test_someone_who_may_not_work_tasks_cannot_mark_one_done(task, outsider):
     before = everything()
 
     with acting_as_user(outsider), pytest.raises(OnboardingPermissionError) as refused:
-        task_mark_done(task=task, user=outsider)
+        checklist_task_done(task=task, user=outsider)
 
     assert str(refused.value) == FORBIDDEN
     assert everything() == before
@@ -54,11 +54,11 @@ def test_someone_who_may_not_work_tasks_cannot_mark_one_done(task, outsider):
 
 def test_someone_who_may_not_work_tasks_cannot_reopen_one(task, manager, outsider):
     with acting_as_user(manager):
-        task_mark_done(task=task, user=manager)
+        checklist_task_done(task=task, user=manager)
     before = everything()
 
     with acting_as_user(outsider), pytest.raises(OnboardingPermissionError) as refused:
-        task_reopen(task=task, by=outsider)
+        checklist_task_reopen(task=task, by=outsider)
 
     assert str(refused.value) == FORBIDDEN
     assert everything() == before
@@ -66,11 +66,11 @@ def test_someone_who_may_not_work_tasks_cannot_reopen_one(task, manager, outside
 
 def test_a_persons_request_cannot_reopen_a_task_as_the_system(task, manager):
     with acting_as_user(manager):
-        task_mark_done(task=task, user=manager)
+        checklist_task_done(task=task, user=manager)
     before = everything()
 
     with acting_as_user(manager), pytest.raises(OnboardingPermissionError) as refused:
-        task_reopen(task=task, by=None)
+        checklist_task_reopen(task=task, by=None)
 
     assert str(refused.value) == (
         "A person's request must name who acts: only the system acts as nobody."
@@ -82,10 +82,10 @@ def test_a_persons_request_cannot_reopen_a_task_as_the_system(task, manager):
 def test_every_role_that_works_tasks_reopens_one(request, task, manager, persona):
     user = request.getfixturevalue(persona)
     with acting_as_user(manager):
-        task_mark_done(task=task, user=manager)
+        checklist_task_done(task=task, user=manager)
 
     with acting_as_user(user):
-        assert task_reopen(task=task, by=user) == "Reopened: “Configure SSO”."
+        assert checklist_task_reopen(task=task, by=user) == "Reopened: “Configure SSO”."
 
     task.refresh_from_db()
     assert (task.state, task.done_by, task.done_at) == ("open", None, None)
@@ -93,7 +93,7 @@ def test_every_role_that_works_tasks_reopens_one(request, task, manager, persona
 
 def test_the_system_marks_a_task_done_as_nobody(task):
     with acting_as("command:seed_demo"):
-        task_mark_done(task=task, user=None)
+        checklist_task_done(task=task, user=None)
 
     task.refresh_from_db()
     assert (task.state, task.done_by, task.done_at) == ("done", None, TODAY)

@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from kit.text import one_line
+from support import tasks
 from support.models import Ticket, TicketComment
-from support.tasks import send_ticket_reply, sweep_ticket_replies
+from support.tasks import replies_sweep
 from support.tickets import (
     REPLY_MAX_ATTEMPTS,
     ReplySendDeferred,
@@ -99,7 +100,7 @@ def server(monkeypatch) -> MailServer:
 def queued(monkeypatch) -> list[int]:
     """What the sweep queues: recorded, not sent through the broker."""
     ids: list[int] = []
-    monkeypatch.setattr(send_ticket_reply, "delay", ids.append)
+    monkeypatch.setattr(tasks.reply_send, "delay", ids.append)
     return ids
 
 
@@ -128,7 +129,7 @@ def test_a_reply_to_a_subject_with_line_breaks_goes_out_under_one_clean_subject_
     ticket = make_ticket(subject="Cannot log in\r\nBcc: mallory@evil.example\x1b\tagain\u2028")
     reply = make_reply(ticket, agent)
 
-    send_ticket_reply.apply(args=[reply.pk])
+    tasks.reply_send.apply(args=[reply.pk])
 
     [email] = mail.outbox
     assert email.subject == f"Re: Cannot log in Bcc: mallory@evil.example again [#{ticket.pk}]"
@@ -157,7 +158,7 @@ def test_one_line_folds_control_characters_and_line_breaks_into_single_spaces(te
 
 def test_a_ticket_whose_subject_is_only_line_breaks_gets_a_reply_subject_all_the_same(agent):
     ticket = make_ticket(subject="\r\n")
-    send_ticket_reply.apply(args=[make_reply(ticket, agent).pk])
+    tasks.reply_send.apply(args=[make_reply(ticket, agent).pk])
     assert [email.subject for email in mail.outbox] == [f"Re: [#{ticket.pk}]"]
 
 
@@ -174,11 +175,11 @@ def test_the_sweep_queues_every_due_reply_so_one_that_fails_does_not_stop_the_ot
     make_reply(ticket, agent, to="dan@acme.com", age=dt.timedelta(minutes=1))  # not due yet
     server.fail_next("bea@acme.com", smtplib.SMTPServerDisconnected("gone"))
 
-    assert sweep_ticket_replies.apply().result == 3
+    assert replies_sweep.apply().result == 3
     assert queued == [never.pk, flaky.pk, fine.pk]
 
     for comment_id in queued:  # what the workers do with them, one task each
-        send_ticket_reply.apply(args=[comment_id])
+        tasks.reply_send.apply(args=[comment_id])
     assert [email.to for email in mail.outbox] == [["bea@acme.com"], ["cy@acme.com"]]
     assert settle(never)[:2] == ("failed", 1)
     assert settle(flaky) == ("sent", 2, "", True)
@@ -217,7 +218,7 @@ def test_a_reply_to_an_address_with_a_line_break_is_parked_and_the_sweep_leaves_
 ):
     reply = make_reply(make_ticket(), agent, to="pat@acme.com\nBcc: mallory@evil.example")
 
-    send_ticket_reply.apply(args=[reply.pk])
+    tasks.reply_send.apply(args=[reply.pk])
 
     status, attempts, error, sent = settle(reply)
     assert (status, attempts, sent) == ("failed", 1, False)
@@ -226,7 +227,7 @@ def test_a_reply_to_an_address_with_a_line_break_is_parked_and_the_sweep_leaves_
     for later in (dt.timedelta(minutes=10), dt.timedelta(days=3)):
         with time_machine.travel(timezone.now() + later):
             assert replies_unsent() == []
-            assert sweep_ticket_replies.apply().result == 0
+            assert replies_sweep.apply().result == 0
     assert queued == []
     assert server.tried == ["pat@acme.com\nBcc: mallory@evil.example"]
     assert mail.outbox == []
@@ -259,19 +260,19 @@ def test_a_failure_that_may_pass_leaves_the_reply_pending_for_a_retry(agent, ser
 def test_a_failure_that_may_pass_is_retried_with_backoff_and_parked_after_the_bound(
     agent, server, queued
 ):
-    assert send_ticket_reply.autoretry_for == (ReplySendDeferred,)
-    assert (send_ticket_reply.retry_backoff, send_ticket_reply.retry_backoff_max) == (30, 1800)
-    assert send_ticket_reply.max_retries == REPLY_MAX_ATTEMPTS - 1 == 8
+    assert tasks.reply_send.autoretry_for == (ReplySendDeferred,)
+    assert (tasks.reply_send.retry_backoff, tasks.reply_send.retry_backoff_max) == (30, 1800)
+    assert tasks.reply_send.max_retries == REPLY_MAX_ATTEMPTS - 1 == 8
     reply = make_reply(make_ticket(), agent)
     server.fail_always("pat@acme.com", smtplib.SMTPServerDisconnected("gone"))
 
-    send_ticket_reply.apply(args=[reply.pk])  # eager: each retry runs at once
+    tasks.reply_send.apply(args=[reply.pk])  # eager: each retry runs at once
 
     assert server.tried == ["pat@acme.com"] * REPLY_MAX_ATTEMPTS
     assert settle(reply) == ("failed", 9, "SMTPServerDisconnected: gone", False)
     with time_machine.travel(timezone.now() + dt.timedelta(days=3)):
-        assert sweep_ticket_replies.apply().result == 0
-    send_ticket_reply.apply(args=[reply.pk])  # a task still queued somewhere does nothing
+        assert replies_sweep.apply().result == 0
+    tasks.reply_send.apply(args=[reply.pk])  # a task still queued somewhere does nothing
     assert queued == []
     assert len(server.tried) == REPLY_MAX_ATTEMPTS
 
@@ -280,7 +281,7 @@ def test_a_failure_that_may_pass_is_retried_and_the_next_attempt_sends(agent, se
     reply = make_reply(make_ticket(), agent)
     server.fail_next("pat@acme.com", TimeoutError("timed out"), TimeoutError("timed out"))
 
-    send_ticket_reply.apply(args=[reply.pk])
+    tasks.reply_send.apply(args=[reply.pk])
 
     assert server.tried == ["pat@acme.com"] * 3
     assert len(mail.outbox) == 1
@@ -296,9 +297,9 @@ def test_the_sweep_takes_a_pending_reply_again_only_once_its_retries_are_lost(
         reply_send(comment_id=reply.pk)
 
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=30)):
-        assert sweep_ticket_replies.apply().result == 0  # the task's retry is still due
+        assert replies_sweep.apply().result == 0  # the task's retry is still due
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=80)):
-        assert sweep_ticket_replies.apply().result == 1
+        assert replies_sweep.apply().result == 1
     assert queued == [reply.pk]
 
 
@@ -350,18 +351,18 @@ def test_support_retries_a_parked_reply_and_the_next_attempt_sends_it_once(
 
     assert messages_of(response) == ["The reply is queued again; it is being sent to pat@acme.com."]
     assert response.redirect_chain == [(page(ticket) + "#conversation", 302)]
-    assert published == [("support.send_ticket_reply", [reply.pk])]
+    assert published == [("support.reply_send", [reply.pk])]
     assert settle(reply) == ("pending", 0, "", False)
     assert reply.history.latest().history_actor == "sam"
 
-    send_ticket_reply.apply(args=[reply.pk])
+    tasks.reply_send.apply(args=[reply.pk])
     assert [email.to for email in mail.outbox] == [["pat@acme.com"]]
     assert settle(reply) == ("sent", 1, "", True)
 
     response = client.post(retry_url(ticket), {"reply": reply.pk}, follow=True)
     assert messages_of(response)[0].startswith("Not retried. This reply was sent ")
-    assert published == [("support.send_ticket_reply", [reply.pk])]
-    send_ticket_reply.apply(args=[reply.pk])
+    assert published == [("support.reply_send", [reply.pk])]
+    tasks.reply_send.apply(args=[reply.pk])
     assert len(mail.outbox) == 1
 
 
@@ -372,7 +373,7 @@ def test_a_retried_reply_whose_queueing_is_lost_is_taken_by_the_sweep(agent, pub
     reply_retry(comment=reply, actor=agent)  # the publish after commit never happens here
 
     assert published == []
-    assert sweep_ticket_replies.apply().result == 1
+    assert replies_sweep.apply().result == 1
     assert queued == [reply.pk]
 
 

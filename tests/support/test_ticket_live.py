@@ -32,4 +32,4 @@ def test_a_reply_is_emailed_by_the_worker(client, agent, customer):
     assert email.body == "Reset your SSO session, then sign in again."
     reply = TicketComment.objects.get()
     assert reply.sent_at is not None
-    assert reply.history.latest().history_actor == "task:send_ticket_reply"
+    assert reply.history.latest().history_actor == "task:reply_send"

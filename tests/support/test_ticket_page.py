@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from customers.models import Entitlement, Product, UsageDaily
+from support import tasks
 from support.models import Case, Ticket, TicketComment
 from support.selectors import ticket_context
-from support.tasks import send_ticket_reply, sweep_ticket_replies
+from support.tasks import replies_sweep
 from support.tickets import ReplySendDeferred, reply_send
 from tests.records import grow, populate
 
@@ -210,9 +211,9 @@ def test_a_reply_is_recorded_stops_the_clock_and_is_emailed_after_commit(
     ticket.refresh_from_db()
     assert ticket.first_responded_at == reply.created_at
     assert reply.sent_to == "pat@acme.com"
-    assert published == [("support.send_ticket_reply", [reply.pk])]
+    assert published == [("support.reply_send", [reply.pk])]
 
-    send_ticket_reply.apply(args=[reply.pk])
+    tasks.reply_send.apply(args=[reply.pk])
     [email] = mail.outbox
     assert (email.to, email.subject, email.body) == (
         ["pat@acme.com"],
@@ -269,11 +270,11 @@ def test_a_mail_server_error_leaves_the_reply_for_the_sweep(agent, customer, mon
 
     monkeypatch.undo()
     queued = []
-    monkeypatch.setattr(send_ticket_reply, "delay", queued.append)
+    monkeypatch.setattr(tasks.reply_send, "delay", queued.append)
     with time_machine.travel(timezone.now() + dt.timedelta(hours=2)):  # its retries were lost
-        assert sweep_ticket_replies.apply().result == 1
+        assert replies_sweep.apply().result == 1
     assert queued == [reply.pk]
-    send_ticket_reply.apply(args=[reply.pk])
+    tasks.reply_send.apply(args=[reply.pk])
     reply.refresh_from_db()
     assert reply.sent_at is not None
     assert [m.to for m in mail.outbox] == [["pat@acme.com"]]

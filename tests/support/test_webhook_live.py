@@ -10,7 +10,7 @@ from celery.contrib.testing.worker import start_worker
 
 from opsdesk.celery import app
 from support.models import Ticket, WebhookEvent
-from support.tasks import sweep_webhook_events
+from support.tasks import events_sweep
 from tests.support.sender import SECRET, URL, signed, support_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,7 +50,7 @@ def test_fifty_concurrent_deliveries_of_one_id_make_one_event_and_one_ticket(liv
         statuses = list(pool.map(lambda _: deliver(live_server, body, headers), range(50)))
     assert sorted(statuses) == [200] * 49 + [202]
     assert WebhookEvent.objects.filter(webhook_id="msg_same").count() == 1
-    sweep_webhook_events.apply()
+    events_sweep.apply()
     assert Ticket.objects.count() == 1
 
 
@@ -74,7 +74,7 @@ def test_with_the_broker_down_events_are_accepted_and_processed_once_it_is_back(
     assert WebhookEvent.objects.filter(status="pending").count() == 3
     assert Ticket.objects.count() == 0
     monkeypatch.undo()
-    sweep_webhook_events.apply()  # what beat runs every 30 s
+    events_sweep.apply()  # what beat runs every 30 s
     assert WebhookEvent.objects.filter(status="processed").count() == 3
     assert Ticket.objects.count() == 3
 

@@ -202,7 +202,7 @@ def test_a_failed_events_page_has_a_one_click_retry(
     assert "Queued again: a worker processes it within seconds." in response.content.decode()
     failed.refresh_from_db()
     assert failed.status == "pending"
-    assert published == [("support.process_webhook_events", [[failed.pk]])]
+    assert published == [("support.events_process", [[failed.pk]])]
     assert b'data-testid="event-retry"' not in response.content  # pending now: no button
 
     again = client.post(retry, follow=True)
@@ -231,8 +231,8 @@ def test_events_stored_while_a_publish_is_going_out_travel_in_one_task(monkeypat
     publish._publisher.submit(lambda: None).result(timeout=5)
 
     assert published == [
-        ("support.process_webhook_events", [[1]]),
-        ("support.process_webhook_events", [[2, 3, 4]]),
+        ("support.events_process", [[1]]),
+        ("support.events_process", [[2, 3, 4]]),
     ]
 
 

@@ -3,7 +3,7 @@
 from django.core.management.base import CommandError
 
 from audit.attribution import AuditedCommand
-from billing.reconciliation import ReconciliationBusy, parse_month, reconcile
+from billing.reconciliation import ReconciliationBusy, parse_month, reconciliation_run
 
 
 class Command(AuditedCommand):
@@ -18,7 +18,7 @@ class Command(AuditedCommand):
     def handle(self, *args, month, **options):
         try:
             first = parse_month(month)
-            run = reconcile(month=first)
+            run = reconciliation_run(month=first)
         except (ValueError, ReconciliationBusy) as exc:
             raise CommandError(str(exc)) from None
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(run.findings.items()))

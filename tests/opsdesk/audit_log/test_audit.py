@@ -104,7 +104,7 @@ def busy_customer(customer, globex, product, manager, ops_lead, seat):
         ticket.save()
     with time_machine.travel(on(11, 14), tick=False), acting_as_user(ops_lead):
         ticket.tags.add(Tag.objects.create(name="sso"), Tag.objects.create(name="vip"))
-    with time_machine.travel(on(12), tick=False), acting_as("task:reconcile_month"):
+    with time_machine.travel(on(12), tick=False), acting_as("task:reconciliation_run"):
         case = Case.objects.create(
             kind=Case.Kind.MISSING_INVOICE, customer=customer, summary="No invoice for March"
         )
@@ -129,11 +129,11 @@ def busy_customer(customer, globex, product, manager, ops_lead, seat):
         invoice.status = Invoice.Status.PAID
         invoice.amount_paid = Decimal("1450.00")
         invoice.save()
-    with time_machine.travel(on(16), tick=False), acting_as("task:generate_checklist"):
+    with time_machine.travel(on(16), tick=False), acting_as("task:checklist_generate"):
         checklist = Checklist.objects.create(
             contract=contract, customer=customer, activated_at=on(16)
         )
-    with time_machine.travel(on(16, 13), tick=False), acting_as("task:generate_checklist"):
+    with time_machine.travel(on(16, 13), tick=False), acting_as("task:checklist_generate"):
         task = ChecklistTask.objects.create(
             checklist=checklist,
             title="Kick-off call",
@@ -158,15 +158,15 @@ def test_a_customers_timeline_merges_everything_it_owns_newest_first(busy_custom
     assert [(e.headline, e.actor) for e in march] == [
         ("Entitlement SEAT-0001 revoked", "olga"),
         ("Checklist task Kick-off call done", "alice"),
-        ("Checklist task Kick-off call added", "task:generate_checklist"),
+        ("Checklist task Kick-off call added", "task:checklist_generate"),
         (
             "Checklist Onboarding of Acme Corp · Growth · 75 seats created",
-            "task:generate_checklist",
+            "task:checklist_generate",
         ),
         ("Invoice INV-1 paid", "command:import_invoices"),
         ("Invoice INV-1 recorded", "command:import_invoices"),
         ("Case Missing invoice: No invoice for March resolved", "olga"),
-        ("Case Missing invoice: No invoice for March raised", "task:reconcile_month"),
+        ("Case Missing invoice: No invoice for March raised", "task:reconciliation_run"),
         ("Ticket SSO broken changed", "olga"),
         ("Ticket SSO broken solved", "olga"),
         (f"Ticket comment Internal note on {ticket.pk} written", "olga"),

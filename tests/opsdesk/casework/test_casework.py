@@ -22,8 +22,8 @@ from opsdesk.casework.resolutions import (
     NoFields,
     RefundForm,
     ResolutionError,
+    case_resolve,
     resolutions_for,
-    resolve,
 )
 from support.models import Case
 from tests.support.sender import SECRET, deliver
@@ -128,7 +128,7 @@ def attribution(rows) -> set[tuple]:
 
 def run(case: Case, key: str, by: User, note: str = NOTE, **data) -> tuple[Case, str]:
     with time_machine.travel(NOW, tick=False), acting_as_user(by):
-        return resolve(case=case, key=key, data=data, note=note, by=by)
+        return case_resolve(case=case, key=key, data=data, note=note, by=by)
 
 
 def refused(case: Case, key: str, by: User, note: str = NOTE, **data) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from audit.context import acting_as_user
 from customers.models import Entitlement
-from opsdesk.casework.resolutions import ResolutionError, resolve
+from opsdesk.casework.resolutions import ResolutionError, case_resolve
 from support.models import Case
 from tests.customers.test_preview_concurrency import at_once
 from tests.opsdesk.casework.test_casework import NOTE, _secrets, assigned, product, wrong_user_case
@@ -23,7 +23,7 @@ def test_two_simultaneous_revoke_and_reissue_of_one_case_apply_once(
     def resolve_it(i):
         case = Case.objects.get(pk=wrong_user_case.pk)  # each read it open
         with acting_as_user(ops_lead):
-            return resolve(case=case, key="revoke_reissue", data={}, note=NOTE, by=ops_lead)
+            return case_resolve(case=case, key="revoke_reissue", data={}, note=NOTE, by=ops_lead)
 
     results = at_once(2, resolve_it)
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from audit.context import acting_as
 from billing.models import Invoice, ReconciliationRun
-from billing.reconciliation import reconcile
+from billing.reconciliation import reconciliation_run
 from support.models import Case
 from tests.billing.test_reconciliation import OCTOBER, TODAY, month
 from tests.opsdesk.casework.test_inbox import INBOX, case_url, make_case, messages_of, shown
@@ -147,8 +147,8 @@ def reconciled(month):
     """The crafted October, reconciled the day after TODAY's morning; the re-checks
     happen on TODAY too, so what is overdue stays the same."""
     with time_machine.travel(dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC), tick=True):
-        with acting_as("task:reconcile_month"):
-            run = reconcile(month=OCTOBER, today=TODAY)
+        with acting_as("task:reconciliation_run"):
+            run = reconciliation_run(month=OCTOBER, today=TODAY)
         yield run
 
 
@@ -312,15 +312,17 @@ def test_re_check_is_a_post(client, ops_lead, month, reconciled):
 def test_re_check_waits_for_a_run_of_the_month_in_progress(client, ops_lead, month, reconciled):
     case = finding("amount_mismatch", month["Over tolerance"])
     set_amount(month["Over tolerance"], "500.00")
-    with acting_as("task:reconcile_month"):
-        running = ReconciliationRun.objects.create(month=OCTOBER, started_by="task:reconcile_month")
+    with acting_as("task:reconciliation_run"):
+        running = ReconciliationRun.objects.create(
+            month=OCTOBER, started_by="task:reconciliation_run"
+        )
     before = everything()
     client.force_login(ops_lead)
     response = client.post(recheck_url(case))
     assert (response.status_code, response.url) == (302, case_url(case))
     assert messages_of(response) == [
         f"Not re-checked now. A reconciliation of 2026-10 is running (run #{running.pk}, "
-        "started by task:reconcile_month); try again when it has finished."
+        "started by task:reconciliation_run); try again when it has finished."
     ]
     assert everything() == before
     assert finding("amount_mismatch", month["Over tolerance"]).state == "open"

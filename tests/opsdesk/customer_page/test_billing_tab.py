@@ -11,7 +11,7 @@ import time_machine
 
 from audit.context import acting_as, acting_as_user
 from billing.models import Invoice
-from billing.reconciliation import reconcile
+from billing.reconciliation import reconciliation_run
 from customers.models import Contract, Customer, UsageDaily
 from opsdesk.customer_page.selectors import customer_billing
 from support.cases import case_close, cases_acknowledge
@@ -91,7 +91,7 @@ def fjord_year(ops_lead) -> Customer:
     usage(who, dt.date(2026, 11, 3), 32)  # 2 over the 30 seats
     bill(who, "2026-11", "800.00", "F-11", status="open", amount_paid=D("0.00"))
     for month in range(1, 12):
-        reconcile(month=dt.date(2026, month, 1), customer=who, today=TODAY)
+        reconciliation_run(month=dt.date(2026, month, 1), customer=who, today=TODAY)
     # Worked findings: one acknowledged (still shown), one waived (not shown).
     with acting_as_user(ops_lead):
         cases_acknowledge(
@@ -106,7 +106,7 @@ def fjord_year(ops_lead) -> Customer:
     # Another customer's finding of the same month is not Fjord's.
     other = crafted.customer("Other")
     active_contract(other)
-    reconcile(month=dt.date(2026, 8, 1), customer=other, today=TODAY)
+    reconciliation_run(month=dt.date(2026, 8, 1), customer=other, today=TODAY)
     return who
 
 
@@ -308,7 +308,7 @@ def year_of_invoices(name: str, months: int) -> Customer:
         start = dt.date(2025 + (month + 11) // 12, (month + 11) % 12 + 1, 1)
         bill(who, f"{start:%Y-%m}", "500.00", f"{name}-{start:%Y-%m}")
         usage(who, start + dt.timedelta(days=4), 21)
-    reconcile(month=dt.date(2026, 5, 1), customer=who, today=TODAY)  # a missing invoice
+    reconciliation_run(month=dt.date(2026, 5, 1), customer=who, today=TODAY)  # a missing invoice
     return who
 
 

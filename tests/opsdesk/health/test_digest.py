@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from customers.models import Customer, UsageDaily
+from opsdesk.health import tasks
 from opsdesk.health.digest import (
     FALLBACK,
     DigestError,
@@ -23,7 +24,6 @@ from opsdesk.health.digest import (
     digest_send,
     recipient_for,
 )
-from opsdesk.health.tasks import send_digest
 from opsdesk.models import DigestDelivery
 from tests.records import active_contract
 
@@ -202,7 +202,7 @@ def test_a_failed_send_is_recorded_retried_and_then_sent(book, manager, monkeypa
     assert delivery.error == "SMTPServerDisconnected: mail server went away"
 
     monkeypatch.undo()
-    send_digest.apply(args=["2026-11-22", f"user:{manager.pk}"])
+    tasks.digest_send.apply(args=["2026-11-22", f"user:{manager.pk}"])
     delivery.refresh_from_db()
     assert (delivery.status, delivery.error, delivery.attempts) == ("sent", "", 2)
     assert len(mail.outbox) == 1
@@ -278,15 +278,13 @@ def test_the_delivery_log_is_for_staff_only(client, book, outsider, agent):
 
 
 def test_beat_starts_the_run_which_queues_one_send_per_recipient(book, monkeypatch, settings):
-    from opsdesk.health import tasks
-
     entry = settings.CELERY_BEAT_SCHEDULE["send-digests"]
-    assert entry["task"] == "opsdesk.send_digests"
+    assert entry["task"] == "opsdesk.digests_send"
     assert (entry["schedule"].hour, entry["schedule"].minute) == ({7}, {0})
     queued = []
-    monkeypatch.setattr(tasks.send_digest, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.digest_send, "delay", lambda *args: queued.append(args))
 
-    assert tasks.send_digests.apply(args=["2026-11-22"]).result == 3
+    assert tasks.digests_send.apply(args=["2026-11-22"]).result == 3
     assert sorted(queued) == sorted(
         ("2026-11-22", key)
         for key in [
@@ -330,4 +328,4 @@ def test_ops_send_a_failed_digest_again_from_the_delivery_log(
 
     _publisher.submit(lambda: None).result(timeout=5)
     assert "1 digest(s) queued again; 1 skipped" in response.content.decode()
-    assert published == [("opsdesk.send_digest", ["2026-11-22", f"user:{manager.pk}"])]
+    assert published == [("opsdesk.digest_send", ["2026-11-22", f"user:{manager.pk}"])]

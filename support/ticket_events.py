@@ -1,25 +1,22 @@
-"""Support's state changes: tickets from product events."""
+"""Tickets from product events: the webhook handlers of ``support.request`` and
+``incident.error_spike`` (docs/contracts/webhooks.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
 from customers.models import Customer
 from kit.text import one_line
 from support.models import Tag, Ticket, WebhookEvent
+from support.sla import first_response_due
 from support.triage import triage_apply
 from support.webhook_schemas import ErrorSpike, SupportRequest, happened_at
 from support.webhooks import handles
 
 UNMATCHED_TAG = "unmatched"
-
-
-def first_response_due(*, priority: str, opened_at: dt.datetime) -> dt.datetime:
-    return opened_at + dt.timedelta(hours=settings.OPSDESK_FIRST_RESPONSE_HOURS[priority])
 
 
 @handles("support.request")
