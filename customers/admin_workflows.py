@@ -39,7 +39,11 @@ from audit.admin import SafeAutocompleteSelect
 from audit.context import acting_for
 from audit.previews import preview_token
 from customers import entitlements as services
-from customers.entitlements import LIVE, EntitlementError
+from customers.entitlements import (
+    ENTITLEMENT_ACTIONS,
+    EntitlementError,
+    entitlement_action_allowed,
+)
 from customers.models import Customer, Entitlement
 
 State = Entitlement.State
@@ -165,18 +169,22 @@ class SelectionForm(forms.Form):
 
 @dataclass(frozen=True)
 class Workflow:
-    key: str  # in URLs and action names
+    key: str  # in URLs and action names; a key of ENTITLEMENT_ACTIONS
     title: str
     permission: str
-    # The states it applies to, to say up front which rows it would refuse and to offer
-    # it on an entitlement's page; the service checks again and is what decides.
-    states: tuple[str, ...]
     verb: str  # "revoked": "only issued entitlements can be revoked"
     button: str
     form_class: type[WorkflowForm]
     outcome: Callable[[Entitlement, dict], str]
     run: Callable[..., str]
     one_at_a_time: bool = False
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        """The states it applies to (``ENTITLEMENT_ACTIONS``), to say up front which rows
+        it would refuse and to offer it on an entitlement's page; the service checks
+        again on the locked row and is what decides."""
+        return ENTITLEMENT_ACTIONS[self.key]
 
 
 def _codes(entitlements) -> str:
@@ -244,7 +252,6 @@ WORKFLOWS = {
             key="assign",
             title="Assign an entitlement",
             permission=services.CHANGE,
-            states=(State.ISSUED,),
             verb="assigned",
             button="Assign",
             form_class=EmailWorkflowForm,
@@ -256,7 +263,6 @@ WORKFLOWS = {
             key="reassign",
             title="Reassign an entitlement",
             permission=services.CHANGE,
-            states=(State.ASSIGNED,),
             verb="reassigned",
             button="Reassign",
             form_class=EmailWorkflowForm,
@@ -270,7 +276,6 @@ WORKFLOWS = {
             key="revoke",
             title="Revoke entitlements",
             permission=services.CHANGE,
-            states=LIVE,
             verb="revoked",
             button="Revoke",
             form_class=WorkflowForm,
@@ -283,7 +288,6 @@ WORKFLOWS = {
             key="reissue",
             title="Reissue codes",
             permission=services.CHANGE,
-            states=(State.ISSUED, State.ASSIGNED),
             verb="given a new code",
             button="Reissue code",
             form_class=WorkflowForm,
@@ -294,7 +298,6 @@ WORKFLOWS = {
             key="transfer",
             title="Transfer entitlements to another customer",
             permission=services.TRANSFER,
-            states=LIVE,
             verb="transferred",
             button="Transfer",
             form_class=TransferForm,
@@ -329,7 +332,7 @@ def _rows(workflow: Workflow, entitlements: list[Entitlement], data: dict) -> li
         ]
     return [
         Row(e, workflow.outcome(e, data))
-        if e.state in workflow.states
+        if entitlement_action_allowed(e, workflow.key)
         else Row(
             e,
             f"cannot be {workflow.verb}: it is {e.get_state_display().lower()}",
@@ -428,11 +431,11 @@ class EntitlementWorkflowsMixin:
         """Only the workflows this entitlement's state allows (permissions are checked
         by unfold from each action's ``permissions``)."""
         entitlement = self.get_object(request, object_id)
-        state = entitlement.state if entitlement is not None else None
         return [
             detail
             for detail in super().get_actions_detail(request, object_id)
-            if detail.path not in WORKFLOWS or state in WORKFLOWS[detail.path].states
+            if detail.path not in WORKFLOWS
+            or (entitlement is not None and entitlement_action_allowed(entitlement, detail.path))
         ]
 
     def workflow_start(self, request, queryset, key: str):

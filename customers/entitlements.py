@@ -22,11 +22,24 @@ from django.utils import timezone
 
 from audit.bulk import bulk_create_with_history, update_with_history
 from audit.previews import PreviewState, preview_changes, stale_message
-from customers.codes import generate_redemption_code
+from customers.codes import redemption_code_generate
 from customers.models import Customer, Entitlement, Order, Product
 
 State = Entitlement.State
 LIVE = (State.ISSUED, State.ASSIGNED, State.REDEEMED)
+# The states each action starts from (docs/product.md "Entitlements", "Entitlement
+# workflows"): the one table the services below refuse by, the admin's workflows offer by
+# (customers.admin_workflows, same keys) and the ops inbox's resolutions check
+# (opsdesk.casework.resolutions). Revoke-and-reissue is a revoke.
+ENTITLEMENT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "assign": (State.ISSUED,),
+    "reassign": (State.ASSIGNED,),
+    "redeem": (State.ISSUED, State.ASSIGNED),
+    "revoke": LIVE,
+    "reissue": (State.ISSUED, State.ASSIGNED),
+    "transfer": LIVE,
+    "expire": LIVE,
+}
 CHANGE = "customers.change_entitlement"
 TRANSFER = "customers.transfer_entitlement"
 
@@ -57,21 +70,27 @@ def _email(value: str) -> str:
     return value
 
 
+def entitlement_action_allowed(entitlement: Entitlement, action: str) -> bool:
+    """Whether ``entitlement``'s state allows ``action`` (a key of ``ENTITLEMENT_ACTIONS``)
+    as it was read; the service checks again on the locked row."""
+    return entitlement.state in ENTITLEMENT_ACTIONS[action]
+
+
 def _locked(
     entitlement: Entitlement,
-    allowed: tuple[str, ...],
     action: str,
+    verb: str,
     *,
     unchanged: tuple[str, ...] = (),
 ) -> Entitlement:
-    """The row, locked, in an allowed state, and with the ``unchanged`` fields still as
-    the caller read them: of two concurrent changes made from one reading (two clicks on
-    "Reissue code"), the second finds the first's change and is refused."""
+    """The row, locked, in a state that allows ``action``, and with the ``unchanged``
+    fields still as the caller read them: of two concurrent changes made from one reading
+    (two clicks on "Reissue code"), the second finds the first's change and is refused."""
     locked = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
-    if locked.state not in allowed:
+    if not entitlement_action_allowed(locked, action):
         raise EntitlementError(
             f"{locked.code} is {locked.get_state_display().lower()}; "
-            f"only {' or '.join(allowed)} entitlements can be {action}."
+            f"only {' or '.join(ENTITLEMENT_ACTIONS[action])} entitlements can be {verb}."
         )
     changed = [name for name in unchanged if getattr(locked, name) != getattr(entitlement, name)]
     if changed:
@@ -101,7 +120,7 @@ def _fresh_codes(count: int) -> list[str]:
     collision inside one order would fail its whole insert on the unique constraint."""
     codes: set[str] = set()
     while len(codes) < count:
-        drawn = {generate_redemption_code() for _ in range(count - len(codes))} - codes
+        drawn = {redemption_code_generate() for _ in range(count - len(codes))} - codes
         taken = set(Entitlement.objects.filter(code__in=drawn).values_list("code", flat=True))
         codes |= drawn - taken
     return list(codes)
@@ -136,7 +155,7 @@ def entitlement_assign(
 ) -> Entitlement:
     """issued → assigned: the seat goes to the person at ``email``."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(entitlement, (State.ISSUED,), "assigned")
+    entitlement = _locked(entitlement, "assign", "assigned")
     entitlement.state = State.ASSIGNED
     entitlement.assignee_email = _email(email)
     entitlement.assigned_at = timezone.now()
@@ -149,9 +168,7 @@ def entitlement_reassign(
 ) -> Entitlement:
     """assigned → assigned to someone else (an assignment correction)."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(
-        entitlement, (State.ASSIGNED,), "reassigned", unchanged=("assignee_email",)
-    )
+    entitlement = _locked(entitlement, "reassign", "reassigned", unchanged=("assignee_email",))
     email = _email(email)
     if email == entitlement.assignee_email:
         raise EntitlementError(f"{entitlement.code} is already assigned to {email}.")
@@ -172,7 +189,7 @@ def entitlement_redeem(
     """issued | assigned → redeemed by ``email``. An assigned seat redeems only by its
     assignee: anyone else is refused (the product's event then opens a case)."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(entitlement, (State.ISSUED, State.ASSIGNED), "redeemed")
+    entitlement = _locked(entitlement, "redeem", "redeemed")
     email = _email(email)
     if entitlement.state == State.ASSIGNED and email != entitlement.assignee_email:
         raise EntitlementError(
@@ -191,7 +208,7 @@ def entitlement_revoke(
 ) -> Entitlement:
     """issued | assigned | redeemed → revoked, with the reason kept on the row."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(entitlement, LIVE, "revoked")
+    entitlement = _locked(entitlement, "revoke", "revoked")
     entitlement.state = State.REVOKED
     entitlement.revoked_at = timezone.now()
     entitlement.revoke_reason = reason
@@ -204,9 +221,7 @@ def entitlement_reissue_code(
 ) -> Entitlement:
     """A new code for a live seat; the old one stops working (history keeps it)."""
     reason = _check(by, CHANGE, reason)
-    entitlement = _locked(
-        entitlement, (State.ISSUED, State.ASSIGNED), "given a new code", unchanged=("code",)
-    )
+    entitlement = _locked(entitlement, "reissue", "given a new code", unchanged=("code",))
     [entitlement.code] = _fresh_codes(1)
     return _save(entitlement, reason)
 
@@ -241,7 +256,7 @@ def entitlement_replace(
 def entitlements_expire(*, today: dt.date | None = None) -> int:
     """Live entitlements past their end date → expired (beat runs this daily)."""
     today = today or timezone.now().date()
-    due = Entitlement.objects.filter(state__in=LIVE, valid_until__lt=today)
+    due = Entitlement.objects.filter(state__in=ENTITLEMENT_ACTIONS["expire"], valid_until__lt=today)
     return update_with_history(due, reason="past its end date", state=State.EXPIRED)
 
 
@@ -260,7 +275,7 @@ def entitlements_transfer_preview(
     for entitlement in entitlements:
         if entitlement.customer_id == target.pk:
             refused.append((entitlement, f"already belongs to {target}"))
-        elif entitlement.state not in LIVE:
+        elif not entitlement_action_allowed(entitlement, "transfer"):
             refused.append((entitlement, f"is {entitlement.get_state_display().lower()}"))
         else:
             movable.append(entitlement)

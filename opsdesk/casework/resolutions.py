@@ -27,12 +27,13 @@ from audit.bulk import update_with_history
 from audit.context import acting_for
 from customers.entitlements import (
     EntitlementError,
+    entitlement_action_allowed,
     entitlement_reassign,
     entitlement_redeem,
     entitlement_replace,
 )
 from customers.models import Customer, Entitlement, Order, Product
-from customers.orders import OrderError, order_fulfil, order_record_refund
+from customers.orders import OrderError, order_action_allowed, order_fulfil, order_record_refund
 from support.cases import CHANGE as CASE_CHANGE
 from support.cases import CaseError, case_close
 from support.models import Case
@@ -84,7 +85,7 @@ def resolutions_for(case: Case) -> list[tuple[Resolution, str]]:
     ]
 
 
-def resolve(
+def case_resolve(
     *, case: Case, key: str, data: dict, note: str, by: AbstractBaseUser
 ) -> tuple[Case, str]:
     """Run resolution ``key`` on ``case`` and close it as resolved with ``note``: both
@@ -143,13 +144,19 @@ class FulfilForm(forms.Form):
     )
 
 
-def _unfulfilled(case: Case) -> str:
-    order = _subject(case, Order)
-    if order is None:
-        return "The order this case is about no longer exists."
-    if order.fulfilment not in (Order.Fulfilment.PENDING, Order.Fulfilment.FAILED):
-        return f"Order {order.external_id} is {order.get_fulfilment_display().lower()} already."
-    return ""
+def _order_allows(action: str) -> Callable[[Case], str]:
+    """Why the case's order does not allow ``action`` now (customers.orders.ORDER_ACTIONS)."""
+
+    def unavailable(case: Case) -> str:
+        order = _subject(case, Order)
+        if order is None:
+            return "The order this case is about no longer exists."
+        if not order_action_allowed(order, action):
+            state = order.get_fulfilment_display().lower()
+            return f"Order {order.external_id} is {state} already."
+        return ""
+
+    return unavailable
 
 
 def _fulfil_initial(case: Case) -> dict:
@@ -169,7 +176,7 @@ def _fulfil_initial(case: Case) -> dict:
     help="Issue the order's entitlements now, to the customer and product you choose.",
     permission="customers.change_order",
     form_class=FulfilForm,
-    unavailable=_unfulfilled,
+    unavailable=_order_allows("fulfil"),
     initial=_fulfil_initial,
 )
 def _fulfil(case: Case, data: dict, by: AbstractBaseUser) -> str:
@@ -205,7 +212,7 @@ class RefundForm(forms.Form):
     help="The customer was refunded instead: the order is closed as refunded, nothing issued.",
     permission="customers.change_order",
     form_class=RefundForm,
-    unavailable=_unfulfilled,
+    unavailable=_order_allows("refund"),
 )
 def _refund(case: Case, data: dict, by: AbstractBaseUser) -> str:
     order = order_record_refund(
@@ -243,7 +250,7 @@ def _acceptable(case: Case) -> str:
         return "The case does not record who redeemed the code and when."
     if entitlement.customer.external_id != case.details.get("tenant_id"):
         return f"The code belongs to {entitlement.customer}, not to the redeeming tenant."
-    if entitlement.state not in (Entitlement.State.ISSUED, Entitlement.State.ASSIGNED):
+    if not entitlement_action_allowed(entitlement, "redeem"):
         state = entitlement.get_state_display().lower()
         return f"{entitlement.code} is {state}: it cannot be redeemed again."
     if entitlement.valid_until is not None and at.date() > entitlement.valid_until:
@@ -278,11 +285,8 @@ def _replaceable(case: Case) -> str:
     entitlement = _subject(case, Entitlement)
     if entitlement is None:
         return "The code matches no entitlement, so there is nothing to revoke."
-    if entitlement.state not in (
-        Entitlement.State.ISSUED,
-        Entitlement.State.ASSIGNED,
-        Entitlement.State.REDEEMED,
-    ):
+    # Revoke and reissue (customers.entitlements.entitlement_replace) starts with a revoke.
+    if not entitlement_action_allowed(entitlement, "revoke"):
         return f"{entitlement.code} is {entitlement.get_state_display().lower()} already."
     return ""
 

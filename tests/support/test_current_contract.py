@@ -83,9 +83,7 @@ def test_a_lapsed_customer_has_the_same_contract_in_the_queue_its_filter_page_an
     assert (context.contract.plan, context.days_since_end) == ("starter", 325)
 
 
-def test_with_two_active_contracts_the_filter_matches_only_the_one_the_column_shows(
-    client, agent
-):
+def test_with_two_active_contracts_the_filter_matches_only_the_one_the_column_shows(client, agent):
     """Before, the filter matched any active contract's plan and the column showed the
     latest one's: a ticket listed under "growth" showed "starter"."""
     client.force_login(agent)
@@ -97,7 +95,9 @@ def test_with_two_active_contracts_the_filter_matches_only_the_one_the_column_sh
 
     assert queue_contracts(client.get(QUEUE)) == {"hooli's": ("starter", "active")}
     assert queue_contracts(client.get(QUEUE, {"plan": "growth"})) == {}
-    assert list(client.get(QUEUE, {"plan": "starter"}).context["rows"])[0][0] == ticket
+    assert queue_contracts(client.get(QUEUE, {"plan": "starter"})) == {
+        "hooli's": ("starter", "active")
+    }
     assert ticket_facts(ticket=ticket, today=TODAY)["plan"] == "starter"
 
 

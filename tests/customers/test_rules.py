@@ -1,0 +1,261 @@
+"""Rules of customers/ that other apps use, each kept in one place: the current contract,
+the states each entitlement and order action starts from, and the customer search.
+
+Each had copies (support's queue, triage and ticket page; the entitlement services, the
+admin's workflows and the ops inbox's resolutions; three "name or tenant id" filters).
+These tests pin the rule itself and, by changing the one table, that every user follows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from audit.context import acting_as
+from customers import entitlements, orders
+from customers.admin_workflows import WORKFLOWS
+from customers.models import Contract, Customer, Entitlement, Order, Product
+from customers.selectors import contract_current, customer_match_q
+from opsdesk.casework.resolutions import resolutions_for
+from support.models import Case
+from tests.records import active_contract
+
+pytestmark = pytest.mark.django_db
+
+State = Entitlement.State
+
+
+# --- The current contract ------------------------------------------------------------
+
+
+@pytest.fixture
+def initech(db) -> Customer:
+    with acting_as("test:fixture"):
+        return Customer.objects.create(external_id="initech-9", name="Initech")
+
+
+def contract(customer: Customer, plan: str, status: str, start: dt.date) -> Contract:
+    return active_contract(customer, plan=plan, status=status, start_date=start)
+
+
+def test_the_current_contract_is_the_active_one_even_when_a_later_one_exists(initech):
+    active = contract(initech, "growth", "active", dt.date(2025, 1, 1))
+    contract(initech, "enterprise", "draft", dt.date(2027, 1, 1))
+    contract(initech, "starter", "ended", dt.date(2026, 1, 1))
+    assert contract_current(customer=initech) == active
+
+
+def test_of_two_active_contracts_the_current_one_started_last(initech):
+    contract(initech, "growth", "active", dt.date(2025, 1, 1))
+    later = contract(initech, "starter", "active", dt.date(2026, 1, 1))
+    assert contract_current(customer=initech) == later
+
+
+def test_without_an_active_contract_the_current_one_is_the_latest_whatever_its_status(initech):
+    contract(initech, "growth", "ended", dt.date(2024, 1, 1))
+    latest = contract(initech, "starter", "ended", dt.date(2025, 1, 1))
+    assert contract_current(customer=initech) == latest
+    cancelled = contract(initech, "enterprise", "cancelled", dt.date(2026, 1, 1))
+    assert contract_current(customer=initech) == cancelled
+
+
+def test_a_tie_on_the_start_date_goes_to_the_contract_made_last(initech):
+    contract(initech, "growth", "ended", dt.date(2025, 1, 1))
+    second = contract(initech, "starter", "ended", dt.date(2025, 1, 1))
+    assert contract_current(customer=initech) == second
+
+
+def test_a_customer_without_contracts_has_no_current_contract(initech, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert contract_current(customer=initech) is None
+
+
+# --- Customer by name or tenant id ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("acme", ["Acme Corp"]),
+        ("  CORP ", ["Acme Corp"]),
+        ("ACME-7F3A", ["Acme Corp"]),
+        ("acme-7f", []),  # a tenant id matches whole, not in part
+        ("globex-1", ["Globex"]),
+        ("o", ["Acme Corp", "Globex"]),
+        ("nobody", []),
+    ],
+)
+def test_a_customer_matches_by_part_of_its_name_or_its_whole_tenant_id(customer, text, expected):
+    with acting_as("test:fixture"):
+        globex = Customer.objects.create(external_id="globex-1", name="Globex")
+        for who in (customer, globex):
+            Case.objects.create(kind=Case.Kind.MISSING_INVOICE, customer=who, summary=who.name)
+    found = Customer.objects.filter(customer_match_q(text)).order_by("name")
+    assert [c.name for c in found] == expected
+    # The same rule through a relation (the inbox's and the audit log's filters).
+    cases = Case.objects.filter(customer_match_q(text, prefix="customer__")).order_by("summary")
+    assert [c.summary for c in cases] == expected
+
+
+# --- Which states allow which entitlement action -------------------------------------
+
+# docs/product.md "Entitlement workflows" and "Entitlements".
+DOCUMENTED = {
+    "assign": {"issued"},
+    "reassign": {"assigned"},
+    "redeem": {"issued", "assigned"},
+    "revoke": {"issued", "assigned", "redeemed"},
+    "reissue": {"issued", "assigned"},
+    "transfer": {"issued", "assigned", "redeemed"},
+    "expire": {"issued", "assigned", "redeemed"},
+}
+
+
+def test_the_entitlement_action_table_is_the_documented_one():
+    assert {k: set(v) for k, v in entitlements.ENTITLEMENT_ACTIONS.items()} == DOCUMENTED
+    # Every workflow of the admin is an action of the table, under the same key.
+    assert {key: w.states for key, w in WORKFLOWS.items()} == {
+        key: entitlements.ENTITLEMENT_ACTIONS[key] for key in WORKFLOWS
+    }
+
+
+@pytest.fixture
+def product(db) -> Product:
+    with acting_as("test:fixture"):
+        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+
+
+def seat(customer: Customer, product: Product, state: str) -> Entitlement:
+    now = timezone.now()
+    fields = {"state": state}
+    if state in (State.ASSIGNED, State.REDEEMED):
+        fields.update(assignee_email="ann@acme.com", assigned_at=now)
+    if state == State.REDEEMED:
+        fields.update(redeemed_by_email="ann@acme.com", redeemed_at=now)
+    if state == State.REVOKED:
+        fields.update(revoked_at=now, revoke_reason="refunded")
+    with acting_as("test:fixture"):
+        return Entitlement.objects.create(
+            customer=customer,
+            product=product,
+            code=f"{state[:4].upper()}-0000-0001",
+            valid_from=dt.date(2026, 1, 1),
+            issued_at=now,
+            **fields,
+        )
+
+
+def redemption_case(entitlement: Entitlement) -> Case:
+    with acting_as("test:fixture"):
+        return Case.objects.create(
+            kind=Case.Kind.PROBLEM_REDEMPTION,
+            customer=entitlement.customer,
+            subject=entitlement,
+            summary=f"{entitlement.code} redeemed by bob@acme.com",
+            details={
+                "tenant_id": entitlement.customer.external_id,
+                "email": "bob@acme.com",
+                "redeemed_at": timezone.now().isoformat(),
+            },
+        )
+
+
+def offered(client, entitlement: Entitlement) -> list[str]:
+    response = client.get(f"/admin/customers/entitlement/{entitlement.pk}/change/")
+    return [a["title"] for a in response.context["actions_detail"]]
+
+
+def test_the_services_the_admin_and_the_inbox_all_follow_the_one_table(
+    client, ops_lead, customer, product, monkeypatch
+):
+    """Narrowing "revoke" to issued and assigned in the table alone: a redeemed seat's
+    page stops offering revoke, the service refuses it, and the inbox's revoke and reissue
+    is unavailable; widening "reissue" to redeemed offers it there."""
+    client.force_login(ops_lead)
+    redeemed = seat(customer, product, State.REDEEMED)
+    case = redemption_case(redeemed)
+    assert offered(client, redeemed) == ["Revoke…", "Transfer…"]
+    why = {entry.key: why_not for entry, why_not in resolutions_for(case)}
+    assert why["revoke_reissue"] == ""
+
+    monkeypatch.setitem(entitlements.ENTITLEMENT_ACTIONS, "revoke", (State.ISSUED, State.ASSIGNED))
+    monkeypatch.setitem(entitlements.ENTITLEMENT_ACTIONS, "reissue", entitlements.LIVE)
+
+    assert offered(client, redeemed) == ["Reissue code…", "Transfer…"]
+    why = {entry.key: why_not for entry, why_not in resolutions_for(case)}
+    assert why["revoke_reissue"] == "REDE-0000-0001 is redeemed already."
+    with pytest.raises(entitlements.EntitlementError) as refused:
+        entitlements.entitlement_revoke(entitlement=redeemed, reason="leaked")
+    assert str(refused.value) == (
+        "REDE-0000-0001 is redeemed; only issued or assigned entitlements can be revoked."
+    )
+    redeemed.refresh_from_db()
+    assert redeemed.state == State.REDEEMED
+
+
+@pytest.mark.parametrize("state", [s.value for s in State])
+def test_the_inbox_offers_accept_and_replace_by_the_redeem_and_revoke_rows(
+    customer, product, state
+):
+    case = redemption_case(seat(customer, product, state))
+    why = {entry.key: why_not for entry, why_not in resolutions_for(case)}
+    assert (why["accept"] == "") == (state in DOCUMENTED["redeem"])
+    assert (why["revoke_reissue"] == "") == (state in DOCUMENTED["revoke"])
+
+
+# --- Which fulfilment states allow which order action --------------------------------
+
+
+def failed_order_case(customer: Customer, fulfilment: str) -> Case:
+    with acting_as("test:fixture"):
+        order = Order.objects.create(
+            external_id="ord_1",
+            tenant_id=customer.external_id,
+            customer=customer,
+            sku="SEAT-PRO-1Y",
+            quantity=1,
+            amount=Decimal("100.00"),
+            currency="EUR",
+            paid_at=timezone.now(),
+            fulfilment=fulfilment,
+            refunded_at=timezone.now() if fulfilment == Order.Fulfilment.REFUNDED else None,
+        )
+        return Case.objects.create(
+            kind=Case.Kind.FAILED_FULFILMENT,
+            customer=customer,
+            subject=order,
+            summary="ord_1 could not be fulfilled",
+        )
+
+
+def test_the_order_action_table_is_pending_or_failed_for_both_actions():
+    assert {k: set(v) for k, v in orders.ORDER_ACTIONS.items()} == {
+        "fulfil": {"pending", "failed"},
+        "refund": {"pending", "failed"},
+    }
+
+
+@pytest.mark.parametrize("fulfilment", [f.value for f in Order.Fulfilment])
+def test_the_inbox_offers_fulfil_and_refund_by_the_order_table(customer, fulfilment):
+    case = failed_order_case(customer, fulfilment)
+    why = {entry.key: why_not for entry, why_not in resolutions_for(case)}
+    allowed = fulfilment in ("pending", "failed")
+    label = Order.Fulfilment(fulfilment).label.lower()
+    expected = "" if allowed else f"Order ord_1 is {label} already."
+    assert why == {"fulfil": expected, "refund": expected}
+
+
+def test_the_order_services_and_the_inbox_follow_the_one_table(
+    customer, product, ops_lead, monkeypatch
+):
+    case = failed_order_case(customer, Order.Fulfilment.FAILED)
+    monkeypatch.setitem(orders.ORDER_ACTIONS, "refund", (Order.Fulfilment.PENDING,))
+    why = {entry.key: why_not for entry, why_not in resolutions_for(case)}
+    assert why == {"fulfil": "", "refund": "Order ord_1 is failed already."}
+    with pytest.raises(orders.OrderError):
+        orders.order_record_refund(order=case.subject, reference="cn_1", reason="refunded")
+    case.subject.refresh_from_db()
+    assert case.subject.fulfilment == Order.Fulfilment.FAILED
