@@ -18,13 +18,13 @@ import django_filters
 from django import forms
 from django.apps import apps
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from simple_history.manager import HistoryManager
 
 from audit.timeline import PAGE_SIZE, Entry, TimelinePage, state_verb, stream, timeline
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contract, Customer, Entitlement
+from customers.selectors import customer_match_q
 from customers.trace import VERBS as CUSTOMER_VERBS
 from customers.trace import customer_sources as customer_record_sources
 from customers.trace import while_theirs
@@ -220,9 +220,7 @@ class AuditLogFilter(django_filters.FilterSet):
         chosen = [m for m in self.models if not wanted or model_key(m) == wanted]
         customer_ids = None
         if customer_text := (values.get("customer") or "").strip():
-            customer_ids = Customer.objects.filter(
-                Q(name__icontains=customer_text) | Q(external_id__iexact=customer_text)
-            ).values("id")
+            customer_ids = Customer.objects.filter(customer_match_q(customer_text)).values("id")
         tz = timezone.get_current_timezone()
         sources = []
         for model in chosen:

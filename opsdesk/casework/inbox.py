@@ -13,7 +13,7 @@ import django_filters
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -25,9 +25,15 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import CappedCountPaginator
 from audit.context import acting_for
-from billing.reconciliation import BILLING_KINDS, ReconciliationBusy, parse_month, reconcile
+from billing.reconciliation import (
+    BILLING_KINDS,
+    ReconciliationBusy,
+    parse_month,
+    reconciliation_run,
+)
+from customers.selectors import customer_match_q
 from kit.params import object_or_404
-from opsdesk.casework.resolutions import RESOLUTIONS, ResolutionError, resolutions_for, resolve
+from opsdesk.casework.resolutions import RESOLUTIONS, ResolutionError, case_resolve, resolutions_for
 from support.admin_views import _back, _errors
 from support.cases import (
     CHANGE,
@@ -115,9 +121,7 @@ class CaseInboxFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(customer__name__icontains=value) | Q(customer__external_id__iexact=value)
-        )
+        return queryset.filter(customer_match_q(value, prefix="customer__"))
 
     def filter_month(self, queryset, name, value):
         return queryset.filter(period=parse_month(value))
@@ -253,7 +257,7 @@ def case_resolve_view(request, object_id: str, key: str):
         form, note = entry.form_class(request.POST), NoteForm(request.POST)
         if form.is_valid() and note.is_valid():
             try:
-                _, done = resolve(
+                _, done = case_resolve(
                     case=case,
                     key=key,
                     data=form.cleaned_data,
@@ -374,7 +378,7 @@ def case_recheck_view(request, object_id: str):
         return HttpResponseRedirect(page)
     try:
         with acting_for(case):
-            run = reconcile(month=case.period, customer=case.customer)
+            run = reconciliation_run(month=case.period, customer=case.customer)
     except ReconciliationBusy as error:
         messages.warning(request, f"Not re-checked now. {error}")
         return HttpResponseRedirect(page)
