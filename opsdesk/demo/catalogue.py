@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -183,12 +182,6 @@ PLAN_TERMS = {
     ),
 }
 
-SLA = {
-    Ticket.Priority.URGENT: dt.timedelta(hours=1),
-    Ticket.Priority.HIGH: dt.timedelta(hours=4),
-    Ticket.Priority.NORMAL: dt.timedelta(hours=8),
-    Ticket.Priority.LOW: dt.timedelta(hours=24),
-}
 PRIORITIES = (
     Ticket.Priority.LOW,
     Ticket.Priority.NORMAL,

@@ -16,7 +16,6 @@ from opsdesk.demo.catalogue import (
     PRIORITIES,
     PRODUCTS,
     RETIRED_SKU,
-    SLA,
     TICKET_TOPICS,
     TOPIC_BY_SUBJECT,
     DemoProduct,
@@ -38,6 +37,7 @@ from opsdesk.demo.plan_shapes import (
 )
 from support.cases import case_dedupe_key
 from support.models import Case, Ticket
+from support.sla import first_response_due
 
 
 def plan_orders(
@@ -351,14 +351,16 @@ def plan_tickets(
             status = rng.choices(("open", "pending", "solved"), (35, 30, 35))[0]
         else:
             status = rng.choices(("solved", "closed", "pending", "open"), (45, 45, 5, 5))[0]
-        due = created_at + SLA[priority]
+        # Support's own rule (and its setting), so the demo's deadlines are the real ones.
+        due = first_response_due(priority=priority, opened_at=created_at)
+        target = due - created_at
         responded = None
         if status != "open" or rng.random() < 0.4:
-            candidate = created_at + SLA[priority] * rng.uniform(0.1, 1.6)
+            candidate = created_at + target * rng.uniform(0.1, 1.6)
             if candidate < anchor:
                 responded = candidate
         if responded is None and status != "open":
-            responded = min(created_at + SLA[priority] * 0.5, anchor - dt.timedelta(minutes=1))
+            responded = min(created_at + target * 0.5, anchor - dt.timedelta(minutes=1))
         assigned = responded is not None or rng.random() < 0.3
         requester = rng.choice(contacts)
         tags = list(topic.tags)

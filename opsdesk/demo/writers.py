@@ -22,7 +22,6 @@ from opsdesk.demo.catalogue import (
     DEMO_PASSWORD,
     DEMO_STAFF,
     PRODUCTS,
-    SLA,
     TAGS,
     UNKNOWN_TENANT_ORDER_TENANT,
     UNMATCHED_REQUESTS,
@@ -37,6 +36,7 @@ from opsdesk.demo.plan_shapes import (
 )
 from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket, WebhookEvent
+from support.sla import first_response_due
 
 # --- Writing: insert what is missing, with history -------------------------------------
 
@@ -308,7 +308,9 @@ def write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter) 
                     priority=request.priority,
                     status=Ticket.Status.OPEN,
                     webhook_event=event,
-                    first_response_due_at=at + dt.timedelta(seconds=3) + SLA[request.priority],
+                    first_response_due_at=first_response_due(
+                        priority=request.priority, opened_at=at + dt.timedelta(seconds=3)
+                    ),
                     created_at=at + dt.timedelta(seconds=3),
                 ),
                 request.tags,
