@@ -211,6 +211,11 @@ class Ticket(AuditedModel):
     def __str__(self) -> str:
         return self.subject
 
+    @property
+    def is_open(self) -> bool:
+        """In ``OPEN_STATES``: what pages ask instead of spelling the states."""
+        return self.status in self.OPEN_STATES
+
 
 class TicketComment(AuditedModel):
     """What staff write on a ticket: an internal note, or a reply the requester receives."""
@@ -381,6 +386,11 @@ class Case(AuditedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.summary}"
+
+    @property
+    def is_open(self) -> bool:
+        """In ``OPEN_STATES``: what pages ask instead of spelling the states."""
+        return self.state in self.OPEN_STATES
 
 
 class TriageRule(AuditedModel):
