@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.context import acting_as
 from customers import entitlements, orders
 from customers.admin_workflows import WORKFLOWS
-from customers.models import Contract, Customer, Entitlement, Order, Product
+from customers.models import Customer, Entitlement, Order, Product
 from customers.selectors import contract_current, customer_match_q
 from opsdesk.casework.resolutions import resolutions_for
 from support.models import Case
@@ -37,35 +37,40 @@ def initech(db) -> Customer:
         return Customer.objects.create(external_id="initech-9", name="Initech")
 
 
-def contract(customer: Customer, plan: str, status: str, start: dt.date) -> Contract:
-    return active_contract(customer, plan=plan, status=status, start_date=start)
-
-
-def test_the_current_contract_is_the_active_one_even_when_a_later_one_exists(initech):
-    active = contract(initech, "growth", "active", dt.date(2025, 1, 1))
-    contract(initech, "enterprise", "draft", dt.date(2027, 1, 1))
-    contract(initech, "starter", "ended", dt.date(2026, 1, 1))
-    assert contract_current(customer=initech) == active
-
-
-def test_of_two_active_contracts_the_current_one_started_last(initech):
-    contract(initech, "growth", "active", dt.date(2025, 1, 1))
-    later = contract(initech, "starter", "active", dt.date(2026, 1, 1))
-    assert contract_current(customer=initech) == later
-
-
-def test_without_an_active_contract_the_current_one_is_the_latest_whatever_its_status(initech):
-    contract(initech, "growth", "ended", dt.date(2024, 1, 1))
-    latest = contract(initech, "starter", "ended", dt.date(2025, 1, 1))
-    assert contract_current(customer=initech) == latest
-    cancelled = contract(initech, "enterprise", "cancelled", dt.date(2026, 1, 1))
-    assert contract_current(customer=initech) == cancelled
-
-
-def test_a_tie_on_the_start_date_goes_to_the_contract_made_last(initech):
-    contract(initech, "growth", "ended", dt.date(2025, 1, 1))
-    second = contract(initech, "starter", "ended", dt.date(2025, 1, 1))
-    assert contract_current(customer=initech) == second
+@pytest.mark.parametrize(
+    ("contracts", "current"),
+    [
+        pytest.param(
+            [("growth", "active", 2025), ("enterprise", "draft", 2027), ("starter", "ended", 2026)],
+            "growth",
+            id="the active one even when a later one exists",
+        ),
+        pytest.param(
+            [("growth", "active", 2025), ("starter", "active", 2026)],
+            "starter",
+            id="of two active ones the one that started last",
+        ),
+        pytest.param(
+            [("growth", "ended", 2024), ("starter", "ended", 2025)],
+            "starter",
+            id="without an active one the latest",
+        ),
+        pytest.param(
+            [("growth", "ended", 2025), ("enterprise", "cancelled", 2026)],
+            "enterprise",
+            id="the latest whatever its status",
+        ),
+        pytest.param(
+            [("growth", "ended", 2025), ("starter", "ended", 2025)],
+            "starter",
+            id="a tie on the start date goes to the one made last",
+        ),
+    ],
+)
+def test_the_current_contract_is_the_active_one_else_the_latest(initech, contracts, current):
+    for plan, status, year in contracts:
+        active_contract(initech, plan=plan, status=status, start_date=dt.date(year, 1, 1))
+    assert contract_current(customer=initech).plan == current
 
 
 def test_a_customer_without_contracts_has_no_current_contract(initech, django_assert_num_queries):
