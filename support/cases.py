@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -9,7 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.bulk import update_with_history
+from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
 from customers.models import Customer
 from support.models import Case
 
@@ -143,6 +145,18 @@ def cases_assign(
     )
 
 
+def _closing(state: str, note: str | None) -> dict:
+    """The fields a close writes, once the close is known to be allowed: the state, the
+    note (required) and the time. Refuses before anything is read or written."""
+    if state not in Case.CLOSED_STATES:
+        raise CaseError(f"A case closes as resolved or waived, not {state}.")
+    note = (note or "").strip()
+    if not note:
+        what = "Say how it was resolved" if state == Case.State.RESOLVED else "Say why it is waived"
+        raise CaseError(f"{what}: a case closes with a note.")
+    return {"state": state, "closing_note": note, "closed_at": timezone.now()}
+
+
 @transaction.atomic
 def case_close(
     *,
@@ -154,23 +168,96 @@ def case_close(
     """open | acknowledged → resolved or waived, with the note the close requires. An
     unowned case becomes ``by``'s: whoever closes it owned the outcome."""
     _may_work(by)
-    if state not in Case.CLOSED_STATES:
-        raise CaseError(f"A case closes as resolved or waived, not {state}.")
-    note = (note or "").strip()
-    if not note:
-        what = "Say how it was resolved" if state == Case.State.RESOLVED else "Say why it is waived"
-        raise CaseError(f"{what}: a case closes with a note.")
+    closing = _closing(state, note)
     locked = Case.objects.select_for_update().get(pk=case.pk)
     if locked.state not in Case.OPEN_STATES:
         raise CaseError(f"Case #{locked.pk} is {locked.get_state_display().lower()} already.")
-    locked.state = state
-    locked.closing_note = note
-    locked.closed_at = timezone.now()
+    for name, value in closing.items():
+        setattr(locked, name, value)
     if locked.owner_id is None and by is not None:
         locked.owner = by
-    locked._change_reason = note
+    locked._change_reason = closing["closing_note"]
     locked.save()
     return locked
+
+
+def cases_close(
+    *,
+    cases: models.QuerySet,
+    state: str,
+    note: str,
+    reason: str,
+    by: AbstractBaseUser | None = None,
+) -> int:
+    """``case_close`` for every case of ``cases`` still being worked, at once: the bulk
+    path of a job that finds many problems gone (a reconciliation run resolving what it
+    no longer finds). Same rules: the note is required, an unowned case becomes ``by``'s;
+    cases closed already are left as they were. ``reason`` is the history's change reason
+    (one row per closed case). The rows are locked in primary-key order; a fixed number
+    of queries whatever the number of cases. Returns how many closed."""
+    _may_work(by)
+    closing = _closing(state, note)
+    being_worked = cases.filter(state__in=Case.OPEN_STATES)
+    if by is None:
+        return update_with_history(being_worked, reason=reason, **closing)
+    with transaction.atomic():
+        return update_with_history(
+            being_worked.filter(owner__isnull=True), reason=reason, owner=by, **closing
+        ) + update_with_history(being_worked.filter(owner__isnull=False), reason=reason, **closing)
+
+
+# Raising many problems at once (a reconciliation run): the bulk counterparts of
+# ``case_open``, for a caller that has locked the cases of its problems (and holds what
+# makes it their only writer) and knows which are new. History is written per case, in
+# one statement per kind of change, attributed to the current actor (audit.bulk).
+
+
+def cases_open(*, cases: Sequence[Case], reason: str) -> list[Case]:
+    """Insert ``cases``, new problems, each open and named by its ``dedupe_key``, with one
+    history row each. A ``dedupe_key`` taken already is the unique constraint's
+    ``IntegrityError`` and nothing is inserted: the caller raises a known problem again
+    with ``cases_raise_again``."""
+    not_open = [case for case in cases if case.state != Case.State.OPEN or case.pk]
+    if not_open:
+        raise CaseError(f"Only new open cases are opened, not {not_open[0]}.")
+    return bulk_create_with_history(list(cases), Case, reason=reason)
+
+
+def cases_raise_again(
+    *,
+    found: Mapping[Case, Mapping[str, object]],
+    updated_reason: str,
+    reopened_reason: str,
+) -> tuple[int, int]:
+    """Problems found again, each case with what was found now (its new field values,
+    from those a finding sets: ``summary``, ``expected``, ``found``, amounts):
+
+    - a case still being worked takes the new values, with history only when one changed;
+    - a resolved case opens again with them: the same case, owner and history kept, its
+      close undone (the problem was fixed, and is back);
+    - a waived case is left as it was: a person decided to live with the problem.
+
+    One bulk write per kind of change (``updated_reason``, ``reopened_reason`` name them
+    in the history). Returns (updated, reopened)."""
+    refreshed, reopened, fields = [], [], set()
+    for case, values in found.items():
+        if case.state == Case.State.WAIVED:
+            continue
+        fields |= set(values)
+        changed = any(getattr(case, name) != value for name, value in values.items())
+        for name, value in values.items():
+            setattr(case, name, value)
+        if case.state == Case.State.RESOLVED:
+            case.state, case.closed_at, case.closing_note = Case.State.OPEN, None, ""
+            reopened.append(case)
+        elif changed:
+            refreshed.append(case)
+    fields = sorted(fields)
+    bulk_update_with_history(refreshed, Case, fields, reason=updated_reason)
+    bulk_update_with_history(
+        reopened, Case, [*fields, "state", "closed_at", "closing_note"], reason=reopened_reason
+    )
+    return len(refreshed), len(reopened)
 
 
 ADD = "support.add_case"
