@@ -37,11 +37,12 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
+from audit.bulk import update_with_history
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contract, Customer
 from kit import params as kit_params
-from support.cases import case_dedupe_key
+from kit.months import add_months, month_end, month_start, months_between
+from support.cases import case_dedupe_key, cases_close, cases_open, cases_raise_again
 from support.models import Case
 
 Kind = Case.Kind
@@ -59,22 +60,13 @@ class ReconciliationBusy(Exception):
     """Another run of the same month is writing; this one did not start."""
 
 
-def month_start(value: dt.date) -> dt.date:
-    return value.replace(day=1)
-
-
-def month_end(value: dt.date) -> dt.date:
-    following = (value.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return following - dt.timedelta(days=1)
-
-
 # The months a reconciliation can be about: from the first invoices any customer could
 # have to next month (a contract starting next month is expected there already).
 EARLIEST_MONTH = dt.date(2000, 1, 1)
 
 
 def latest_month(today: dt.date | None = None) -> dt.date:
-    return month_start(month_end(today or timezone.now().date()) + dt.timedelta(days=1))
+    return add_months(month_start(today or timezone.now().date()), 1)
 
 
 def parse_month(text: str, *, today: dt.date | None = None) -> dt.date:
@@ -198,7 +190,7 @@ def billing_comparison(
     today = today or timezone.now().date()
     params = {
         "first": first,
-        "months": (last.year - first.year) * 12 + last.month - first.month + 1,
+        "months": months_between(first, last) + 1,
         "last_end": month_end(last),
         "overdue_before": today - dt.timedelta(days=settings.OPSDESK_OVERDUE_AFTER_DAYS),
     }
@@ -228,11 +220,20 @@ def billing_comparison(
 
 
 def tolerance(expected: Decimal) -> Decimal:
-    """How far an invoice may be from what was expected: max(1.00, 0.5%)."""
+    """How far an invoice may be from what was expected: the larger of
+    ``OPSDESK_RECONCILE_TOLERANCE_MIN`` and ``OPSDESK_RECONCILE_TOLERANCE_RATE`` of it
+    (1.00 and 0.5% by default), as the settings' strict helpers parsed them (Decimals)."""
     return max(
-        Decimal(settings.OPSDESK_RECONCILE_TOLERANCE_MIN),
-        (expected * Decimal(settings.OPSDESK_RECONCILE_TOLERANCE_RATE)).quantize(Decimal("0.01")),
+        settings.OPSDESK_RECONCILE_TOLERANCE_MIN,
+        (expected * settings.OPSDESK_RECONCILE_TOLERANCE_RATE).quantize(Decimal("0.01")),
     )
+
+
+def amount_mismatch(expected: Decimal, amount: Decimal) -> bool:
+    """Whether ``amount`` is further from ``expected`` than ``tolerance`` allows
+    (PRODUCT.md: |amount_due - expected| > max(1.00, 0.5% of expected)): the one amount
+    rule of reconciliation's findings and of the billing tab's colours."""
+    return abs(amount - expected) > tolerance(expected)
 
 
 @dataclass
@@ -260,6 +261,30 @@ def invoice_due_by(month: dt.date) -> dt.date:
     """The day after which a month with no invoice has a missing one: billing invoices a
     month in arrears, so not before the month is over and its grace days have passed."""
     return month_end(month) + dt.timedelta(days=settings.OPSDESK_INVOICE_GRACE_DAYS)
+
+
+def mismatch_kinds(row: Comparison, *, today: dt.date) -> list[str]:
+    """What is wrong with the invoicing of ``row``'s month, as finding kinds: an invoice
+    without an active contract; a missing invoice (something expected, nothing issued,
+    and the month's invoice due: ``invoice_due_by``); invoices in a currency other than
+    the contract's; duplicate invoices; or, for one invoice in the contract's currency,
+    an amount mismatch (``amount_mismatch``). Overdue invoices are findings of their own
+    (``row.overdue_ids``). The one decision of what reconciliation finds and of what the
+    customer page's billing tab marks off."""
+    if row.contract_id is None:
+        return [Kind.INVOICE_WITHOUT_CONTRACT] if row.invoice_ids else []
+    if not row.invoice_ids:
+        due = row.expected and row.expected > 0 and today > invoice_due_by(row.month)
+        return [Kind.MISSING_INVOICE] if due else []
+    kinds = []
+    wrong_currency = bool(set(row.currencies) - {row.contract_currency})
+    if wrong_currency:
+        kinds.append(Kind.CURRENCY_MISMATCH)
+    if len(row.invoice_ids) > 1:
+        kinds.append(Kind.DUPLICATE_INVOICE)
+    elif not wrong_currency and amount_mismatch(row.expected, row.invoiced):
+        kinds.append(Kind.AMOUNT_MISMATCH)
+    return kinds
 
 
 def findings_for(
@@ -300,7 +325,8 @@ def findings_for(
 
     found = []
     currency = row.contract_currency
-    if row.contract_id is None:
+    kinds = mismatch_kinds(row, today=today)
+    if Kind.INVOICE_WITHOUT_CONTRACT in kinds:
         found.append(
             finding(
                 Kind.INVOICE_WITHOUT_CONTRACT,
@@ -312,64 +338,62 @@ def findings_for(
                 first_invoice,
             )
         )
-    elif not issued:
-        if row.expected and row.expected > 0 and today > invoice_due_by(row.month):
-            found.append(
-                finding(
-                    Kind.MISSING_INVOICE,
-                    f"{who}: no invoice for {month}",
-                    f"an invoice in {currency} by {invoice_due_by(row.month):%d %b %Y}",
-                    "no invoice issued",
-                    row.expected,
-                    None,
-                    contract,
-                )
+    if Kind.MISSING_INVOICE in kinds:
+        found.append(
+            finding(
+                Kind.MISSING_INVOICE,
+                f"{who}: no invoice for {month}",
+                f"an invoice in {currency} by {invoice_due_by(row.month):%d %b %Y}",
+                "no invoice issued",
+                row.expected,
+                None,
+                contract,
             )
-    else:
+        )
+    if Kind.CURRENCY_MISMATCH in kinds:
         wrong = sorted(set(row.currencies) - {currency})
-        if wrong:
-            found.append(
-                finding(
-                    Kind.CURRENCY_MISMATCH,
-                    f"{who}: {month} invoiced in {', '.join(wrong)}, contract in {currency}",
-                    f"invoices in {currency}",
-                    f"{numbers} in {', '.join(row.currencies)}",
-                    row.expected,
-                    row.invoiced,
-                    first_invoice,
-                )
+        found.append(
+            finding(
+                Kind.CURRENCY_MISMATCH,
+                f"{who}: {month} invoiced in {', '.join(wrong)}, contract in {currency}",
+                f"invoices in {currency}",
+                f"{numbers} in {', '.join(row.currencies)}",
+                row.expected,
+                row.invoiced,
+                first_invoice,
             )
-        if len(issued) > 1:
-            found.append(
-                finding(
-                    Kind.DUPLICATE_INVOICE,
-                    f"{who}: {len(issued)} invoices for {month}",
-                    "one invoice for the month",
-                    f"{len(issued)} invoices: {numbers}",
-                    row.expected,
-                    row.invoiced,
-                    first_invoice,
-                )
+        )
+    if Kind.DUPLICATE_INVOICE in kinds:
+        found.append(
+            finding(
+                Kind.DUPLICATE_INVOICE,
+                f"{who}: {len(issued)} invoices for {month}",
+                "one invoice for the month",
+                f"{len(issued)} invoices: {numbers}",
+                row.expected,
+                row.invoiced,
+                first_invoice,
             )
-        elif not wrong and abs(row.invoiced - row.expected) > tolerance(row.expected):
-            difference = row.invoiced - row.expected
-            found.append(
-                finding(
-                    Kind.AMOUNT_MISMATCH,
-                    f"{who}: invoice {numbers} is {_money(abs(difference), currency)} "
-                    f"{'above' if difference > 0 else 'below'} what {month} should cost",
-                    f"in {currency}: the fees"
-                    + (
-                        f" and {row.peak - row.seats} extra seat(s) at the peak of {row.peak} users"
-                        if row.peak and row.seats and row.peak > row.seats
-                        else ""
-                    ),
-                    f"on {numbers}",
-                    row.expected,
-                    row.invoiced,
-                    first_invoice,
-                )
+        )
+    if Kind.AMOUNT_MISMATCH in kinds:
+        difference = row.invoiced - row.expected
+        found.append(
+            finding(
+                Kind.AMOUNT_MISMATCH,
+                f"{who}: invoice {numbers} is {_money(abs(difference), currency)} "
+                f"{'above' if difference > 0 else 'below'} what {month} should cost",
+                f"in {currency}: the fees"
+                + (
+                    f" and {row.peak - row.seats} extra seat(s) at the peak of {row.peak} users"
+                    if row.peak and row.seats and row.peak > row.seats
+                    else ""
+                ),
+                f"on {numbers}",
+                row.expected,
+                row.invoiced,
+                first_invoice,
             )
+        )
     for pk in row.overdue_ids:
         invoice = invoices[pk]
         unpaid = invoice.amount_due - invoice.amount_paid
@@ -437,7 +461,7 @@ def _step(run: ReconciliationRun, stage: str, progress: int, **counts) -> None:
     run.save(update_fields=["stage", "progress", *counts])
 
 
-def reconcile(
+def reconciliation_run(
     *, month: dt.date, customer: Customer | None = None, today: dt.date | None = None
 ) -> ReconciliationRun:
     """Reconcile ``month`` for every customer (or one: "re-check now") and bring its
@@ -520,9 +544,8 @@ def _write_findings(run, rows, *, month, customer, today) -> dict:
         model: ContentType.objects.get_for_model(model) for model in (Invoice, Contract)
     }
     now = timezone.now()
-    new, refreshed, reopened = [], [], []
+    new, again = [], {}
     for key, finding in wanted.items():
-        case = existing.get(key)
         values = {
             "summary": finding.summary[:300],
             "expected": finding.expected,
@@ -530,61 +553,49 @@ def _write_findings(run, rows, *, month, customer, today) -> dict:
             "expected_amount": finding.expected_amount,
             "found_amount": finding.found_amount,
         }
-        if case is None:
-            subject_type, subject_id = None, ""
-            if finding.subject is not None:
-                subject_type = content_types[finding.subject[0]]
-                subject_id = str(finding.subject[1])
-            new.append(
-                Case(
-                    kind=finding.kind,
-                    customer_id=finding.customer_id,
-                    period=finding.month,
-                    dedupe_key=key,
-                    subject_type=subject_type,
-                    subject_id=subject_id,
-                    details=finding.details,
-                    opened_at=now,
-                    **values,
-                )
-            )
+        case = existing.get(key)
+        if case is not None:
+            again[case] = values
             continue
-        if case.state == Case.State.WAIVED:
-            continue  # a person decided to live with it
-        changed = any(getattr(case, name) != value for name, value in values.items())
-        for name, value in values.items():
-            setattr(case, name, value)
-        if case.state == Case.State.RESOLVED:
-            case.state, case.closed_at, case.closing_note = Case.State.OPEN, None, ""
-            reopened.append(case)
-        elif changed:
-            refreshed.append(case)
+        subject_type, subject_id = None, ""
+        if finding.subject is not None:
+            subject_type = content_types[finding.subject[0]]
+            subject_id = str(finding.subject[1])
+        new.append(
+            Case(
+                kind=finding.kind,
+                customer_id=finding.customer_id,
+                period=finding.month,
+                dedupe_key=key,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                details=finding.details,
+                opened_at=now,
+                **values,
+            )
+        )
 
     run_name = f"reconciliation run #{run.pk}"
-    bulk_create_with_history(new, Case, reason=f"found by {run_name}")
-    amounts = ["summary", "expected", "found", "expected_amount", "found_amount"]
-    bulk_update_with_history(refreshed, Case, amounts, reason=f"amounts updated by {run_name}")
-    bulk_update_with_history(
-        reopened,
-        Case,
-        [*amounts, "state", "closed_at", "closing_note"],
-        reason=f"found again by {run_name}",
+    cases_open(cases=new, reason=f"found by {run_name}")
+    updated, reopened = cases_raise_again(
+        found=again,
+        updated_reason=f"amounts updated by {run_name}",
+        reopened_reason=f"found again by {run_name}",
     )
     fixed = [
         case.pk
         for key, case in existing.items()
         if key not in wanted and case.state in Case.OPEN_STATES and case.kind in BILLING_KINDS
     ]
-    resolved = update_with_history(
-        Case.objects.filter(pk__in=fixed),
-        reason=f"no longer found by {run_name}",
+    resolved = cases_close(
+        cases=Case.objects.filter(pk__in=fixed),
         state=Case.State.RESOLVED,
-        closed_at=now,
-        closing_note=f"No longer found by {run_name} on {now:%d %b %Y %H:%M} UTC: fixed.",
+        note=f"No longer found by {run_name} on {now:%d %b %Y %H:%M} UTC: fixed.",
+        reason=f"no longer found by {run_name}",
     )
     return {
         "findings": dict(Counter(f.kind for f in wanted.values())),
-        "opened": len(new) + len(reopened),
-        "updated": len(refreshed),
+        "opened": len(new) + reopened,
+        "updated": updated,
         "resolved": resolved,
     }

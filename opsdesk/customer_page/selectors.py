@@ -13,8 +13,16 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from billing.models import Invoice
-from billing.reconciliation import BILLING_KINDS, billing_comparison, month_start, tolerance
+from billing.reconciliation import (
+    BILLING_KINDS,
+    amount_mismatch,
+    billing_comparison,
+    invoice_due_by,
+    mismatch_kinds,
+    tolerance,
+)
 from customers.models import Contract, Customer, Entitlement, UsageDaily
+from kit.months import add_months, month_end, month_start
 from opsdesk.health import flags as health
 from support.models import Case, Ticket
 
@@ -235,7 +243,9 @@ class BillingMonth:
     """One month of a customer's billing tab: what it should have cost, what was
     invoiced, and the open findings of the month. ``expected`` is None when no contract
     was active; ``invoiced`` when nothing was issued (drafts and void invoices are listed
-    in ``invoices`` but never counted, as in reconciliation)."""
+    in ``invoices`` but never counted, as in reconciliation). ``mismatches``: what
+    reconciliation finds wrong with the month as it stands today
+    (``billing.reconciliation.mismatch_kinds``)."""
 
     month: dt.date
     contract: Contract | None  # the latest contract active in the month
@@ -252,6 +262,8 @@ class BillingMonth:
     counted_ids: frozenset[int]
     overdue_ids: frozenset[int]
     cases: list[Case]
+    mismatches: tuple[str, ...]
+    invoice_due_by: dt.date
 
     @property
     def empty(self) -> bool:
@@ -283,11 +295,16 @@ class BillingMonth:
 
     @property
     def outside_tolerance(self) -> bool:
-        """What reconciliation calls a mismatch (a missing invoice, an invoice without a
-        contract, duplicates included), or an invoice in another currency."""
-        if self.other_currencies or len(self.invoiced_amounts) > 1:
-            return True
-        return self.difference is not None and abs(self.difference) > self.tolerance
+        """Whether reconciliation calls the month's invoicing off: a missing invoice, an
+        invoice without a contract, another currency, duplicates, or an amount outside
+        the tolerance."""
+        return bool(self.mismatches)
+
+    @property
+    def awaiting_invoice(self) -> bool:
+        """Something is expected and nothing issued, but the month's invoice is not due
+        yet (billing invoices in arrears): not missing until ``invoice_due_by``."""
+        return bool(self.expected) and not self.counted_ids and not self.mismatches
 
 
 @dataclass(frozen=True)
@@ -305,7 +322,7 @@ class BillingTotal:
 
     @property
     def outside_tolerance(self) -> bool:
-        return abs(self.difference) > tolerance(self.expected)
+        return amount_mismatch(self.expected, self.invoiced)
 
 
 @dataclass(frozen=True)
@@ -324,18 +341,14 @@ class CustomerBilling:
         return sum(len(month.cases) for month in self.months)
 
 
-def _add_months(month: dt.date, months: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def customer_billing(
     *, customer: Customer, months: int = 12, today: dt.date | None = None
 ) -> CustomerBilling:
     """The customer's billing tab: the last ``months`` months (this one included), newest
     first, expected against invoiced as reconciliation computes it
-    (``billing.reconciliation.billing_comparison``), with the month's invoices and open
-    billing findings. Four queries whatever the number of months, invoices or findings:
+    (``billing.reconciliation.billing_comparison``) and judged by its rules
+    (``mismatch_kinds``, ``amount_mismatch``), with the month's invoices and open billing
+    findings. Four queries whatever the number of months, invoices or findings:
     the comparison, the contracts (for the price of an extra seat), invoices, cases.
 
     Months older than the first one with a contract or an invoice are left out (a customer
@@ -343,8 +356,8 @@ def customer_billing(
     row, so a gap in the contracts shows."""
     today = today or timezone.now().date()
     last = month_start(today)
-    first = _add_months(last, -(months - 1))
-    last_end = _add_months(last, 1) - dt.timedelta(days=1)
+    first = add_months(last, -(months - 1))
+    last_end = month_end(last)
     rows = {
         row.month: row
         for row in billing_comparison(first=first, last=last, customer=customer, today=today)
@@ -369,7 +382,7 @@ def customer_billing(
         cases[case.period].append(case)
 
     result, seen = [], False
-    for month in (_add_months(first, offset) for offset in range(months)):
+    for month in (add_months(first, offset) for offset in range(months)):
         row = rows.get(month)
         contract = contracts.get(row.contract_id) if row and row.contract_id else None
         seen = seen or bool(row or invoices[month] or cases[month])
@@ -401,6 +414,8 @@ def customer_billing(
                 counted_ids=frozenset(row.invoice_ids if row else ()),
                 overdue_ids=frozenset(row.overdue_ids if row else ()),
                 cases=cases[month],
+                mismatches=tuple(mismatch_kinds(row, today=today)) if row else (),
+                invoice_due_by=invoice_due_by(month),
             )
         )
     result.reverse()

@@ -15,8 +15,10 @@ from billing.imports import invoices_import_file
 from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import (
     ReconciliationBusy,
+    amount_mismatch,
     billing_comparison,
-    reconcile,
+    mismatch_kinds,
+    reconciliation_run,
     tolerance,
 )
 from customers.models import Contract, Customer, UsageDaily
@@ -126,7 +128,7 @@ def findings():
 
 
 def test_the_month_gives_exactly_these_findings(month):
-    run = reconcile(month=OCTOBER, today=TODAY)
+    run = reconciliation_run(month=OCTOBER, today=TODAY)
     assert findings() == [
         ("amount_mismatch", "Over tolerance", D("500.00"), D("497.49")),
         ("amount_mismatch", "Small over", D("100.00"), D("98.99")),
@@ -187,14 +189,73 @@ def test_tolerance_is_the_larger_of_one_unit_and_half_a_percent(settings):
     assert tolerance(D("100.00")) == D("1.00")
     assert tolerance(D("500.00")) == D("2.50")
     assert tolerance(D("10000.00")) == D("50.00")
-    settings.OPSDESK_RECONCILE_TOLERANCE_MIN = "5"
+    settings.OPSDESK_RECONCILE_TOLERANCE_MIN = D("5")
     assert tolerance(D("500.00")) == D("5")
+    settings.OPSDESK_RECONCILE_TOLERANCE_RATE = D("0.02")
+    assert tolerance(D("500.00")) == D("10.00")
+
+
+def test_the_tolerance_is_read_from_the_settings_not_the_environment(monkeypatch):
+    """The strict helpers of opsdesk/settings.py parse the variables once, at start."""
+    monkeypatch.setenv("OPSDESK_RECONCILE_TOLERANCE_MIN", "100")
+    monkeypatch.setenv("OPSDESK_RECONCILE_TOLERANCE_RATE", "0.5")
+    assert tolerance(D("500.00")) == D("2.50")
+
+
+@pytest.mark.parametrize(
+    ("expected", "amount", "mismatch"),
+    [
+        ("500.00", "502.50", False),  # 0.5% over: at the edge, allowed
+        ("500.00", "497.50", False),
+        ("500.00", "502.51", True),
+        ("500.00", "497.49", True),
+        ("100.00", "101.00", False),  # one unit beats 0.5% of 100
+        ("100.00", "98.99", True),
+        ("0.00", "1.00", False),
+        ("0.00", "1.01", True),
+        ("10000.00", "10050.00", False),
+        ("10000.00", "9949.99", True),
+    ],
+)
+def test_an_amount_mismatch_is_further_than_the_tolerance_either_way(expected, amount, mismatch):
+    assert amount_mismatch(D(expected), D(amount)) is mismatch
+
+
+def test_each_row_of_the_month_has_the_mismatches_its_findings_are_made_of(month):
+    rows = billing_comparison(first=OCTOBER, last=OCTOBER, today=TODAY)
+    names = dict(Customer.objects.values_list("pk", "name"))
+    kinds = {
+        names.get(row.customer_id, row.tenant_id): mismatch_kinds(row, today=TODAY) for row in rows
+    }
+    assert kinds == {
+        "Exact": [],
+        "Extra seats": [],
+        "Within tolerance": [],
+        "Over tolerance": ["amount_mismatch"],
+        "Small within": [],
+        "Small over": ["amount_mismatch"],
+        "Missing": ["missing_invoice"],
+        "Only void": ["missing_invoice"],
+        "Only draft": ["missing_invoice"],
+        "Ended in September": ["invoice_without_contract"],
+        "Draft contract": ["invoice_without_contract"],
+        "ghost-9": ["invoice_without_contract"],
+        "Dollars": ["currency_mismatch"],
+        "Twice": ["duplicate_invoice"],
+        "Late": [],  # overdue: a finding of the invoice, not of the month's amount
+        "Just in time": [],
+        "Mid-month start": [],
+    }
+    # Billing invoices in arrears: not missing until the month and its grace days are over.
+    missing = next(row for row in rows if names.get(row.customer_id) == "Missing")
+    assert mismatch_kinds(missing, today=dt.date(2026, 11, 5)) == []
+    assert mismatch_kinds(missing, today=dt.date(2026, 11, 6)) == ["missing_invoice"]
 
 
 def test_a_second_run_changes_nothing(month):
-    reconcile(month=OCTOBER, today=TODAY)
+    reconciliation_run(month=OCTOBER, today=TODAY)
     before = {c.pk: c.history.count() for c in Case.objects.all()}
-    again = reconcile(month=OCTOBER, today=TODAY)
+    again = reconciliation_run(month=OCTOBER, today=TODAY)
     assert (again.opened, again.updated, again.resolved) == (0, 0, 0)
     assert {c.pk: c.history.count() for c in Case.objects.all()} == before
     assert Case.objects.count() == 11
@@ -203,7 +264,7 @@ def test_a_second_run_changes_nothing(month):
 def test_a_corrected_invoice_reimported_resolves_its_case_which_keeps_owner_and_notes(
     month, ops_lead
 ):
-    first = reconcile(month=OCTOBER, today=TODAY)
+    first = reconciliation_run(month=OCTOBER, today=TODAY)
     case = Case.objects.get(kind="amount_mismatch", customer=month["Over tolerance"])
     with acting_as("olga", user=ops_lead):
         case.owner = ops_lead
@@ -212,7 +273,7 @@ def test_a_corrected_invoice_reimported_resolves_its_case_which_keeps_owner_and_
     fixed = row(wrong.external_id, amount="500.00", tenant=wrong.tenant_id)
     result = invoices_import_file(HEADER + fixed)
     assert result.updated == 1
-    run = reconcile(month=OCTOBER, today=TODAY)
+    run = reconciliation_run(month=OCTOBER, today=TODAY)
     assert (run.opened, run.updated, run.resolved) == (0, 0, 1)
     case.refresh_from_db()
     assert (case.state, case.owner) == ("resolved", ops_lead)
@@ -223,7 +284,7 @@ def test_a_corrected_invoice_reimported_resolves_its_case_which_keeps_owner_and_
 
     # Broken again: the same case opens again, still Olga's.
     invoices_import_file(HEADER + row(wrong.external_id, amount="400.00", tenant=wrong.tenant_id))
-    third = reconcile(month=OCTOBER, today=TODAY)
+    third = reconciliation_run(month=OCTOBER, today=TODAY)
     case.refresh_from_db()
     assert (third.opened, case.state, case.owner, case.closing_note) == (1, "open", ops_lead, "")
     assert case.found_amount == D("400.00")
@@ -233,7 +294,7 @@ def test_a_corrected_invoice_reimported_resolves_its_case_which_keeps_owner_and_
 
 
 def test_a_changed_amount_updates_the_open_case_and_a_waived_case_stays_waived(month, ops_lead):
-    reconcile(month=OCTOBER, today=TODAY)
+    reconciliation_run(month=OCTOBER, today=TODAY)
     small = Case.objects.get(kind="amount_mismatch", customer=month["Small over"])
     twice = Case.objects.get(kind="duplicate_invoice")
     from support.cases import case_close
@@ -243,7 +304,7 @@ def test_a_changed_amount_updates_the_open_case_and_a_waived_case_stays_waived(m
         wrong = Invoice.objects.get(customer=month["Small over"])
         wrong.amount_due = D("90.00")
         wrong.save()
-    run = reconcile(month=OCTOBER, today=TODAY)
+    run = reconciliation_run(month=OCTOBER, today=TODAY)
     assert (run.opened, run.updated, run.resolved) == (0, 1, 0)
     small.refresh_from_db()
     assert small.found_amount == D("90.00") and small.state == "open"
@@ -252,7 +313,7 @@ def test_a_changed_amount_updates_the_open_case_and_a_waived_case_stays_waived(m
 
 
 def test_re_check_of_one_customer_touches_only_its_cases(month):
-    reconcile(month=OCTOBER, today=TODAY)
+    reconciliation_run(month=OCTOBER, today=TODAY)
     with acting_as("test:fixture"):
         fix = Invoice.objects.get(customer=month["Over tolerance"])
         fix.amount_due = D("500.00")
@@ -260,38 +321,42 @@ def test_re_check_of_one_customer_touches_only_its_cases(month):
         missing = Invoice.objects.get(customer=month["Only void"])
         missing.status = "paid"
         missing.save()
-    run = reconcile(month=OCTOBER, customer=month["Over tolerance"], today=TODAY)
+    run = reconciliation_run(month=OCTOBER, customer=month["Over tolerance"], today=TODAY)
     assert (run.customer, run.customers_checked, run.resolved) == (month["Over tolerance"], 1, 1)
     assert Case.objects.get(customer=month["Only void"]).state == "open"  # not re-checked
 
 
 def test_queries_do_not_grow_with_the_number_of_customers(month):
-    reconcile(month=OCTOBER, today=TODAY)  # warm: content types cached
+    reconciliation_run(month=OCTOBER, today=TODAY)  # warm: content types cached
     september = {"period_start": dt.date(2026, 9, 1), "period_end": dt.date(2026, 9, 30)}
     invoice(month["Exact"], "500.00", **september)
     with CaptureQueriesContext(connection) as small:
-        reconcile(month=dt.date(2026, 9, 1), today=TODAY)
+        reconciliation_run(month=dt.date(2026, 9, 1), today=TODAY)
     for number in range(40):
         who = customer(f"More {number}")
         active_contract(who)
         invoice(who, "400.00", **september)
     with CaptureQueriesContext(connection) as large:
-        run = reconcile(month=dt.date(2026, 9, 1), today=TODAY)
+        run = reconciliation_run(month=dt.date(2026, 9, 1), today=TODAY)
     assert run.findings["amount_mismatch"] == 40
     assert len(large.captured_queries) == len(small.captured_queries)
 
 
 def test_two_runs_of_a_month_cannot_write_at_once_and_a_dead_one_is_taken_over(month):
     with acting_as("test:fixture"):
-        alive = ReconciliationRun.objects.create(month=OCTOBER, started_by="task:reconcile_month")
-    with pytest.raises(ReconciliationBusy, match=f"run #{alive.pk}, started by task:reconcile"):
-        reconcile(month=OCTOBER, today=TODAY)
+        alive = ReconciliationRun.objects.create(
+            month=OCTOBER, started_by="task:reconciliation_run"
+        )
+    with pytest.raises(
+        ReconciliationBusy, match=f"run #{alive.pk}, started by task:reconciliation_run"
+    ):
+        reconciliation_run(month=OCTOBER, today=TODAY)
     assert not Case.objects.exists()
     assert ReconciliationRun.objects.count() == 1
     with acting_as("test:fixture"):
         alive.started_at = timezone.now() - dt.timedelta(minutes=31)
         alive.save()
-    run = reconcile(month=OCTOBER, today=TODAY)
+    run = reconciliation_run(month=OCTOBER, today=TODAY)
     alive.refresh_from_db()
     assert (alive.status, alive.error) == ("failed", "Stopped without finishing (worker lost).")
     assert run.status == "succeeded" and Case.objects.count() == 11
@@ -305,7 +370,7 @@ def test_a_failure_is_recorded_on_the_run(month, monkeypatch):
 
     monkeypatch.setattr(reconciliation, "_write_findings", broken)
     with pytest.raises(RuntimeError):
-        reconcile(month=OCTOBER, today=TODAY)
+        reconciliation_run(month=OCTOBER, today=TODAY)
     run = ReconciliationRun.objects.get()
     assert (run.status, run.error) == ("failed", "RuntimeError: disk full")
     assert run.finished_at is not None and not Case.objects.exists()
@@ -333,7 +398,7 @@ def test_the_command_reports_the_run(month, capsys):
 def test_a_month_invoiced_in_arrears_has_a_missing_invoice_only_after_its_grace(
     month, today, missing
 ):
-    reconcile(month=OCTOBER, today=today)
+    reconciliation_run(month=OCTOBER, today=today)
     found = Case.objects.filter(kind="missing_invoice", customer=month["Missing"])
     assert found.exists() is missing
     if missing:

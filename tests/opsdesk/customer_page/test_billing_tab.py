@@ -295,6 +295,63 @@ def test_the_tolerance_decides_the_colour_at_its_edges():
     ]
 
 
+def test_a_month_not_invoiced_yet_is_off_only_once_its_invoice_is_due(client, agent):
+    """Billing invoices in arrears: reconciliation finds an invoice missing only after the
+    month and its grace days (``OPSDESK_INVOICE_GRACE_DAYS``, 5); the tab marks the month
+    by the same rule (it used to mark any month with nothing issued, this one included)."""
+    who = crafted.customer("Arrears")
+    active_contract(who, start_date=dt.date(2026, 10, 1))
+    bill(who, "2026-10", "500.00", "A-10")
+    [november, october] = customer_billing(customer=who, today=TODAY).months
+    assert (november.difference, november.outside_tolerance, november.awaiting_invoice) == (
+        D("-500.00"),
+        False,
+        True,
+    )
+    assert november.invoice_due_by == dt.date(2026, 12, 5)
+    assert (october.outside_tolerance, october.awaiting_invoice) == (False, False)
+    client.force_login(agent)
+    with time_machine.travel(dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)):
+        content = client.get(f"/admin/customers/customer/{who.pk}/change/").content.decode()
+    assert page_rows(content)["2026-11"] == (
+        "Nov 2026 this month 500.00 EUR fees; no usage reported — nothing issued "
+        "-500.00 invoice expected by 5 Dec 2026 none —"
+    )
+    row = re.search(r'data-testid="billing-2026-11".*?</tr>', content, re.S).group()
+    assert 'od-billing-off" data-testid="difference"' not in row
+
+    on_the_last_day = customer_billing(customer=who, today=dt.date(2026, 12, 5)).months
+    assert [(m.month.month, m.mismatches, m.awaiting_invoice) for m in on_the_last_day] == [
+        (12, (), True),
+        (11, (), True),
+        (10, (), False),
+    ]
+    a_day_later = customer_billing(customer=who, today=dt.date(2026, 12, 6)).months
+    assert [(m.month.month, m.mismatches, m.outside_tolerance) for m in a_day_later] == [
+        (12, (), False),
+        (11, ("missing_invoice",), True),
+        (10, (), False),
+    ]
+
+
+def test_a_month_invoiced_twice_or_without_a_contract_is_off_whatever_the_amounts():
+    """As reconciliation finds them: duplicates even when they add up to what was expected,
+    and an invoice without an active contract even when it is within a unit of nothing
+    (the tab used to compare these amounts with the tolerance)."""
+    who = crafted.customer("Halves")
+    active_contract(who, start_date=dt.date(2026, 10, 1))
+    bill(who, "2026-09", "0.50", "H-09")  # before the contract
+    bill(who, "2026-10", "250.00", "H-10-A")
+    bill(who, "2026-10", "250.00", "H-10-B")
+    bill(who, "2026-11", "500.00", "H-11")
+    months = customer_billing(customer=who, today=TODAY).months
+    assert [(m.month.month, m.difference, m.mismatches, m.outside_tolerance) for m in months] == [
+        (11, D("0.00"), (), False),
+        (10, D("0.00"), ("duplicate_invoice",), True),
+        (9, D("0.50"), ("invoice_without_contract",), True),
+    ]
+
+
 def test_a_customer_with_nothing_billed_has_no_rows():
     who = crafted.customer("Prospect")
     billing = customer_billing(customer=who, today=TODAY)
