@@ -100,20 +100,6 @@ def story_for(*, seed: int, index: int) -> str | None:
     return None
 
 
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The first of the month ``months`` after ``day``'s month."""
-    month = day.year * 12 + day.month - 1 + months
-    return dt.date(month // 12, month % 12 + 1, 1)
-
-
-def last_day_of_month(day: dt.date) -> dt.date:
-    return add_months(day, 1) - dt.timedelta(days=1)
-
-
 def at_time(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from customers.models import Contact, Contract, Customer
+from kit.months import add_months, month_start
 from opsdesk.demo.catalogue import (
     LEGAL_FORMS,
     MANAGER_PATTERN,
@@ -22,10 +23,8 @@ from opsdesk.demo.plan_shapes import (
     CustomerPlan,
     DemoRefs,
     UsageReport,
-    add_months,
     at_time,
     email_address,
-    month_start,
     person_name,
     rounded_money,
     seeded_rng,

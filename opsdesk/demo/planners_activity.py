@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from billing.models import Invoice
-from customers.codes import generate_redemption_code
+from customers.codes import redemption_code_generate
 from customers.models import Contact, Contract, Entitlement, Order
+from kit.months import add_months, month_end, month_start
 from opsdesk.demo.catalogue import (
     PRIORITIES,
     PRODUCTS,
@@ -27,11 +28,8 @@ from opsdesk.demo.plan_shapes import (
     DemoRefs,
     PlannedCase,
     PlannedTicket,
-    add_months,
     at_time,
     email_address,
-    last_day_of_month,
-    month_start,
     person_name,
     rounded_money,
 )
@@ -154,7 +152,7 @@ def plan_orders(
                 order=order,
                 customer=customer,
                 product=refs.products[product.sku],
-                code=generate_redemption_code(rng),
+                code=redemption_code_generate(rng),
                 valid_from=valid_from,
                 valid_until=valid_until,
                 issued_at=issued_at,
@@ -267,11 +265,11 @@ def plan_invoices(
     this_month = month_start(today)
     month = month_start(window_start)
     while month <= this_month:
-        month_end = last_day_of_month(month)
+        last_day = month_end(month)
         for contract in plan.contracts:
             if contract.status not in (Contract.Status.ACTIVE, Contract.Status.ENDED):
                 continue
-            if contract.start_date > month_end or (
+            if contract.start_date > last_day or (
                 contract.end_date is not None and contract.end_date < month
             ):
                 continue
@@ -295,7 +293,7 @@ def plan_invoices(
                 amount_due=amount,
                 amount_paid=Decimal("0.00") if latest or overdue else amount,
                 period_start=month,
-                period_end=month_end,
+                period_end=last_day,
                 issued_at=month,
                 due_at=month + dt.timedelta(days=30),
             )

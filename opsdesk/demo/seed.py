@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from billing.reconciliation import reconcile
+from billing.reconciliation import reconciliation_run
+from kit.months import add_months, month_start
 from onboarding.demo import seed_onboarding
 from opsdesk.demo.catalogue import DEFAULT_CHUNK_SIZE, DEFAULT_CUSTOMERS, DEFAULT_DAYS, DEFAULT_SEED
-from opsdesk.demo.plan_shapes import add_months, month_start
 from opsdesk.demo.planners import customer_plan
 from opsdesk.demo.writers import ensure_reference_data, write_inbox, write_plans
 
@@ -104,7 +104,7 @@ def seed_demo(
         # so the demo's ops inbox shows exactly what a daily run would.
         this_month = month_start(today)
         for back in range(11, -1, -1):
-            run = reconcile(month=add_months(this_month, -back), today=today)
+            run = reconciliation_run(month=add_months(this_month, -back), today=today)
             created["cases"] += run.opened
     with transaction.atomic():
         seed_onboarding(seed=seed, today=today, created=created)

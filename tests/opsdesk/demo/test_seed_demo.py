@@ -19,8 +19,9 @@ from django.test import RequestFactory
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from kit import roles
+from kit.months import month_end
 from opsdesk.demo import catalogue
-from opsdesk.demo.plan_shapes import last_day_of_month, tenant_key
+from opsdesk.demo.plan_shapes import tenant_key
 from support.models import Case, Tag, Ticket, WebhookEvent
 
 pytestmark = pytest.mark.django_db
@@ -479,7 +480,7 @@ def months_under_contract(customer: Customer, months: list[dt.date]) -> list[dt.
         month
         for month in months
         if any(
-            c.start_date <= last_day_of_month(month) and (c.end_date or month) >= month
+            c.start_date <= month_end(month) and (c.end_date or month) >= month
             for c in contracts
         )
     ]
@@ -500,12 +501,12 @@ def test_a_year_of_monthly_invoices_at_the_contract_fee_paid_but_for_this_month(
         assert [invoice.period_start for invoice in invoices] == expected_months, customer
         for invoice in invoices:
             month = invoice.period_start
-            month_end = last_day_of_month(month)
-            assert invoice.period_end == month_end
+            last_day = month_end(month)
+            assert invoice.period_end == last_day
             [contract] = [
                 c
                 for c in customer.contracts.exclude(status="draft")
-                if c.start_date <= month_end and (c.end_date is None or c.end_date >= month)
+                if c.start_date <= last_day and (c.end_date is None or c.end_date >= month)
             ]
             expected = contract.monthly_fee
             if customer == mismatch and month == dt.date(2026, 10, 1):
