@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -34,6 +35,17 @@ class TicketContext:
     @property
     def days_since_end(self) -> int | None:
         return -self.days_to_end if self.days_to_end is not None and self.days_to_end < 0 else None
+
+    @property
+    def renewal_soon(self) -> bool:
+        """The digest's "renewal soon" (opsdesk.health.flags.renewal_soon): an active
+        contract ends within ``OPSDESK_HEALTH_RENEWAL_DAYS``, that day included."""
+        return (
+            self.contract is not None
+            and self.contract.status == Contract.Status.ACTIVE
+            and self.days_to_end is not None
+            and 0 <= self.days_to_end <= settings.OPSDESK_HEALTH_RENEWAL_DAYS
+        )
 
 
 def ticket_context(
