@@ -29,6 +29,8 @@ from django.db import models
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from kit.months import month_start
+
 DATE_MIN = dt.date(2000, 1, 1)
 MONTH_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}")
 DATE_MAX = dt.date(2100, 12, 31)
@@ -164,7 +166,7 @@ def parse_month(
         first = dt.datetime.strptime(value, "%Y-%m").date()
     except (TypeError, ValueError):
         raise ParamError(f"“{name}” must be a month (YYYY-MM).") from None
-    if not min.replace(day=1) <= first <= max:
+    if not month_start(min) <= first <= max:
         raise ParamError(f"“{name}” must be a month from {min:%Y-%m} to {max:%Y-%m}.")
     return first
 

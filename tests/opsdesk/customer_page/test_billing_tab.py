@@ -13,6 +13,7 @@ from audit.context import acting_as, acting_as_user
 from billing.models import Invoice
 from billing.reconciliation import reconciliation_run
 from customers.models import Contract, Customer, UsageDaily
+from kit.months import month_end
 from opsdesk.customer_page.selectors import customer_billing
 from support.cases import case_close, cases_acknowledge
 from support.models import Case
@@ -38,7 +39,7 @@ def month_of(text: str) -> dt.date:
 def bill(who: Customer, month: str, amount: str, number: str, **fields) -> Invoice:
     """An invoice for ``month``, paid, due at the end of the month, unless told otherwise."""
     start = month_of(month)
-    end = (start + dt.timedelta(days=31)).replace(day=1) - dt.timedelta(days=1)
+    end = month_end(start)
     values = {"period_start": start, "period_end": end, "issued_at": start, "due_at": end}
     return crafted.invoice(
         who, amount, number=number, external_id=f"in_{number}", **{**values, **fields}
