@@ -3,9 +3,10 @@ have been invoiced for a month, compared with what was, as one set-based query.
 
 ``billing_comparison`` is that query: PostgreSQL joins contracts, usage and invoices and
 sums them per customer and month, for any range of months and all customers or one (the
-customer page's billing tab uses it too). ``reconcile`` turns its rows into findings,
-``support.Case`` rows of the billing kinds, in a fixed number of queries whatever the
-number of customers:
+customer page's billing tab uses it too). ``reconciliation_run`` turns its rows into
+findings, ``support.Case`` rows of the billing kinds, through the case lifecycle of
+``support.cases`` (``cases_open``, ``cases_raise_again``, ``cases_close``), in a fixed
+number of queries whatever the number of customers:
 
 - an unchanged problem keeps its one case (owner, notes, history) and only its amounts
   are brought up to date;
@@ -20,7 +21,8 @@ seats) x the latest contract's price per extra seat. "Active in the month": stat
 active or ended, and its dates overlap the month. Invoices count when their period
 starts in the month and they are issued (not draft, not void). The amount is compared
 only for a single invoice in the contract's currency: duplicates and a wrong currency
-are findings of their own and would make the amount comparison noise.
+are findings of their own and would make the amount comparison noise. What is off with a
+month is ``mismatch_kinds``, an amount ``amount_mismatch``: the billing tab asks them too.
 """
 
 from __future__ import annotations
