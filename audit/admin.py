@@ -8,29 +8,13 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed
-from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from kit.admin import AdminParamsMixin
+from kit.admin import AdminParamsMixin, CappedCountPaginator
 from kit.params import pk_or_404
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most ``cap + 1`` rows, so a page never runs an unbounded ``COUNT(*)``.
-
-    On a large table the admin shows ``cap`` pages at most; search and filters narrow it.
-    """
-
-    cap = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        # SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1): bounded whatever the table size.
-        return self.object_list.order_by()[: self.cap + 1].count()
 
 
 class _ValidIdsOnly:
