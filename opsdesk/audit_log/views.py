@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from kit.params import DATE_MAX, DATE_MIN, ParamError, date_param, page_param
+from kit.admin import form_errors, report_refused_filters
+from kit.params import DATE_MAX, DATE_MIN, ParamError, date_param, object_or_404, page_param
 from opsdesk.audit_log.selectors import (
     AuditLogFilter,
     audit_log,
@@ -24,7 +25,6 @@ from opsdesk.audit_log.selectors import (
     customer_as_of,
     customer_audit,
 )
-from support.admin_views import _errors
 
 
 def _context(model_admin, request, title: str, **extra) -> dict:
@@ -39,9 +39,7 @@ def _context(model_admin, request, title: str, **extra) -> dict:
 
 
 def _customer(model_admin, request, object_id):
-    customer = model_admin.get_object(request, object_id)
-    if customer is None:
-        raise Http404("No such customer.")
+    customer = object_or_404(model_admin.model, object_id, model_admin.get_queryset(request))
     if not model_admin.has_view_or_change_permission(request, customer):
         raise PermissionDenied
     return customer
@@ -106,10 +104,7 @@ def audit_log_view(request, *, model_admin):
     if filterset.is_valid():
         page = audit_log(filterset, page=page_param(request, "trace_page"))
     else:
-        problems = _errors(filterset.form)
-        messages.error(
-            request, f"Some filters were not understood, so nothing is listed: {problems}"
-        )
+        report_refused_filters(request, filterset.form)
     query = request.GET.copy()
     query.pop("trace_page", None)
     return TemplateResponse(
@@ -131,7 +126,7 @@ def audit_log_csv_view(request, *, model_admin):
     filterset = _log_filters(request)
     if not filterset.is_valid():
         return HttpResponseBadRequest(
-            "The export's filters were not understood: " + _errors(filterset.form),
+            "The export's filters were not understood: " + form_errors(filterset.form),
             content_type="text/plain",
         )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

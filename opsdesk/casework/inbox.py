@@ -20,10 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
-from django.views.generic import ListView
-from unfold.views import UnfoldModelAdminViewMixin
 
-from audit.admin import CappedCountPaginator
 from audit.context import acting_for
 from billing.reconciliation import (
     BILLING_KINDS,
@@ -32,9 +29,9 @@ from billing.reconciliation import (
     reconciliation_run,
 )
 from customers.selectors import customer_match_q
+from kit.admin import AdminListView, back_redirect, form_errors, report_refusal
 from kit.params import object_or_404
 from opsdesk.casework.resolutions import RESOLUTIONS, ResolutionError, case_resolve, resolutions_for
-from support.admin_views import _back, _errors
 from support.cases import (
     CHANGE,
     CaseError,
@@ -46,8 +43,20 @@ from support.cases import (
 from support.models import Case
 
 STATE_CHOICES = [("active", "Open or acknowledged"), *Case.State.choices, ("all", "Any state")]
-AGE_CHOICES = [("1", "Older than a day"), ("3", "Older than 3 days"), ("7", "Older than a week")]
-AGE_CHOICES.append(("30", "Older than 30 days"))
+# A case's age, in days, in one place: from AGE_SOON_DAYS the inbox shows a waiting case's
+# age amber ("soon"), from AGE_OVERDUE_DAYS red ("overdue"); AGE_FILTER_DAYS are the age
+# filter's choices ("Older than a week" lists exactly the overdue ones).
+AGE_SOON_DAYS = 2
+AGE_OVERDUE_DAYS = 7
+AGE_FILTER_DAYS = (1, 3, AGE_OVERDUE_DAYS, 30)
+
+
+def _older_than(days: int) -> str:
+    span = {1: "a day", 7: "a week"}.get(days, f"{days} days")
+    return f"Older than {span}"
+
+
+AGE_CHOICES = [(str(days), _older_than(days)) for days in AGE_FILTER_DAYS]
 
 
 def inbox_order(queryset: QuerySet[Case]) -> QuerySet[Case]:
@@ -131,58 +140,41 @@ class CaseInboxFilter(django_filters.FilterSet):
 
 
 def case_age(case: Case, now: dt.datetime) -> tuple[str, str]:
-    """How long it has waited, as (text, tone): "overdue" from a week, "soon" from two
-    days, "ok" before; "" once closed (the age stopped)."""
+    """How long it has waited, as (text, tone): "overdue" from ``AGE_OVERDUE_DAYS``,
+    "soon" from ``AGE_SOON_DAYS``, "ok" before; "" once closed (the age stopped)."""
     end = case.closed_at or now
     text = timesince(case.opened_at, end, depth=1)
     if case.closed_at:
         return text, ""
     waited = now - case.opened_at
-    if waited >= dt.timedelta(days=7):
+    if waited >= dt.timedelta(days=AGE_OVERDUE_DAYS):
         return text, "overdue"
-    return text, "soon" if waited >= dt.timedelta(days=2) else "ok"
+    return text, "soon" if waited >= dt.timedelta(days=AGE_SOON_DAYS) else "ok"
 
 
-class CaseInboxView(UnfoldModelAdminViewMixin, ListView):
+class CaseInboxView(AdminListView):
     """Everything that went wrong, from every app, oldest first."""
 
     title = "Exceptions"
     permission_required = ("support.view_case",)
     template_name = "opsdesk/inbox.html"
-    paginate_by = 50
-    paginator_class = CappedCountPaginator
+    filterset_class = CaseInboxFilter
 
     def get_queryset(self):
-        self.filterset = CaseInboxFilter(
-            self.request.GET, queryset=Case.objects.all(), request=self.request
-        )
-        if not self.filterset.is_valid():
-            messages.error(
-                self.request,
-                "Some filters were not understood, so nothing is listed: "
-                + _errors(self.filterset.form),
-            )
-            return inbox_rows(inbox_order(Case.objects.none()))
-        return inbox_rows(inbox_order(self.filterset.qs))
+        return inbox_rows(inbox_order(self.filtered(Case.objects.all())))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         now = timezone.now()
-        query = self.request.GET.copy()
-        query.pop("page", None)
         resolutions = {}
         for (kind, _), entry in RESOLUTIONS.items():
             if self.request.user.has_perm(entry.permission):
                 resolutions.setdefault(kind, []).append(entry)
         context.update(
-            is_fullwidth="1",
-            filterset=self.filterset,
             rows=[
                 (case, *case_age(case, now), resolutions.get(case.kind, []))
                 for case in context["object_list"]
             ],
-            query=query.urlencode(),
-            here=self.request.get_full_path(),
             can_change=self.request.user.has_perm(CHANGE),
             owners=self.filterset.owners,
         )
@@ -203,10 +195,10 @@ def inbox_bulk(request):
     """Acknowledge or assign the selected cases, keeping the inbox's filters."""
     if not request.user.has_perm(CHANGE):
         raise PermissionDenied
-    back = _back(request, reverse("admin:support_case_inbox"))
+    back = back_redirect(request, reverse("admin:support_case_inbox"))
     form = BulkForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Nothing changed. {_errors(form)}")
+        report_refusal(request, form_errors(form))
         return back
     selected = Case.objects.filter(pk__in=[c.pk for c in form.cleaned_data["cases"]])
     try:
@@ -220,7 +212,7 @@ def inbox_bulk(request):
             changed = cases_assign(cases=selected, owner=owner, by=request.user)
             verb = f"assigned to {owner.get_full_name() or owner.get_username()}"
     except CaseError as error:
-        messages.error(request, f"Nothing changed. {error}")
+        report_refusal(request, error)
         return back
     skipped = len(form.cleaned_data["cases"]) - changed
     tail = f"; {skipped} left as they were (already so, or closed)" if skipped else ""
@@ -265,7 +257,7 @@ def case_resolve_view(request, object_id: str, key: str):
                     by=request.user,
                 )
             except ResolutionError as error:
-                messages.error(request, f"Nothing changed. {error}")
+                report_refusal(request, error)
             else:
                 messages.success(request, f"Case #{case.pk} resolved. {done}")
                 return HttpResponseRedirect(_case_page(case))
@@ -301,7 +293,7 @@ def case_close_view(request, object_id: str, state: str):
             try:
                 case_close(case=case, state=state, note=note.cleaned_data["note"], by=request.user)
             except CaseError as error:
-                messages.error(request, f"Nothing changed. {error}")
+                report_refusal(request, error)
             else:
                 messages.success(request, f"Case #{case.pk} {state}.")
                 return HttpResponseRedirect(_case_page(case))
@@ -347,13 +339,13 @@ def case_acknowledge_view(request, object_id: str):
     try:
         changed = cases_acknowledge(cases=Case.objects.filter(pk=case.pk), by=request.user)
     except CaseError as error:
-        messages.error(request, f"Nothing changed. {error}")
+        report_refusal(request, error)
     else:
         if changed:
             messages.success(request, f"Case #{case.pk} acknowledged.")
         else:
             messages.warning(request, f"Case #{case.pk} is {case.get_state_display().lower()}.")
-    return _back(request, _case_page(case))
+    return back_redirect(request, _case_page(case))
 
 
 @require_POST
