@@ -7,25 +7,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django.views.generic import ListView
-from unfold.views import UnfoldModelAdminViewMixin
 
-from audit.admin import CappedCountPaginator
+from kit.admin import AdminListView, back_redirect, report_refusal
 from kit.params import object_or_404
 from onboarding import selectors, services
 from onboarding.access import user_may_work_onboarding_task
 from onboarding.models import ChecklistTask
-
-
-def _back(request, fallback: str) -> HttpResponseRedirect:
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = fallback
-    return HttpResponseRedirect(target)
 
 
 def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
@@ -36,7 +24,7 @@ def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
     )
     if not user_may_work_onboarding_task(request.user, task):
         raise PermissionDenied  # an account manager's rights stop at their customers
-    back = _back(
+    back = back_redirect(
         request,
         reverse("admin:customers_customer_change", args=[task.checklist.customer_id])
         + "#onboarding",
@@ -44,7 +32,7 @@ def _task_action(request, object_id: str, action) -> HttpResponseRedirect:
     try:
         message = action(task)
     except services.OnboardingError as error:
-        messages.error(request, f"Nothing changed. {error}")
+        report_refusal(request, error)
     else:
         messages.success(request, message)
     return back
@@ -66,14 +54,12 @@ def task_reopen_view(request, object_id: str):
     )
 
 
-class MyTasksView(UnfoldModelAdminViewMixin, ListView):
+class MyTasksView(AdminListView):
     """The signed-in person's open onboarding tasks, most urgent first."""
 
     title = "My onboarding tasks"
     permission_required = ("onboarding.view_checklisttask",)
     template_name = "onboarding/my_tasks.html"
-    paginate_by = 50
-    paginator_class = CappedCountPaginator
 
     def get_queryset(self):
         return selectors.open_tasks(owner=self.request.user)
@@ -84,22 +70,18 @@ class MyTasksView(UnfoldModelAdminViewMixin, ListView):
         for task in context["object_list"]:
             task.overdue = task.is_overdue(today)
         context.update(
-            is_fullwidth="1",
             today=today,
-            here=self.request.get_full_path(),
             can_change=self.request.user.has_perm("onboarding.change_checklisttask"),
         )
         return context
 
 
-class OverviewView(UnfoldModelAdminViewMixin, ListView):
+class OverviewView(AdminListView):
     """Time to onboard (median over 90 days) and the checklists in progress."""
 
     title = "Onboarding overview"
     permission_required = ("onboarding.view_checklist",)
     template_name = "onboarding/overview.html"
-    paginate_by = 50
-    paginator_class = CappedCountPaginator
 
     def get_queryset(self):
         return selectors.checklists_in_progress()
@@ -107,7 +89,6 @@ class OverviewView(UnfoldModelAdminViewMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(
-            is_fullwidth="1",
             stats=selectors.onboarding_stats(),
             window=selectors.MEDIAN_WINDOW_DAYS,
             rows=[selectors.progress_of(c) for c in context["object_list"]],

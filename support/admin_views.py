@@ -11,13 +11,10 @@ from django.core.validators import validate_slug
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_POST
-from django.views.generic import ListView
-from unfold.views import UnfoldModelAdminViewMixin
 
-from audit.admin import CappedCountPaginator
+from kit.admin import AdminListView, back_redirect, form_errors, report_refusal
 from kit.params import object_or_404
 from support import tickets
 from support.filters import TicketQueueFilter, queue_order, queue_rows
@@ -39,40 +36,23 @@ def first_response_state(ticket: Ticket, now: dt.datetime) -> tuple[str, str]:
     return f"{timeuntil(due, now, depth=1)} left", tone
 
 
-class TriageQueueView(UnfoldModelAdminViewMixin, ListView):
+class TriageQueueView(AdminListView):
     """What to answer next: open tickets, unassigned first, nearest deadline first."""
 
     title = "Triage queue"
     permission_required = ("support.view_ticket",)
     template_name = "support/triage_queue.html"
-    paginate_by = 50
-    paginator_class = CappedCountPaginator
+    filterset_class = TicketQueueFilter
 
     def get_queryset(self):
-        self.filterset = TicketQueueFilter(
-            self.request.GET, queryset=Ticket.objects.all(), request=self.request
-        )
-        if not self.filterset.is_valid():
-            messages.error(
-                self.request,
-                "Some filters were not understood, so nothing is listed: "
-                + _errors(self.filterset.form),
-            )
-            return queue_rows(queue_order(Ticket.objects.none()))
-        return queue_rows(queue_order(self.filterset.qs))
+        return queue_rows(queue_order(self.filtered(Ticket.objects.all())))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         now = timezone.now()
         rows = [(ticket, *first_response_state(ticket, now)) for ticket in context["object_list"]]
-        query = self.request.GET.copy()
-        query.pop("page", None)
         context.update(
-            is_fullwidth="1",
-            filterset=self.filterset,
             rows=rows,
-            query=query.urlencode(),
-            here=self.request.get_full_path(),
             can_change=self.request.user.has_perm("support.change_ticket"),
             priorities=Ticket.Priority.choices,
             tag_names=list(Tag.objects.values_list("name", flat=True)),
@@ -99,19 +79,6 @@ class TicketActionForm(forms.Form):
     assignee = forms.ModelChoiceField(queryset=tickets.ticket_assignees(), required=False)
 
 
-def _back(request, fallback: str) -> HttpResponseRedirect:
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = fallback
-    return HttpResponseRedirect(target)
-
-
-def _errors(form: forms.Form) -> str:
-    return " ".join(f"{name}: {'; '.join(errs)}" for name, errs in form.errors.items())
-
-
 @require_POST
 def ticket_act(request, object_id: str):
     """One click in the queue or on the ticket page: assign (to me, to someone, to
@@ -119,10 +86,10 @@ def ticket_act(request, object_id: str):
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
     ticket = object_or_404(Ticket, object_id)
-    back = _back(request, reverse("admin:support_ticket_queue"))
+    back = back_redirect(request, reverse("admin:support_ticket_queue"))
     form = TicketActionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Nothing changed. {_errors(form)}")
+        report_refusal(request, form_errors(form))
         return back
     action = form.cleaned_data["action"]
     by = request.user
@@ -166,7 +133,7 @@ def ticket_act(request, object_id: str):
         else:
             message = tickets.ticket_resolve(ticket=ticket, by=by)
     except tickets.TicketActionError as error:
-        messages.error(request, f"Nothing changed. {error}")
+        report_refusal(request, error)
     else:
         messages.success(request, message)
     return back
@@ -191,11 +158,11 @@ def ticket_comment(request, object_id: str):
             raise tickets.TicketActionError(
                 "Write something first: the note or reply is empty."
                 if "body" in form.errors and not request.POST.get("body", "").strip()
-                else _errors(form)
+                else form_errors(form)
             )
         message = tickets.ticket_comment(ticket=ticket, author=request.user, **form.cleaned_data)
     except tickets.TicketActionError as error:
-        messages.error(request, f"Not saved. {error}")
+        report_refusal(request, error, lead="Not saved.")
         request.session[f"ticket-draft-{ticket.pk}"] = {
             "kind": request.POST.get("kind", ""),
             "body": request.POST.get("body", "")[:20_000],
@@ -243,7 +210,7 @@ def reply_retry_view(request, object_id: str):
             raise tickets.TicketActionError("There is no such reply on this ticket.")
         message = tickets.reply_retry(comment=reply, actor=request.user)
     except tickets.TicketActionError as error:
-        messages.error(request, f"Not retried. {error}")
+        report_refusal(request, error, lead="Not retried.")
     else:
         messages.success(request, message)
     return HttpResponseRedirect(page)
