@@ -27,7 +27,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from unfold.decorators import action
 from unfold.widgets import (
     UnfoldAdminEmailInputWidget,
@@ -45,6 +45,8 @@ from customers.entitlements import (
     entitlement_action_allowed,
 )
 from customers.models import Customer, Entitlement
+from kit.admin import back_url, report_refusal
+from kit.params import object_or_404
 
 State = Entitlement.State
 # A selection travels in the URL; more than this is a job for a script, not a page.
@@ -515,22 +517,15 @@ class EntitlementWorkflowsMixin:
         entitlement page it was opened from, or the list's selection (``?ids=``)."""
         site = self.admin_site.name
         if object_id is not None:
-            entitlement = self.get_object(request, object_id)
-            if entitlement is None:
-                raise Http404("No such entitlement.")
+            entitlement = object_or_404(Entitlement, object_id, self.get_queryset(request))
             back = reverse(f"{site}:customers_entitlement_change", args=[entitlement.pk])
             return [entitlement], back
         changelist = reverse(f"{site}:customers_entitlement_changelist")
         selection = SelectionForm(request.GET)
         if not selection.is_valid():
-            errors = " ".join(selection.errors.get("ids", []))
-            self.message_user(request, f"Nothing changed. {errors}", messages.ERROR)
+            report_refusal(request, " ".join(selection.errors.get("ids", [])))
             return HttpResponseRedirect(changelist)
-        back = request.GET.get("back", "")
-        if not url_has_allowed_host_and_scheme(
-            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            back = changelist
+        back = back_url(request, request.GET.get("back"), changelist)
         return list(selection.cleaned_data["ids"]), back
 
     def _workflow_run(self, request, workflow, entitlements, form) -> str | None:
