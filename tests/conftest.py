@@ -1,4 +1,5 @@
-"""Shared fixtures: the personas of PRODUCT.md and a few well-known records."""
+"""Settings for the whole run and the well-known customer; the personas are the plugin
+tests/personas.py, records are made with tests/builders.py."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import os
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.servers.basehttp import ThreadedWSGIServer
 
 from audit.context import acting_as
-from customers.models import Contract, Customer
-from kit import roles
+from customers.models import Customer
+from tests import builders
 
-PASSWORD = "correct-horse-battery-staple"
+pytest_plugins = ["tests.personas"]
 
 # The live server's listen backlog is 10 (Django's WSGIServer); a burst of concurrent
 # deliveries (the webhook drill sends 50 at once) would see connection resets, as it
@@ -65,85 +65,24 @@ def _broker_keys_per_xdist_worker():
         }
 
 
-def ensure_roles() -> None:
-    """Transactional tests (live server) flush the database, groups of the roles
-    migration included; put them back as kit.roles.GRANTS makes them."""
-    if Group.objects.filter(name=roles.SUPPORT).exists():
-        return
-    roles.roles_sync()
-
-
-def _staff(username: str, group: str | None = None, **extra) -> User:
-    ensure_roles()
-    user = User.objects.create_user(
-        username=username,
-        email=f"{username}@opsdesk.test",
-        password=PASSWORD,
-        is_staff=True,
-        first_name=username.capitalize(),
-        **extra,
-    )
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def agent(db) -> User:
-    """Sam, a support agent."""
-    return _staff("sam", roles.SUPPORT)
-
-
-@pytest.fixture
-def manager(db) -> User:
-    """Alice, an account manager."""
-    return _staff("alice", roles.ACCOUNT_MANAGERS)
-
-
-@pytest.fixture
-def other_manager(db) -> User:
-    """Bob, an account manager with customers of his own."""
-    return _staff("bob", roles.ACCOUNT_MANAGERS)
-
-
-@pytest.fixture
-def ops_lead(db) -> User:
-    """Olga, an ops lead."""
-    return _staff("olga", roles.OPS_LEADS)
-
-
-@pytest.fixture
-def superuser(db) -> User:
-    return _staff("root", is_superuser=True)
-
-
-@pytest.fixture
-def outsider(db) -> User:
-    """Otto: has an account but is not staff and belongs to no group."""
-    return User.objects.create_user(username="otto", password=PASSWORD)
-
-
 @pytest.fixture
 def customer(db, manager) -> Customer:
     """Acme, managed by Alice, with an active growth contract."""
     with acting_as("test:fixture"):
-        acme = Customer.objects.create(
+        acme = builders.customer(
             external_id="acme-7f3a",
             name="Acme Corp",
             account_manager=manager,
             crm_id="CRM-1001",
             status=Customer.Status.ACTIVE,
         )
-        Contract.objects.create(
+        # Growth from 1 Jan 2026 in EUR, active: the contract builder's defaults.
+        builders.contract(
             customer=acme,
-            plan=Contract.Plan.GROWTH,
             seats=50,
             monthly_fee=Decimal("1450.00"),
             price_per_extra_seat=Decimal("25.00"),
-            currency="EUR",
-            start_date=dt.date(2026, 1, 1),
             end_date=dt.date(2026, 12, 31),
-            status=Contract.Status.ACTIVE,
             integrations=["sso", "crm_sync"],
         )
     return acme

@@ -18,7 +18,7 @@ from billing.models import ReconciliationRun
 from billing.reconciliation import ReconciliationBusy, reconciliation_run
 from support.models import Case
 from tests.billing.test_reconciliation import OCTOBER, TODAY, customer, invoice, month
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db

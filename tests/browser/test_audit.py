@@ -12,7 +12,7 @@ from customers.entitlements import entitlement_assign, entitlement_reassign, ent
 from customers.models import Contract, Customer, Entitlement, Product
 from support.models import Ticket
 from tests.browser.conftest import SCREENSHOTS, sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,7 @@ import pytest
 
 from customers.models import Contact
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.records import populate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

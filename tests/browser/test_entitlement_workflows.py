@@ -10,7 +10,7 @@ from audit.context import acting_as
 from customers.models import Contact, Customer, Entitlement, Product
 from support.models import Ticket
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

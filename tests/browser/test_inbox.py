@@ -8,7 +8,7 @@ from customers.entitlements import entitlement_assign
 from customers.models import Entitlement, Order, Product
 from support.models import Case
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.support.sender import deliver
 from tests.support.test_order_events import order_completed
 from tests.support.test_redemption_events import entitlement_redeemed, issue

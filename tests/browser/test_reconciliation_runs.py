@@ -12,7 +12,7 @@ from billing.reconciliation import reconciliation_run
 from support.models import Case
 from tests.billing.test_reconciliation import OCTOBER, customer, invoice
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.records import active_contract
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

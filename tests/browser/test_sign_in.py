@@ -3,7 +3,7 @@
 import pytest
 
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.records import populate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

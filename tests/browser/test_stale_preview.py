@@ -8,7 +8,7 @@ from audit.context import acting_as
 from customers.entitlements import entitlement_reissue_code
 from tests.browser.conftest import sign_in
 from tests.browser.test_entitlement_workflows import seats
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,7 @@ import pytest
 from audit.context import acting_as
 from customers.models import Customer
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.records import active_contract
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

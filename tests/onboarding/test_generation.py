@@ -14,8 +14,8 @@ from onboarding import signals, tasks
 from onboarding.models import Checklist, ChecklistTask
 from onboarding.services import checklist_generate
 from onboarding.tasks import checklists_sweep
-from tests.conftest import _staff
 from tests.onboarding.conftest import new_contract, new_customer
+from tests.personas import staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +107,9 @@ def test_seats_above_the_threshold_add_the_training(templates, manager):
 
 
 def test_support_tasks_go_to_the_support_member_with_the_fewest_open_tasks(templates, manager):
-    sam = _staff("sam", roles.SUPPORT)
-    zoe = _staff("zoe", roles.SUPPORT)
-    _staff("yan", roles.SUPPORT, is_active=False)
+    sam = staff_user("sam", roles.SUPPORT)
+    zoe = staff_user("zoe", roles.SUPPORT)
+    staff_user("yan", roles.SUPPORT, is_active=False)
     first = new_contract(new_customer("One", manager), integrations=["sso"])
     second = new_contract(new_customer("Two", manager), integrations=["sso"])
 

@@ -6,7 +6,7 @@ from axes.models import AccessAttempt
 from django.urls import reverse
 
 from support.models import Ticket, TicketComment, WebhookEvent
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.support.sender import SECRET, post, signed, support_request
 
 pytestmark = pytest.mark.django_db

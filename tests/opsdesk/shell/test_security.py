@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from opsdesk.health.digest import digest_build, recipient_for
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
