@@ -1,5 +1,6 @@
-"""Settings for the whole run and the well-known customer; the personas are the plugin
-tests/personas.py, records are made with tests/builders.py."""
+"""Settings for the whole run and the well-known customer. The personas are the plugin
+tests/personas.py, the onboarding templates tests/checklists.py; records are made with
+tests/builders.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from audit.context import acting_as
 from customers.models import Customer
 from tests import builders
 
-pytest_plugins = ["tests.personas"]
+pytest_plugins = ["tests.personas", "tests.checklists"]
 
 # The live server's listen backlog is 10 (Django's WSGIServer); a burst of concurrent
 # deliveries (the webhook drill sends 50 at once) would see connection resets, as it

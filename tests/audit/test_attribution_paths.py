@@ -22,7 +22,6 @@ from onboarding.models import Checklist, ChecklistTask
 from onboarding.tasks import checklist_generate
 from support.models import Case, Ticket, WebhookEvent
 from tests.billing.test_import_invoices import HEADER, row
-from tests.onboarding.conftest import templates  # noqa: F401 (the onboarding template set)
 from tests.support.sender import SECRET, deliver, support_request
 
 pytestmark = pytest.mark.django_db

@@ -28,7 +28,6 @@ from customers.models import Contract
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
 from support.models import TriageRule
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +85,7 @@ def changed_form(superuser_client: Client, model, obj) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def world(db, manager, other_manager, superuser, templates):  # noqa: F811
+def world(db, manager, other_manager, superuser, templates):
     """A row of every model with history: Bob's customer with one of everything, its
     onboarding checklist, a reconciliation run, a triage rule and a digest delivery."""
     [bobs] = populate(1, manager=other_manager)

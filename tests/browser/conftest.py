@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-# The onboarding template set and customer, for the browser walk through onboarding.
-from tests.onboarding.conftest import acme, templates  # noqa: F401
-
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from
 # fixtures in that thread are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

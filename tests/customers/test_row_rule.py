@@ -32,7 +32,6 @@ from billing.models import ReconciliationRun
 from customers.models import Contact, Contract, Customer
 from onboarding.models import ChecklistTask
 from onboarding.services import checklist_generate, checklist_task_done
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +133,7 @@ def refused(response, field: str, model) -> bool:
 
 
 @pytest.fixture
-def world(db, manager, other_manager, superuser, templates):  # noqa: F811
+def world(db, manager, other_manager, superuser, templates):
     """Alice's customer and Bob's, each with one of everything."""
     [alices] = populate(1, manager=manager, start=10)
     [bobs] = populate(1, manager=other_manager, start=20)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.context import acting_as
 from onboarding.models import Checklist, ChecklistTask, ChecklistTemplate, TemplateItem
 from onboarding.services import checklist_generate, checklist_task_done
-from tests.onboarding.conftest import new_contract, new_customer
+from tests.checklists import new_contract, new_customer
 
 pytestmark = pytest.mark.django_db
 TODAY = dt.datetime(2026, 1, 7, 12, 0, tzinfo=dt.UTC)

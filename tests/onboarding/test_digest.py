@@ -9,7 +9,7 @@ import pytest
 from audit.context import acting_as
 from onboarding.services import checklist_generate, checklist_task_done
 from opsdesk.health.digest import FALLBACK, digest_build, recipient_for
-from tests.onboarding.conftest import new_contract, new_customer
+from tests.checklists import new_contract, new_customer
 
 pytestmark = pytest.mark.django_db
 

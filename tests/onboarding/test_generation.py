@@ -14,7 +14,7 @@ from onboarding import signals, tasks
 from onboarding.models import Checklist, ChecklistTask
 from onboarding.services import checklist_generate
 from onboarding.tasks import checklists_sweep
-from tests.onboarding.conftest import new_contract, new_customer
+from tests.checklists import new_contract, new_customer
 from tests.personas import staff_user
 
 pytestmark = pytest.mark.django_db

@@ -30,7 +30,6 @@ from opsdesk.audit_log.selectors import AUDITED_APPS
 from opsdesk.casework.resolutions import RESOLUTIONS
 from opsdesk.models import DigestDelivery
 from support.models import Case, Ticket, TicketComment, TriageCondition, TriageRule
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.opsdesk.test_permission_matrix import admin_patterns
 from tests.records import active_contract
 
@@ -299,7 +298,7 @@ def test_the_check_finds_a_javascript_link_even_escaped():
 
 
 @pytest.fixture
-def world(superuser, manager, agent, customer, templates):  # noqa: F811
+def world(superuser, manager, agent, customer, templates):
     """The demo data, plus a row of each model and a case of each kind it lacks."""
     call_command(
         "seed_demo", "--customers=3", "--days=14", "--force", stdout=StringIO(), stderr=StringIO()

@@ -11,7 +11,6 @@ from django.urls import reverse
 from onboarding.models import ChecklistTask
 from onboarding.services import checklist_generate
 from support.models import Case
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db

@@ -42,7 +42,6 @@ from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
 from support.models import Case, Tag, Ticket, TicketComment, TriageRule, WebhookEvent
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.personas import PASSWORD, staff_user
 from tests.records import populate
 
@@ -240,7 +239,7 @@ def admin_patterns(patterns=None, prefix=""):
 
 
 @pytest.fixture
-def world(db, agent, manager, ops_lead, superuser, customer, templates):  # noqa: F811
+def world(db, agent, manager, ops_lead, superuser, customer, templates):
     """One row of every model, Acme's (managed by Alice) where it belongs to a customer."""
     inactive = staff_user("ivan", roles.OPS_LEADS, is_active=False)
     (other,) = populate(1, start=90)

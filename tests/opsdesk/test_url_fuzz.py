@@ -45,7 +45,6 @@ from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
 from support.models import Case, Tag, TriageRule, WebhookEvent
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -220,7 +219,7 @@ def template_of(route: str) -> tuple[str, list[str]]:
 
 
 @pytest.fixture
-def world(db, superuser, customer, templates):  # noqa: F811
+def world(db, superuser, customer, templates):
     """One row of every model (as the permission matrix's world), keyed by URL prefix."""
     (other,) = populate(1, start=90)
     with acting_as("test:fixture"):

@@ -20,7 +20,6 @@ from django.contrib import admin
 from django.test import RequestFactory
 
 from kit.service_owned import SERVICE_OWNED, service_owned
-from tests.onboarding.conftest import templates  # noqa: F401
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +73,7 @@ def test_every_declared_field_is_a_field_of_its_model():
     assert unknown == []
 
 
-def test_no_admin_form_edits_a_field_a_service_owns(superuser, customer, templates):  # noqa: F811
+def test_no_admin_form_edits_a_field_a_service_owns(superuser, customer, templates):
     from onboarding.services import checklist_generate
 
     populate(1)

@@ -1,4 +1,6 @@
-"""A template set and contracts of several scopes, shared by the onboarding tests."""
+"""The onboarding checklist templates and the onboarding Acme, as a pytest plugin
+(registered in tests/conftest.py, so every test that walks the whole admin has them), and
+the customers and contracts the onboarding tests start checklists from."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 from audit.context import acting_as
 from customers.models import Contact, Contract, Customer
 from onboarding.models import ChecklistTemplate, Role, TemplateItem
+from tests import builders
 
 
 @pytest.fixture
@@ -82,32 +85,33 @@ def templates(db):
 def acme(customer):
     """Acme (growth, 50 seats, SSO and CRM sync, from 1 Jan 2026) with its contacts."""
     with acting_as("test:fixture"):
-        Contact.objects.create(
+        builders.contact(
             customer=customer, name="Pia Primary", email="pia@acme.test", is_primary=True
         )
-        Contact.objects.create(
+        builders.contact(
             customer=customer, name="Tom Tech", email="tom@acme.test", role=Contact.Role.TECHNICAL
         )
     return customer
 
 
 def new_contract(customer: Customer, **scope) -> Contract:
+    """An active starter contract of ``customer`` from 1 Mar 2026: 10 seats, 100.00 a
+    month, 5.00 per extra seat, no integrations; ``scope`` overrides any of these."""
     fields = {
         "plan": Contract.Plan.STARTER,
         "seats": 10,
         "monthly_fee": Decimal("100.00"),
         "price_per_extra_seat": Decimal("5.00"),
         "start_date": dt.date(2026, 3, 1),
-        "status": Contract.Status.ACTIVE,
-        "integrations": [],
         **scope,
     }
     with acting_as("test:fixture"):
-        return Contract.objects.create(customer=customer, **fields)
+        return builders.contract(customer=customer, **fields)
 
 
 def new_customer(name: str, manager=None, **fields) -> Customer:
+    """``name``, tenant id ``name`` in lower case with dashes, managed by ``manager``."""
     with acting_as("test:fixture"):
-        return Customer.objects.create(
+        return builders.customer(
             external_id=name.lower().replace(" ", "-"), name=name, account_manager=manager, **fields
         )
