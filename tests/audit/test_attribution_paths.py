@@ -21,7 +21,7 @@ from customers.tasks import entitlements_expire
 from onboarding.models import Checklist, ChecklistTask
 from onboarding.tasks import checklist_generate
 from support.models import Case, Ticket, WebhookEvent
-from tests.billing.test_import_invoices import HEADER, row
+from tests.billing.invoice_csv import HEADER, row
 from tests.support.sender import SECRET, deliver, support_request
 
 pytestmark = pytest.mark.django_db
@@ -209,7 +209,7 @@ def test_expiring_entitlements_names_the_task_and_the_reason(seat):
     }
 
 
-def test_onboarding_generation_names_the_task(templates, customer, manager):  # noqa: F811
+def test_onboarding_generation_names_the_task(templates, customer, manager):
     contract = customer.contracts.get()
     checklist_generate.apply(args=[contract.pk]).get()
     checklist = Checklist.objects.get(contract=contract)

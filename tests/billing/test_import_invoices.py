@@ -9,29 +9,9 @@ from django.urls import reverse
 
 from billing.imports import InvoiceImportError, invoices_import_file
 from billing.models import Invoice
+from tests.billing.invoice_csv import HEADER, row
 
 pytestmark = pytest.mark.django_db
-
-HEADER = "due_at,invoice_id,tenant_id,number,status,currency,amount_due,amount_paid,period_start,period_end,issued_at,note\n"  # noqa: E501
-
-
-def row(invoice_id="in_1", *, amount="1450.00", status="paid", tenant="acme-7f3a", **over):
-    values = {
-        "due_at": "2026-11-15",
-        "invoice_id": invoice_id,
-        "tenant_id": tenant,
-        "number": f"OPS-{invoice_id}",
-        "status": status,
-        "currency": "EUR",
-        "amount_due": amount,
-        "amount_paid": amount if status == "paid" else "0.00",
-        "period_start": "2026-10-01",
-        "period_end": "2026-10-31",
-        "issued_at": "2026-11-01",
-        "note": "ignored",
-        **over,
-    }
-    return ",".join(values.values()) + "\n"
 
 
 def test_good_rows_are_imported_as_decimals_with_their_customer(customer):

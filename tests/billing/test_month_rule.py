@@ -16,11 +16,8 @@ from django.core.management import CommandError, call_command
 
 from billing.models import ReconciliationRun
 from billing.reconciliation import parse_month
-from tests.billing.test_runs_admin import publish
 
 pytestmark = pytest.mark.django_db
-
-__all__ = ["publish"]
 
 # 22 Nov 2026: next month is December 2026.
 NOW = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)

@@ -15,7 +15,7 @@ from customers.models import Customer
 from support.models import Case
 
 # ``month``: the crafted month of the reconciliation tests, used as a fixture.
-from tests.billing.test_reconciliation import OCTOBER, TODAY, customer, invoice, month, peak  # noqa: F401
+from tests.billing.crafted import OCTOBER, TODAY, customer, invoice, month, peak  # noqa: F401
 from tests.records import active_contract
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("month")]

@@ -21,98 +21,17 @@ from billing.reconciliation import (
     reconciliation_run,
     tolerance,
 )
-from customers.models import Contract, Customer, UsageDaily
+from customers.models import Contract, Customer
 from support.models import Case
-from tests.billing.test_import_invoices import HEADER, row
+from tests.billing.crafted import OCTOBER, TODAY, customer, invoice, month
+from tests.billing.invoice_csv import HEADER, row
 from tests.records import active_contract
+
+__all__ = ["month"]  # the crafted month, a fixture here
 
 pytestmark = pytest.mark.django_db
 
-OCTOBER = dt.date(2026, 10, 1)
-TODAY = dt.date(2026, 11, 21)
 D = Decimal
-
-
-def customer(name: str) -> Customer:
-    with acting_as("test:fixture"):
-        return Customer.objects.create(
-            external_id=name.lower().replace(" ", "-"), name=name, status="active"
-        )
-
-
-def invoice(who: Customer | None, amount: str, *, tenant: str = "", **fields) -> Invoice:
-    number = Invoice.objects.count() + 1
-    values = {
-        "external_id": f"in_{number}",
-        "tenant_id": who.external_id if who else tenant,
-        "customer": who,
-        "number": f"OPS-{number}",
-        "status": "paid",
-        "currency": "EUR",
-        "amount_due": D(amount),
-        "amount_paid": D(amount),
-        "period_start": OCTOBER,
-        "period_end": dt.date(2026, 10, 31),
-        "issued_at": OCTOBER,
-        "due_at": dt.date(2026, 10, 31),
-        **fields,
-    }
-    with acting_as("test:fixture"):
-        return Invoice.objects.create(**values)
-
-
-def peak(who: Customer, users: int, day: int = 12) -> None:
-    with acting_as("test:fixture"):
-        UsageDaily.objects.create(
-            customer=who,
-            date=dt.date(2026, 10, day),
-            active_users_1d=1,
-            active_users_7d=users,
-            requests=100,
-            errors=0,
-        )
-
-
-@pytest.fixture
-def month():
-    """One customer per rule and edge (contracts: 500.00 EUR for 20 seats, 10.00 per
-    extra seat, unless said otherwise)."""
-    made = {}
-
-    def add(name, *, contract=True, **contract_fields):
-        made[name] = who = customer(name)
-        if contract:
-            active_contract(who, **contract_fields)
-        return who
-
-    invoice(add("Exact"), "500.00")
-    peak(made["Exact"], 20)  # at the seat count: no extra
-    invoice(add("Extra seats"), "550.00")
-    peak(made["Extra seats"], 25)
-    peak(made["Extra seats"], 19, day=20)
-    invoice(add("Within tolerance"), "502.50")  # 0.5% of 500 is 2.50: allowed
-    invoice(add("Over tolerance"), "497.49")
-    # 0.5% of 100 is 0.50: one unit is allowed.
-    invoice(add("Small within", monthly_fee=D("100.00")), "101.00", status="open", due_at=TODAY)
-    invoice(add("Small over", monthly_fee=D("100.00")), "98.99")
-    add("Missing")
-    invoice(add("Only void"), "500.00", status="void")
-    invoice(add("Only draft"), "500.00", status="draft")
-    invoice(add("Ended in September", end_date=dt.date(2026, 9, 30), status="ended"), "500.00")
-    invoice(add("Draft contract", status="draft"), "500.00")
-    invoice(None, "80.00", tenant="ghost-9")
-    invoice(add("Dollars"), "500.00", currency="USD")
-    invoice(add("Twice"), "500.00")
-    invoice(made["Twice"], "500.00", issued_at=dt.date(2026, 10, 3))
-    invoice(
-        add("Late"), "500.00", status="open", amount_paid=D("100.00"), due_at=dt.date(2026, 11, 6)
-    )
-    invoice(
-        add("Just in time"), "500.00", status="open", amount_paid=D(0), due_at=dt.date(2026, 11, 7)
-    )
-    invoice(add("Mid-month start", start_date=dt.date(2026, 10, 15)), "500.00")
-    add("Starts November", start_date=dt.date(2026, 11, 1))
-    return made
 
 
 def findings():

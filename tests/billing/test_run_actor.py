@@ -13,12 +13,11 @@ from django.urls import reverse
 from billing import tasks
 from billing.models import ReconciliationRun
 from support.models import Case
-from tests.billing.test_reconciliation import month
-from tests.billing.test_runs_admin import publish
+from tests.billing.crafted import month
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["month", "publish"]
+__all__ = ["month"]  # the crafted month, as a fixture here
 
 NOW = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
 CHANGELIST = reverse("admin:billing_reconciliationrun_changelist")

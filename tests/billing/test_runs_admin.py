@@ -17,13 +17,13 @@ from billing import tasks
 from billing.models import ReconciliationRun
 from billing.reconciliation import ReconciliationBusy, reconciliation_run
 from support.models import Case
-from tests.billing.test_reconciliation import OCTOBER, TODAY, customer, invoice, month
+from tests.billing.crafted import OCTOBER, TODAY, customer, invoice, month
 from tests.personas import PASSWORD
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["month"]  # the crafted month of test_reconciliation, as a fixture here
+__all__ = ["month"]  # the crafted month, as a fixture here
 
 CHANGELIST = reverse("admin:billing_reconciliationrun_changelist")
 START = reverse("admin:billing_reconciliationrun_start")
@@ -63,26 +63,6 @@ def finished(month) -> ReconciliationRun:
 def nobody(db) -> User:
     """Staff, but in no group: sees no runs."""
     return User.objects.create_user(username="nina", password=PASSWORD, is_staff=True)
-
-
-@pytest.fixture
-def publish(monkeypatch, django_capture_on_commit_callbacks):
-    """What is handed to the broker once the request's transaction commits."""
-    from kit.publish import _publisher
-
-    published = []
-    monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
-
-    class Capture:
-        def __call__(self):
-            _publisher.submit(lambda: None).result(timeout=5)  # the publish thread is done
-            return published
-
-        def post(self, client, data):
-            with django_capture_on_commit_callbacks(execute=True):
-                return client.post(START, data)
-
-    return Capture()
 
 
 # --- Who sees what ------------------------------------------------------------------------

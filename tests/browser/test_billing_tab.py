@@ -8,8 +8,8 @@ import time_machine
 
 from audit.context import acting_as
 from support.models import Case
+from tests.billing.crafted import fjord_year
 from tests.browser.conftest import SCREENSHOTS, sign_in
-from tests.opsdesk.customer_page.test_billing_tab import fjord_year
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

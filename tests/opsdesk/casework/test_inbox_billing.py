@@ -12,12 +12,12 @@ from audit.context import acting_as
 from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import reconciliation_run
 from support.models import Case
-from tests.billing.test_reconciliation import OCTOBER, TODAY, month
+from tests.billing.crafted import OCTOBER, TODAY, month
 from tests.opsdesk.casework.test_inbox import INBOX, case_url, make_case, messages_of, shown
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["month"]  # the crafted month of test_reconciliation, as a fixture here
+__all__ = ["month"]  # the crafted month, as a fixture here
 
 SEPTEMBER, NOVEMBER = dt.date(2026, 9, 1), dt.date(2026, 11, 1)
 D = Decimal

@@ -9,15 +9,14 @@ from html import unescape
 import pytest
 import time_machine
 
-from audit.context import acting_as, acting_as_user
+from audit.context import acting_as
 from billing.models import Invoice
 from billing.reconciliation import reconciliation_run
-from customers.models import Contract, Customer, UsageDaily
-from kit.months import month_end
+from customers.models import Customer
 from opsdesk.customer_page.selectors import customer_billing
-from support.cases import case_close, cases_acknowledge
 from support.models import Case
-from tests.billing import test_reconciliation as crafted
+from tests.billing import crafted
+from tests.billing.crafted import bill, fjord_year, usage
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
@@ -32,83 +31,9 @@ def _actor():
         yield
 
 
-def month_of(text: str) -> dt.date:
-    return dt.datetime.strptime(text, "%Y-%m").date()
-
-
-def bill(who: Customer, month: str, amount: str, number: str, **fields) -> Invoice:
-    """An invoice for ``month``, paid, due at the end of the month, unless told otherwise."""
-    start = month_of(month)
-    end = month_end(start)
-    values = {"period_start": start, "period_end": end, "issued_at": start, "due_at": end}
-    return crafted.invoice(
-        who, amount, number=number, external_id=f"in_{number}", **{**values, **fields}
-    )
-
-
-def usage(who: Customer, day: dt.date, users: int) -> None:
-    with acting_as("test:fixture"):
-        UsageDaily.objects.create(
-            customer=who, date=day, active_users_1d=1, active_users_7d=users, requests=10, errors=0
-        )
-
-
 @pytest.fixture
 def fjord(ops_lead):
     return fjord_year(ops_lead)
-
-
-def fjord_year(ops_lead) -> Customer:
-    """Fjord's year to November 2026: an invoice before any contract (Jan), a 500.00 EUR
-    contract for 20 seats at 10.00 per extra seat (Feb to May), a month with neither (Jun),
-    an 800.00 EUR contract for 30 seats at 12.50 (from Jul); every slip reconciliation
-    knows, and the findings of the real reconciliation of each month."""
-    who = crafted.customer("Fjord")
-    active_contract(
-        who,
-        start_date=dt.date(2026, 2, 1),
-        end_date=dt.date(2026, 5, 31),
-        status=Contract.Status.ENDED,
-    )
-    active_contract(
-        who,
-        seats=30,
-        monthly_fee=D("800.00"),
-        price_per_extra_seat=D("12.50"),
-        start_date=dt.date(2026, 7, 1),
-    )
-    bill(who, "2026-01", "500.00", "F-01")  # no contract yet
-    bill(who, "2026-02", "500.00", "F-02")
-    usage(who, dt.date(2026, 3, 9), 25)  # 5 over the 20 seats
-    usage(who, dt.date(2026, 3, 20), 18)
-    bill(who, "2026-03", "550.00", "F-03")
-    bill(who, "2026-04", "502.00", "F-04")  # 0.5% of 500 is 2.50: within
-    bill(who, "2026-05", "500.00", "F-05", currency="USD")
-    bill(who, "2026-07", "800.00", "F-07", status="void")  # void: not counted, so missing
-    bill(who, "2026-08", "800.00", "F-08")
-    bill(who, "2026-09", "720.00", "F-09")
-    bill(who, "2026-10", "800.00", "F-10")
-    bill(who, "2026-10", "800.00", "F-10-B", status="open", amount_paid=D("0.00"))
-    usage(who, dt.date(2026, 11, 3), 32)  # 2 over the 30 seats
-    bill(who, "2026-11", "800.00", "F-11", status="open", amount_paid=D("0.00"))
-    for month in range(1, 12):
-        reconciliation_run(month=dt.date(2026, month, 1), customer=who, today=TODAY)
-    # Worked findings: one acknowledged (still shown), one waived (not shown).
-    with acting_as_user(ops_lead):
-        cases_acknowledge(
-            cases=Case.objects.filter(kind="amount_mismatch", period="2026-09-01"), by=ops_lead
-        )
-        case_close(
-            case=Case.objects.get(kind="duplicate_invoice"),
-            state="waived",
-            note="Credit note F-10-C follows",
-            by=ops_lead,
-        )
-    # Another customer's finding of the same month is not Fjord's.
-    other = crafted.customer("Other")
-    active_contract(other)
-    reconciliation_run(month=dt.date(2026, 8, 1), customer=other, today=TODAY)
-    return who
 
 
 def rows(billing):
