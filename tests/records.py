@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from billing.models import Invoice
+from customers.entitlements import entitlements_issue
 from customers.models import (
     Contact,
     Contract,
@@ -19,6 +20,7 @@ from customers.models import (
     UsageDaily,
 )
 from support.models import Case, Tag, Ticket, WebhookEvent
+from tests import builders
 
 
 def populate(n: int, *, manager=None, start: int = 0) -> list[Customer]:
@@ -139,16 +141,33 @@ def grow(customer: Customer, *, times: int) -> None:
 
 
 def active_contract(customer: Customer, **fields) -> Contract:
-    """An active contract for ``customer``; ``fields`` override the plain defaults."""
-    values = {
-        "plan": Contract.Plan.GROWTH,
-        "seats": 20,
-        "monthly_fee": Decimal("500.00"),
-        "price_per_extra_seat": Decimal("10.00"),
-        "currency": "EUR",
-        "start_date": dt.date(2026, 1, 1),
-        "status": Contract.Status.ACTIVE,
-        **fields,
-    }
+    """An active contract for ``customer`` (the contract builder's: growth, 20 seats,
+    500.00 EUR, 10.00 per extra seat, from 1 Jan 2026), written as ``test:fixture``
+    whoever is acting; ``fields`` override the defaults."""
     with acting_as("test:fixture"):
-        return Contract.objects.create(customer=customer, **values)
+        return builders.contract(customer=customer, **fields)
+
+
+# When the order of an ``issue``d seat was paid.
+SEAT_PAID_AT = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def issue(customer: Customer, *, term_days: int | None = 365) -> Entitlement:
+    """One seat of SEAT-PRO-1Y (made with ``term_days`` if it does not exist yet) issued
+    to ``customer`` as ``order.completed`` issues it: order ``ord_<tenant id>`` of one
+    seat for 400.00 EUR paid at SEAT_PAID_AT, the entitlement through the service."""
+    with acting_as("test:fixture"):
+        product, _ = Product.objects.get_or_create(
+            sku="SEAT-PRO-1Y", defaults={"name": "Pro seat", "term_days": term_days}
+        )
+        order = builders.order(
+            external_id=f"ord_{customer.external_id}",
+            customer=customer,
+            product=product,
+            amount=Decimal("400.00"),
+            paid_at=SEAT_PAID_AT,
+        )
+        [entitlement] = entitlements_issue(
+            order=order, product=product, customer=customer, quantity=1, reason="test order"
+        )
+    return entitlement

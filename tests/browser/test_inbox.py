@@ -9,9 +9,8 @@ from customers.models import Entitlement, Order, Product
 from support.models import Case
 from tests.browser.conftest import sign_in
 from tests.personas import PASSWORD
-from tests.support.sender import deliver
-from tests.support.test_order_events import order_completed
-from tests.support.test_redemption_events import entitlement_redeemed, issue
+from tests.records import issue
+from tests.support.sender import deliver, entitlement_redeemed, order_completed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

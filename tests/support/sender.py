@@ -1,4 +1,5 @@
-"""A product-side sender: signs events exactly as the contract says, with `standardwebhooks`."""
+"""A product-side sender: the events the product sends (support requests, completed orders,
+redemptions) signed exactly as the contract says, with `standardwebhooks`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from standardwebhooks.webhooks import Webhook
 SECRET = "whsec_b3BzZGVzay10ZXN0LXdlYmhvb2stc2VjcmV0"
 OLD_SECRET = "whsec_b2xkLXJvdGF0ZWQtb3V0LXNlY3JldC1mb3ItdGVzdHM="
 URL = "/webhooks/product/"
+# When the redemption in ``entitlement_redeemed`` happened.
+REDEEMED_AT = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 
 
 def support_request(tenant_id="acme-7f3a", **data) -> dict:
@@ -24,6 +27,37 @@ def support_request(tenant_id="acme-7f3a", **data) -> dict:
             "message": "The export button spins forever.",
             "category": "bug",
             "severity": "high",
+            **data,
+        },
+    }
+
+
+def order_completed(**data) -> dict:
+    return {
+        "type": "order.completed",
+        "timestamp": "2026-11-21T09:30:05Z",
+        "data": {
+            "tenant_id": "acme-7f3a",
+            "order_id": "ord_1001",
+            "sku": "SEAT-PRO-1Y",
+            "quantity": 3,
+            "amount": "1200.00",
+            "currency": "EUR",
+            "paid_at": "2026-11-21T09:30:00Z",
+            **data,
+        },
+    }
+
+
+def entitlement_redeemed(code: str, **data) -> dict:
+    return {
+        "type": "entitlement.redeemed",
+        "timestamp": "2026-11-21T09:30:01Z",
+        "data": {
+            "tenant_id": "acme-7f3a",
+            "code": code,
+            "user_email": "ann@acme.com",
+            "redeemed_at": "2026-11-21T09:30:00Z",
             **data,
         },
     }

@@ -12,7 +12,7 @@ from support.models import Case
 from support.order_events import order_record
 from support.webhook_schemas import parse_event
 from support.webhooks import event_process
-from tests.support.sender import SECRET, deliver
+from tests.support.sender import SECRET, deliver, order_completed
 
 pytestmark = pytest.mark.django_db
 
@@ -28,23 +28,6 @@ def _secrets(settings):
 def product(db) -> Product:
     with acting_as("test:fixture"):
         return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
-
-
-def order_completed(**data) -> dict:
-    return {
-        "type": "order.completed",
-        "timestamp": "2026-11-21T09:30:05Z",
-        "data": {
-            "tenant_id": "acme-7f3a",
-            "order_id": "ord_1001",
-            "sku": "SEAT-PRO-1Y",
-            "quantity": 3,
-            "amount": "1200.00",
-            "currency": "EUR",
-            "paid_at": "2026-11-21T09:30:00Z",
-            **data,
-        },
-    }
 
 
 def test_an_order_is_recorded_and_fulfilled_with_one_entitlement_per_unit(customer, product):

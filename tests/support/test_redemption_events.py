@@ -1,7 +1,6 @@
 """``entitlement.redeemed`` events redeem a seat, or open a case for ops, through the receiver."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
@@ -12,46 +11,21 @@ from customers.entitlements import (
     entitlement_reissue_code,
     entitlement_revoke,
     entitlements_expire,
-    entitlements_issue,
 )
-from customers.models import Customer, Entitlement, Order, Product
+from customers.models import Customer, Entitlement
 from support.models import Case, WebhookEvent
 from support.order_events import entitlement_record_redemption
 from support.webhook_schemas import parse_event
 from support.webhooks import event_process
-from tests.support.sender import SECRET, deliver
+from tests.records import SEAT_PAID_AT, issue
+from tests.support.sender import REDEEMED_AT, SECRET, deliver, entitlement_redeemed
 
 pytestmark = pytest.mark.django_db
-
-PAID_AT = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
-REDEEMED_AT = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
 def _secrets(settings):
     settings.OPSDESK_WEBHOOK_SECRETS = [SECRET]
-
-
-def issue(customer: Customer, *, term_days: int | None = 365) -> Entitlement:
-    with acting_as("test:fixture"):
-        product, _ = Product.objects.get_or_create(
-            sku="SEAT-PRO-1Y", defaults={"name": "Pro seat", "term_days": term_days}
-        )
-        order = Order.objects.create(
-            external_id=f"ord_{customer.external_id}",
-            tenant_id=customer.external_id,
-            customer=customer,
-            sku=product.sku,
-            product=product,
-            quantity=1,
-            amount=Decimal("400.00"),
-            currency="EUR",
-            paid_at=PAID_AT,
-        )
-        [entitlement] = entitlements_issue(
-            order=order, product=product, customer=customer, quantity=1, reason="test order"
-        )
-    return entitlement
 
 
 @pytest.fixture
@@ -65,20 +39,6 @@ def assigned(seat) -> Entitlement:
     """Acme's seat, assigned to Ann."""
     with acting_as("test:fixture"):
         return entitlement_assign(entitlement=seat, email="ann@acme.com", reason="new hire")
-
-
-def entitlement_redeemed(code: str, **data) -> dict:
-    return {
-        "type": "entitlement.redeemed",
-        "timestamp": "2026-11-21T09:30:01Z",
-        "data": {
-            "tenant_id": "acme-7f3a",
-            "code": code,
-            "user_email": "ann@acme.com",
-            "redeemed_at": "2026-11-21T09:30:00Z",
-            **data,
-        },
-    }
 
 
 def snapshot(entitlement: Entitlement) -> tuple:
@@ -234,7 +194,10 @@ def test_a_code_redeemed_after_its_end_date_is_refused_before_the_sweep_expires_
 def test_a_code_redeemed_by_someone_else_opens_a_case_and_changes_nothing(seat):
     with acting_as("test:fixture"):
         entitlement_redeem(
-            entitlement=seat, email="ann@acme.com", at=PAID_AT, reason="redeemed in the product"
+            entitlement=seat,
+            email="ann@acme.com",
+            at=SEAT_PAID_AT,
+            reason="redeemed in the product",
         )
     before = snapshot(seat)
     event = deliver(entitlement_redeemed(seat.code, user_email="bob@acme.com"))

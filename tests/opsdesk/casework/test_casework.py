@@ -14,7 +14,7 @@ import time_machine
 from django.contrib.auth.models import Permission, User
 
 from audit.context import acting_as, acting_as_user, record_label
-from customers.entitlements import entitlement_assign, entitlement_reassign, entitlement_revoke
+from customers.entitlements import entitlement_reassign, entitlement_revoke
 from customers.models import Customer, Entitlement, Order, Product
 from opsdesk.casework.resolutions import (
     RESOLUTIONS,
@@ -26,9 +26,8 @@ from opsdesk.casework.resolutions import (
     resolutions_for,
 )
 from support.models import Case
-from tests.support.sender import SECRET, deliver
-from tests.support.test_order_events import order_completed
-from tests.support.test_redemption_events import REDEEMED_AT, entitlement_redeemed, issue
+from tests.opsdesk.casework.cases import redemption_case
+from tests.support.sender import REDEEMED_AT, deliver, order_completed
 
 pytestmark = pytest.mark.django_db
 
@@ -37,42 +36,11 @@ NOTE = "Checked with the customer's admin."
 HISTORIES = (Order, Entitlement, Case)
 
 
-@pytest.fixture(autouse=True)
-def _secrets(settings):
-    settings.OPSDESK_WEBHOOK_SECRETS = [SECRET]
-
-
-@pytest.fixture
-def product(db) -> Product:
-    with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
-
-
 @pytest.fixture
 def unknown_tenant_case(product) -> Case:
     """ord_1001 (3 × SEAT-PRO-1Y) from a tenant opsdesk does not know: failed, a case."""  # noqa: RUF002
     deliver(order_completed(tenant_id="nobody-0000"), "msg_order")
     return Case.objects.get(kind=Case.Kind.FAILED_FULFILMENT)
-
-
-@pytest.fixture
-def assigned(customer) -> Entitlement:
-    """Acme's seat, assigned to Ann."""
-    seat = issue(customer)
-    with acting_as("test:fixture"):
-        return entitlement_assign(entitlement=seat, email="ann@acme.com", reason="new hire")
-
-
-def redemption_case(code: str, **data) -> Case:
-    """The problem-redemption case the product's ``entitlement.redeemed`` event opens."""
-    deliver(entitlement_redeemed(code, **data), "msg_redeemed")
-    return Case.objects.get(kind=Case.Kind.PROBLEM_REDEMPTION)
-
-
-@pytest.fixture
-def wrong_user_case(assigned) -> Case:
-    """Bob redeemed the seat assigned to Ann."""
-    return redemption_case(assigned.code, user_email="bob@acme.com")
 
 
 def everything() -> tuple:

@@ -10,10 +10,9 @@ from audit.context import acting_as_user
 from customers.models import Entitlement
 from opsdesk.casework.resolutions import ResolutionError, case_resolve
 from support.models import Case
-from tests.customers.test_preview_concurrency import at_once
-from tests.opsdesk.casework.test_casework import NOTE, _secrets, assigned, product, wrong_user_case
+from tests.concurrency import at_once
 
-__all__ = ["_secrets", "assigned", "product", "wrong_user_case"]
+NOTE = "Checked with the customer's admin."
 
 
 @pytest.mark.django_db(transaction=True)

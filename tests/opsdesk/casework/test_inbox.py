@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,49 +14,14 @@ from audit.context import acting_as, acting_as_user
 from customers.models import Customer, Entitlement, Order, Product
 from support.cases import case_close
 from support.models import Case
-from tests.support.sender import SECRET, deliver
-from tests.support.test_order_events import order_completed
-from tests.support.test_redemption_events import entitlement_redeemed
+from tests.opsdesk.casework.cases import INBOX, case_url, make_case, shown
+from tests.pages import messages_of
+from tests.support.sender import deliver, entitlement_redeemed, order_completed
 
 pytestmark = pytest.mark.django_db
 
-INBOX = reverse("admin:support_case_inbox")
 BULK = reverse("admin:support_case_bulk")
 NOTE = "Tenant id was a typo for Acme's."
-
-
-@pytest.fixture(autouse=True)
-def _secrets(settings):
-    settings.OPSDESK_WEBHOOK_SECRETS = [SECRET]
-
-
-def make_case(
-    summary: str,
-    *,
-    days_old: float = 0,
-    state: str = Case.State.OPEN,
-    kind: str = Case.Kind.FAILED_FULFILMENT,
-    **fields,
-) -> Case:
-    opened = fields.pop("opened_at", None) or timezone.now() - dt.timedelta(days=days_old)
-    if state in Case.CLOSED_STATES:
-        fields = {"closed_at": opened + dt.timedelta(hours=1), "closing_note": "done", **fields}
-    with acting_as("test:fixture"):
-        return Case.objects.create(
-            kind=kind, summary=summary, state=state, opened_at=opened, **fields
-        )
-
-
-def shown(response) -> list[str]:
-    return [case.summary for case, *_ in response.context["rows"]]
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-def case_url(case: Case) -> str:
-    return reverse("admin:support_case_change", args=[case.pk])
 
 
 def resolve_url(case: Case, key: str) -> str:
@@ -82,12 +46,6 @@ def everything() -> tuple:
 def globex(db) -> Customer:
     with acting_as("test:fixture"):
         return Customer.objects.create(external_id="globex-1", name="Globex")
-
-
-@pytest.fixture
-def product(db) -> Product:
-    with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
 
 
 @pytest.fixture

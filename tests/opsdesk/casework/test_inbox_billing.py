@@ -13,7 +13,8 @@ from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import reconciliation_run
 from support.models import Case
 from tests.billing.crafted import OCTOBER, TODAY, month
-from tests.opsdesk.casework.test_inbox import INBOX, case_url, make_case, messages_of, shown
+from tests.opsdesk.casework.cases import INBOX, case_url, make_case, shown
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
