@@ -4,80 +4,21 @@ the service, per role, and a refusal changes nothing and says why."""
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone
 
 from audit.context import acting_as
-from customers.models import Customer, Entitlement, Product
+from customers.models import Entitlement
 from support.models import Case, Ticket
+from tests.customers.seats import REASON, page, world
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/customers/entitlement/"
-REASON = "Seat moved after the reorganisation"
 ROLES = ["agent", "manager", "ops_lead", "superuser"]
-
-
-@pytest.fixture
-def product(db) -> Product:
-    with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
-
-
-@pytest.fixture
-def globex(db) -> Customer:
-    with acting_as("test:fixture"):
-        return Customer.objects.create(external_id="globex-1", name="Globex")
-
-
-def make(customer, product, code: str, state: str = "issued", email: str = "") -> Entitlement:
-    """An entitlement in ``state`` written directly (the services have their own tests)."""
-    now = timezone.now()
-    fields = {"state": state, "assignee_email": email}
-    if state == "assigned":
-        fields.update(assigned_at=now)
-    if state == "redeemed":
-        fields.update(redeemed_at=now, redeemed_by_email=email)
-    if state == "revoked":
-        fields.update(revoked_at=now, revoke_reason="refunded")
-    with acting_as("test:fixture"):
-        return Entitlement.objects.create(
-            customer=customer,
-            product=product,
-            code=code,
-            valid_from=dt.date(2026, 1, 1),
-            issued_at=now,
-            **fields,
-        )
-
-
-@pytest.fixture
-def seats(customer, product) -> dict[str, Entitlement]:
-    """Acme's seats, one per state, named by it."""
-    return {
-        "issued": make(customer, product, "ISSU-ED00-0001"),
-        "issued2": make(customer, product, "ISSU-ED00-0002"),
-        "assigned": make(customer, product, "ASSI-GNED-0001", "assigned", "ann@acme.com"),
-        "redeemed": make(customer, product, "REDE-EMED-0001", "redeemed", "kim@acme.com"),
-        "revoked": make(customer, product, "REVO-KED0-0001", "revoked"),
-    }
-
-
-def world() -> list[tuple]:
-    """Every entitlement's state and history count: a refusal leaves these unchanged."""
-    return [
-        (e.code, e.customer_id, e.state, e.assignee_email, e.history.count())
-        for e in Entitlement.objects.order_by("pk")
-    ] + [("history rows", Entitlement.history.count())]
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def confirm(client, url: str, data: dict):
@@ -87,13 +28,6 @@ def confirm(client, url: str, data: dict):
     form = (shown.context or {}).get("form") if shown.status_code == 200 else None
     previewed = form["previewed"].value() if form is not None else None
     return client.post(url, {**data, "previewed": previewed} if previewed else data)
-
-
-def page(key: str, *entitlements: Entitlement, **params) -> str:
-    query = "&".join(
-        [f"ids={e.pk}" for e in entitlements] + [f"{k}={v}" for k, v in params.items()]
-    )
-    return f"{reverse('admin:customers_entitlement_workflow', args=[key])}?{query}"
 
 
 def detail(key: str, entitlement: Entitlement) -> str:

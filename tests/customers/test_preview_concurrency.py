@@ -6,10 +6,7 @@ their own too: two concurrent reissues from one reading apply once."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from django.test import Client
 
 from audit.context import acting_as
@@ -20,17 +17,8 @@ from customers.entitlements import (
     entitlements_transfer,
 )
 from customers.models import Customer, Entitlement
-from tests.customers.test_entitlement_admin import (
-    REASON,
-    globex,
-    make,
-    page,
-    product,
-    seats,
-    world,
-)
-
-__all__ = ["globex", "product", "seats"]
+from tests.concurrency import at_once, signed_in
+from tests.customers.seats import REASON, make, page, world
 
 STALE = "Nothing changed. This changed since you opened the preview: "
 
@@ -157,36 +145,6 @@ def test_a_token_of_another_selection_is_refused(client, ops_lead, seats):
 
 
 # --- At the same time ---------------------------------------------------------------------
-
-
-def at_once(count: int, work) -> list:
-    """Run ``work(i)`` in ``count`` threads released together, each on its own database
-    connection; their results (or exceptions) in order."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.django_db(transaction=True)

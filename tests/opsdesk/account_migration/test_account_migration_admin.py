@@ -3,94 +3,15 @@ confirm with a reason; ops leads only; a problem blocks it and nothing moves."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from django.contrib.messages import get_messages
-from django.utils import timezone
 
 from audit.context import acting_as
-from customers.models import Contact, Customer, Entitlement, Product
+from customers.models import Contact, Entitlement, Product
 from support.models import Case, Ticket
+from tests.opsdesk.account_migration.accounts import REASON, migrate_url, owners, seat, world
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
-
-REASON = "Acme bought Globex; one account from now on"
-
-
-@pytest.fixture
-def globex(db) -> Customer:
-    with acting_as("test:fixture"):
-        globex = Customer.objects.create(
-            external_id="globex-1", name="Globex", status=Customer.Status.ACTIVE
-        )
-        Contact.objects.create(customer=globex, name="Lou", email="lou@globex.com", is_primary=True)
-    return globex
-
-
-def seat(customer, product, code, state="issued", email=""):
-    now = timezone.now()
-    extra = {}
-    if state == "assigned":
-        extra = {"assignee_email": email, "assigned_at": now}
-    if state == "revoked":
-        extra = {"revoked_at": now, "revoke_reason": "refunded"}
-    return Entitlement.objects.create(
-        customer=customer,
-        product=product,
-        code=code,
-        state=state,
-        valid_from=dt.date(2026, 1, 1),
-        issued_at=now,
-        **extra,
-    )
-
-
-@pytest.fixture
-def acme(customer) -> Customer:
-    """Acme: a primary and a plain contact, 4 entitlements of 2 products, an open, a
-    waiting and a solved ticket."""
-    with acting_as("test:fixture"):
-        pro = Product.objects.create(sku="SEAT-PRO", name="Pro seat")
-        viewer = Product.objects.create(sku="SEAT-VIEW", name="Viewer seat")
-        Contact.objects.create(customer=customer, name="Pat", email="pat@acme.com", is_primary=True)
-        Contact.objects.create(customer=customer, name="Kim", email="kim@acme.com")
-        seat(customer, pro, "PRO-1")
-        seat(customer, pro, "PRO-2", "assigned", "kim@acme.com")
-        seat(customer, pro, "PRO-3", "revoked")
-        seat(customer, viewer, "VIEW-1")
-        for subject, status in [("Export stuck", "open"), ("SSO", "pending"), ("Old", "solved")]:
-            Ticket.objects.create(customer=customer, subject=subject, status=status)
-    return customer
-
-
-def migrate_url(customer: Customer, **params) -> str:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"/admin/customers/customer/{customer.pk}/migrate/" + (f"?{query}" if query else "")
-
-
-def owners(customer: Customer) -> tuple[int, int, int]:
-    return (
-        customer.contacts.count(),
-        customer.entitlements.count(),
-        customer.tickets.count(),
-    )
-
-
-def world() -> tuple:
-    """Who owns what and how much history there is: a refusal leaves it unchanged."""
-    return (
-        sorted(Contact.objects.values_list("email", "customer_id", "is_primary")),
-        sorted(Entitlement.objects.values_list("code", "customer_id")),
-        sorted(Ticket.objects.values_list("subject", "customer_id")),
-        Contact.history.count(),
-        Entitlement.history.count(),
-        Ticket.history.count(),
-    )
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def confirm(client, url: str, data: dict):

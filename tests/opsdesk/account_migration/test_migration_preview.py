@@ -13,17 +13,8 @@ from customers.entitlements import entitlement_assign
 from customers.models import Contact, Customer, Entitlement
 from opsdesk.account_migration.services import account_migrate
 from support.models import Ticket
-from tests.customers.test_preview_concurrency import at_once, signed_in
-from tests.opsdesk.account_migration.test_account_migration_admin import (
-    REASON,
-    acme,
-    globex,
-    migrate_url,
-    owners,
-    world,
-)
-
-__all__ = ["acme", "globex"]
+from tests.concurrency import at_once, signed_in
+from tests.opsdesk.account_migration.accounts import REASON, migrate_url, owners, world
 
 STALE = "Nothing moved. This changed since you opened the preview: "
 
