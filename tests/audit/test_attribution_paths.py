@@ -255,7 +255,7 @@ def test_the_digest_task_names_itself_on_the_delivery(customer, manager, mailout
 def test_after_the_demo_and_the_daily_tasks_no_history_row_is_unattributed(settings):
     from audit.context import UNATTRIBUTED
     from onboarding.tasks import checklists_sweep
-    from tests.audit.test_coverage import project_models
+    from tests.audit.project_models import project_models
 
     settings.DEBUG = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -9,25 +9,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
 from django.db import models
 from django.test.utils import isolate_apps
 
-PROJECT_APPS = ["customers", "support", "billing", "onboarding", "audit", "opsdesk"]
-
-
-def is_history_model(model: type[models.Model]) -> bool:
-    """simple-history's own models (``HistoricalX`` and its m2m ``HistoricalX_tags``)."""
-    return hasattr(model, "instance_type")
-
-
-def project_models(app_labels=PROJECT_APPS) -> list[type[models.Model]]:
-    found = []
-    for label in app_labels:
-        for model in apps.get_app_config(label).get_models():
-            if not is_history_model(model) and not model._meta.abstract:
-                found.append(model)
-    return found
+from tests.audit.project_models import project_models
 
 
 def history_problem(model: type[models.Model]) -> str | None:

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from audit.context import acting_as
+from customers.models import Entitlement
+from tests import builders
+from tests.browser.session import SCREENSHOTS
+
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from
 # fixtures in that thread are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -22,7 +27,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +63,20 @@ def screenshot(page):
     return take
 
 
-def sign_in(page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    # The page the form posts to has loaded (the admin index, or the form again with an
-    # error): waiting for network idle on top cost half a second a sign-in.
-    with page.expect_navigation():
-        page.click("button[type=submit]")
+@pytest.fixture
+def seats(customer):
+    """Acme's seat assigned to Ann (returned) and an issued one, Pat its primary contact,
+    and a ticket: what the entitlement workflows walk through."""
+    with acting_as("test:fixture"):
+        product = builders.product(sku="SEAT-PRO-1Y", name="Pro seat, 1 year")
+        assigned = builders.entitlement(
+            customer=customer,
+            product=product,
+            code="7T3W-GQRW-TS2H",
+            state=Entitlement.State.ASSIGNED,
+            assignee_email="ann@acme.com",
+        )
+        builders.entitlement(customer=customer, product=product, code="9CGH-4E9Z-EVWQ")
+        builders.contact(customer=customer, name="Pat", email="pat@acme.com", is_primary=True)
+        builders.ticket(customer=customer, subject="Seats for the new team")
+    return assigned

@@ -11,7 +11,7 @@ from audit.context import acting_as, acting_as_user
 from customers.entitlements import entitlement_assign, entitlement_reassign, entitlement_revoke
 from customers.models import Contract, Customer, Entitlement, Product
 from support.models import Ticket
-from tests.browser.conftest import SCREENSHOTS, sign_in
+from tests.browser.session import SCREENSHOTS, sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ import time_machine
 from audit.context import acting_as
 from support.models import Case
 from tests.billing.crafted import fjord_year
-from tests.browser.conftest import SCREENSHOTS, sign_in
+from tests.browser.session import SCREENSHOTS, sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,7 @@ the customers he manages; a superuser's version page of a contract shows it read
 import pytest
 
 from customers.models import Contact
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import populate
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.browser.conftest import sign_in
-from tests.opsdesk.health.test_digest import follow
+from tests.browser.session import sign_in
+from tests.opsdesk.health.followed import follow
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

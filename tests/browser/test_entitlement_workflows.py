@@ -1,45 +1,15 @@
 """An ops lead runs the entitlement workflows in a real browser: revoke one seat from its
 page through the confirmation page, and migrate an account through its preview."""
 
-import datetime as dt
-
 import pytest
-from django.utils import timezone
 
 from audit.context import acting_as
-from customers.models import Contact, Customer, Entitlement, Product
+from customers.models import Contact, Customer, Entitlement
 from support.models import Ticket
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def seats(customer):
-    now = timezone.now()
-    with acting_as("test:fixture"):
-        product = Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year")
-        assigned = Entitlement.objects.create(
-            customer=customer,
-            product=product,
-            code="7T3W-GQRW-TS2H",
-            state=Entitlement.State.ASSIGNED,
-            assignee_email="ann@acme.com",
-            assigned_at=now,
-            valid_from=dt.date(2026, 1, 1),
-            issued_at=now,
-        )
-        Entitlement.objects.create(
-            customer=customer,
-            product=product,
-            code="9CGH-4E9Z-EVWQ",
-            valid_from=dt.date(2026, 1, 1),
-            issued_at=now,
-        )
-        Contact.objects.create(customer=customer, name="Pat", email="pat@acme.com", is_primary=True)
-        Ticket.objects.create(customer=customer, subject="Seats for the new team")
-    return assigned
 
 
 @pytest.fixture

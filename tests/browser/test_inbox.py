@@ -7,7 +7,7 @@ from audit.context import acting_as
 from customers.entitlements import entitlement_assign
 from customers.models import Entitlement, Order, Product
 from support.models import Case
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import issue
 from tests.support.sender import deliver, entitlement_redeemed, order_completed

@@ -4,7 +4,7 @@ import pytest
 
 from onboarding.models import ChecklistTask
 from onboarding.services import checklist_generate
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,7 +11,7 @@ from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import reconciliation_run
 from support.models import Case
 from tests.billing.crafted import OCTOBER, customer, invoice
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import active_contract
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import populate
 

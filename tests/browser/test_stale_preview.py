@@ -6,13 +6,10 @@ import pytest
 
 from audit.context import acting_as
 from customers.entitlements import entitlement_reissue_code
-from tests.browser.conftest import sign_in
-from tests.browser.test_entitlement_workflows import seats
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-__all__ = ["seats"]
 
 
 def test_a_stale_reissue_confirmation_says_what_changed_and_changes_nothing(

@@ -7,7 +7,7 @@ import pytest
 
 from audit.context import acting_as
 from customers.models import Customer
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import active_contract
 

@@ -7,7 +7,7 @@ import pytest
 
 from audit.context import acting_as
 from support.models import Tag, Ticket, TriageCondition, TriageRule
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

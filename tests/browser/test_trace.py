@@ -16,7 +16,7 @@ from customers.entitlements import (
 from customers.models import Customer, Order, Product
 from opsdesk.account_migration.services import account_migrate
 from support.models import Case
-from tests.browser.conftest import SCREENSHOTS, sign_in
+from tests.browser.session import SCREENSHOTS, sign_in
 from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

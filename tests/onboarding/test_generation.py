@@ -16,6 +16,7 @@ from onboarding.services import checklist_generate
 from onboarding.tasks import checklists_sweep
 from tests.checklists import new_contract, new_customer
 from tests.personas import staff_user
+from tests.publishing import publish_thread_done
 
 pytestmark = pytest.mark.django_db
 
@@ -219,9 +220,7 @@ def test_the_enqueue_waits_for_the_commit(manager, django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         contract = new_contract(new_customer("Committed", manager))
         assert sent == []
-    from kit.publish import _publisher
-
-    _publisher.submit(lambda: None).result(timeout=5)  # the publish thread has run
+    publish_thread_done()  # the publish thread has run
     assert len(callbacks) == 1
     assert sent == [("onboarding.checklist_generate", [contract.pk])]
 

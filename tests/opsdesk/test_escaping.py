@@ -30,7 +30,7 @@ from opsdesk.audit_log.selectors import AUDITED_APPS
 from opsdesk.casework.resolutions import RESOLUTIONS
 from opsdesk.models import DigestDelivery
 from support.models import Case, Ticket, TicketComment, TriageCondition, TriageRule
-from tests.opsdesk.test_permission_matrix import admin_patterns
+from tests.admin_walk import admin_patterns
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db

@@ -18,18 +18,16 @@ entitlements or migrates accounts. Staff users and groups are superuser business
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 from django.conf import settings
-from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.db.models import CharField, UniqueConstraint
 from django.test import Client, TestCase
-from django.urls import URLResolver, reverse
+from django.urls import reverse
 from webtest import TestResponse
 from webtest.forms import Hidden
 
@@ -42,6 +40,7 @@ from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
 from support.models import Case, Tag, Ticket, TicketComment, TriageRule, WebhookEvent
+from tests.admin_walk import admin_patterns
 from tests.personas import PASSWORD, staff_user
 from tests.records import populate
 
@@ -214,28 +213,6 @@ MATRIX: dict[str, dict[str, object]] = {
     },
     **VIEWS,
 }
-
-
-def admin_patterns(patterns=None, prefix=""):
-    """(key, route) of every pattern of the admin site, nested includes flattened.
-
-    Unnamed patterns are keyed like their named neighbours: the bare ``<id>/`` redirect
-    as ``<app>_<model>_object``, the final catch-all as ``catch_all``.
-    """
-    patterns = admin.site.get_urls() if patterns is None else patterns
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from admin_patterns(pattern.url_patterns, prefix + str(pattern.pattern))
-            continue
-        route = prefix + str(pattern.pattern)
-        if pattern.name:
-            yield pattern.name, route
-        elif route == "(?P<url>.*)$":
-            yield "catch_all", route
-        elif match := re.fullmatch(r"(\w+)/(\w+)/<path:object_id>/", route):
-            yield f"{match[1]}_{match[2]}_object", route
-        else:
-            yield f"unnamed:{route}", route
 
 
 @pytest.fixture

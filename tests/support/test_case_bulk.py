@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from audit.context import acting_as, acting_as_user
 from support.cases import CaseError, cases_close, cases_open, cases_raise_again
 from support.models import Case
-from tests.support.test_case_workflow import NOW, OPENED, changes, everything, make_case
+from tests.support.case_records import NOW, OPENED, changes, everything, make_case
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -6,8 +6,6 @@ nothing, and leaves history naming the actor and the reason.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission, User
@@ -17,56 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from audit.context import acting_as, acting_as_user
 from support.cases import CaseError, case_close, case_owners, cases_acknowledge, cases_assign
 from support.models import Case
+from tests.support.case_records import NOW, OPENED, changes, everything, make_case
 
 pytestmark = pytest.mark.django_db
-
-NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
-OPENED = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
-
-
-def make_case(summary: str, *, state: str = Case.State.OPEN, owner=None, **fields) -> Case:
-    if state in Case.CLOSED_STATES:
-        fields = {"closed_at": OPENED, "closing_note": "done before", **fields}
-    if state == Case.State.ACKNOWLEDGED:
-        fields = {"acknowledged_at": OPENED, **fields}
-    with acting_as("test:fixture"):
-        return Case.objects.create(
-            kind=Case.Kind.FAILED_FULFILMENT,
-            summary=summary,
-            state=state,
-            owner=owner,
-            opened_at=OPENED,
-            **fields,
-        )
-
-
-def everything() -> tuple:
-    """Every case as stored, and how many history rows there are: what a refusal keeps."""
-    return (
-        list(
-            Case.objects.order_by("pk").values_list(
-                "pk", "state", "owner_id", "acknowledged_at", "closed_at", "closing_note"
-            )
-        ),
-        Case.history.count(),
-    )
-
-
-def changes(case: Case) -> list[tuple]:
-    """The history rows written after the case was opened, oldest first."""
-    return [
-        (
-            row.history_type,
-            row.history_actor,
-            row.history_user_id,
-            row.history_change_reason,
-            row.history_for,
-            row.state,
-            row.owner_id,
-        )
-        for row in case.history.order_by("history_id")[1:]
-    ]
-
 
 # --- Acknowledge ----------------------------------------------------------------------------
 

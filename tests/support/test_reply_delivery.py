@@ -27,6 +27,7 @@ from support.tickets import (
     reply_retry,
     reply_send,
 )
+from tests.publishing import publish_thread_done
 
 pytestmark = pytest.mark.django_db
 
@@ -345,9 +346,7 @@ def test_support_retries_a_parked_reply_and_the_next_attempt_sends_it_once(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(retry_url(ticket), {"reply": reply.pk}, follow=True)
-    from kit.publish import _publisher
-
-    _publisher.submit(lambda: None).result(timeout=5)  # the publish thread is done
+    publish_thread_done()  # the publish thread is done
 
     assert messages_of(response) == ["The reply is queued again; it is being sent to pat@acme.com."]
     assert response.redirect_chain == [(page(ticket) + "#conversation", 302)]

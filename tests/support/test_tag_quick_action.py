@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.contrib.messages import get_messages
 
 from support.models import Tag
-from tests.support.test_triage_queue import act_url, make_ticket
+from tests.pages import messages_of
+from tests.support.queue_pages import act_url, make_ticket
 
 pytestmark = pytest.mark.django_db
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def test_an_agent_without_add_tag_cannot_create_a_tag_and_nothing_changes(client, agent):

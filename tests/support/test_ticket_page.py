@@ -20,6 +20,7 @@ from support.models import Case, Ticket, TicketComment
 from support.selectors import ticket_context
 from support.tasks import replies_sweep
 from support.tickets import ReplySendDeferred, reply_send
+from tests.publishing import publish_thread_done
 from tests.records import grow, populate
 
 pytestmark = pytest.mark.django_db
@@ -203,9 +204,7 @@ def test_a_reply_is_recorded_stops_the_clock_and_is_emailed_after_commit(
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(comment_url(ticket), {"kind": "reply", "body": "Try resetting SSO."})
-    from kit.publish import _publisher
-
-    _publisher.submit(lambda: None).result(timeout=5)  # the publish thread is done
+    publish_thread_done()  # the publish thread is done
 
     [reply] = ticket.comments.all()
     ticket.refresh_from_db()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,35 +12,11 @@ from django.utils import timezone
 from audit.context import acting_as
 from customers.models import Contract, Customer
 from support.models import Tag, Ticket
+from tests.pages import messages_of
 from tests.records import active_contract
+from tests.support.queue_pages import QUEUE, act_url, make_ticket, shown
 
 pytestmark = pytest.mark.django_db
-
-QUEUE = "/admin/support/ticket/queue/"
-
-
-def act_url(ticket: Ticket) -> str:
-    return f"/admin/support/ticket/{ticket.pk}/act/"
-
-
-def make_ticket(subject: str, *, due_in_hours: float | None = 4, **fields) -> Ticket:
-    now = timezone.now()
-    with acting_as("test:fixture"):
-        return Ticket.objects.create(
-            subject=subject,
-            first_response_due_at=None
-            if due_in_hours is None
-            else now + dt.timedelta(hours=due_in_hours),
-            **fields,
-        )
-
-
-def shown(response) -> list[str]:
-    return [ticket.subject for ticket, _, _ in response.context["rows"]]
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.context import acting_as
-from customers.models import Customer, UsageDaily
 from opsdesk.health import tasks
 from opsdesk.health.digest import (
     FALLBACK,
@@ -25,33 +24,10 @@ from opsdesk.health.digest import (
     recipient_for,
 )
 from opsdesk.models import DigestDelivery
-from tests.records import active_contract
+from tests.opsdesk.health.followed import DAY, follow
+from tests.publishing import publish_thread_done
 
 pytestmark = pytest.mark.django_db
-
-DAY = dt.date(2026, 11, 22)
-
-
-def follow(name: str, manager=None, *, usage_days: int = 20, status="active") -> Customer:
-    """A customer with ``usage_days`` of steady, healthy usage up to DAY - 1 and a
-    contract far from renewal."""
-    with acting_as("test:fixture"):
-        customer = Customer.objects.create(
-            external_id=name.lower(), name=name, account_manager=manager, status=status
-        )
-        active_contract(customer, end_date=dt.date(2027, 12, 31))
-        for back in range(1, usage_days + 1):
-            day = DAY - dt.timedelta(days=back)
-            UsageDaily.objects.create(
-                customer=customer,
-                date=day,
-                active_users_1d=8,
-                active_users_7d=15,
-                last_login_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
-                requests=1000,
-                errors=2,
-            )
-    return customer
 
 
 @pytest.fixture
@@ -324,8 +300,6 @@ def test_ops_send_a_failed_digest_again_from_the_delivery_log(
     client.force_login(ops_lead)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/admin/opsdesk/digestdelivery/", form, follow=True)
-    from kit.publish import _publisher
-
-    _publisher.submit(lambda: None).result(timeout=5)
+    publish_thread_done()
     assert "1 digest(s) queued again; 1 skipped" in response.content.decode()
     assert published == [("opsdesk.digest_send", ["2026-11-22", f"user:{manager.pk}"])]
