@@ -1,4 +1,5 @@
-"""Build a small, complete world of records for tests that need every model filled."""
+"""Worlds of records for tests that need every model filled (populate, grow), and records
+many tests make the same way (active_contract, issue)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ from decimal import Decimal
 from django.utils import timezone
 
 from audit.context import acting_as
-from billing.models import Invoice
 from customers.entitlements import entitlements_issue
 from customers.models import (
-    Contact,
     Contract,
     Customer,
     Entitlement,
-    Order,
     Product,
     UsageDaily,
 )
-from support.models import Case, Tag, Ticket, WebhookEvent
+from support.models import Case, Tag, WebhookEvent
 from tests import builders
 
 
@@ -31,40 +29,28 @@ def populate(n: int, *, manager=None, start: int = 0) -> list[Customer]:
         product, _ = Product.objects.get_or_create(sku="SEAT-PACK-10", defaults={"name": "Seats"})
         tag, _ = Tag.objects.get_or_create(name="vip")
         for i in range(start, start + n):
-            customer = Customer.objects.create(
+            customer = builders.customer(
                 external_id=f"tenant-{i}", name=f"Customer {i}", account_manager=manager
             )
             customers.append(customer)
-            Contact.objects.create(customer=customer, name=f"C {i}", email=f"c{i}@example.com")
-            Contract.objects.create(
+            builders.contact(customer=customer, name=f"C {i}", email=f"c{i}@example.com")
+            builders.contract(
                 customer=customer,
                 plan=Contract.Plan.STARTER,
                 seats=10,
                 monthly_fee=Decimal("100.00"),
                 price_per_extra_seat=Decimal("5.00"),
-                start_date=dt.date(2026, 1, 1),
-                status=Contract.Status.ACTIVE,
             )
-            order = Order.objects.create(
+            order = builders.order(
                 external_id=f"ord-{i}",
-                tenant_id=customer.external_id,
                 customer=customer,
-                sku=product.sku,
                 product=product,
                 quantity=2,
                 amount=Decimal("20.00"),
-                currency="EUR",
                 paid_at=now,
             )
             for k in range(2):
-                Entitlement.objects.create(
-                    order=order,
-                    customer=customer,
-                    product=product,
-                    code=f"CODE-{i}-{k}",
-                    valid_from=dt.date(2026, 1, 1),
-                    issued_at=now,
-                )
+                builders.entitlement(order=order, code=f"CODE-{i}-{k}", issued_at=now)
             for day in (1, 2):
                 UsageDaily.objects.create(
                     customer=customer,
@@ -75,29 +61,21 @@ def populate(n: int, *, manager=None, start: int = 0) -> list[Customer]:
                     errors=1,
                 )
             event = WebhookEvent.objects.create(webhook_id=f"msg_{i}", type="support.request")
-            ticket = Ticket.objects.create(
+            builders.ticket(
                 customer=customer,
                 subject=f"Help {i}",
                 webhook_event=event,
                 first_response_due_at=now + dt.timedelta(hours=8),
+                tags=[tag],
             )
-            ticket.tags.add(tag)
-            Case.objects.create(
-                kind=Case.Kind.FAILED_FULFILMENT, customer=customer, summary=f"Case {i}"
-            )
-            Invoice.objects.create(
+            builders.case(kind=Case.Kind.FAILED_FULFILMENT, customer=customer, summary=f"Case {i}")
+            # Paid, for October 2026: the invoice builder's defaults.
+            builders.invoice(
                 external_id=f"in_{i}",
-                tenant_id=customer.external_id,
                 customer=customer,
                 number=f"OPS-{i}",
-                status=Invoice.Status.PAID,
-                currency="EUR",
                 amount_due=Decimal("100.00"),
                 amount_paid=Decimal("100.00"),
-                period_start=dt.date(2026, 10, 1),
-                period_end=dt.date(2026, 10, 31),
-                issued_at=dt.date(2026, 11, 1),
-                due_at=dt.date(2026, 11, 15),
             )
     return customers
 
@@ -108,12 +86,9 @@ def grow(customer: Customer, *, times: int) -> None:
     product = Product.objects.get(sku="SEAT-PACK-10")
     with acting_as("test:grow"):
         for k in range(times):
-            ticket = Ticket.objects.create(customer=customer, subject=f"More help {k}")
-            ticket.tags.add(*Tag.objects.all())
-            Case.objects.create(
-                kind=Case.Kind.PROBLEM_REDEMPTION, customer=customer, summary=f"More {k}"
-            )
-            Contract.objects.create(
+            builders.ticket(customer=customer, subject=f"More help {k}", tags=Tag.objects.all())
+            builders.case(kind=Case.Kind.PROBLEM_REDEMPTION, customer=customer, summary=f"More {k}")
+            builders.contract(
                 customer=customer,
                 plan=Contract.Plan.GROWTH,
                 seats=20,
@@ -123,12 +98,8 @@ def grow(customer: Customer, *, times: int) -> None:
                 end_date=dt.date(2025, 12, 31),
                 status=Contract.Status.ENDED,
             )
-            Entitlement.objects.create(
-                customer=customer,
-                product=product,
-                code=f"GROW-{customer.pk}-{k}",
-                valid_from=dt.date(2026, 1, 1),
-                issued_at=now,
+            builders.entitlement(
+                customer=customer, product=product, code=f"GROW-{customer.pk}-{k}", issued_at=now
             )
             UsageDaily.objects.create(
                 customer=customer,

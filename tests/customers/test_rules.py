@@ -9,7 +9,6 @@ These tests pin the rule itself and, by changing the one table, that every user 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -21,6 +20,7 @@ from customers.models import Customer, Entitlement, Order, Product
 from customers.selectors import contract_current, customer_match_q
 from opsdesk.casework.resolutions import resolutions_for
 from support.models import Case
+from tests import builders
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ State = Entitlement.State
 @pytest.fixture
 def initech(db) -> Customer:
     with acting_as("test:fixture"):
-        return Customer.objects.create(external_id="initech-9", name="Initech")
+        return builders.customer(external_id="initech-9", name="Initech")
 
 
 @pytest.mark.parametrize(
@@ -95,9 +95,9 @@ def test_a_customer_without_contracts_has_no_current_contract(initech, django_as
 )
 def test_a_customer_matches_by_part_of_its_name_or_its_whole_tenant_id(customer, text, expected):
     with acting_as("test:fixture"):
-        globex = Customer.objects.create(external_id="globex-1", name="Globex")
+        globex = builders.customer(external_id="globex-1", name="Globex")
         for who in (customer, globex):
-            Case.objects.create(kind=Case.Kind.MISSING_INVOICE, customer=who, summary=who.name)
+            builders.case(kind=Case.Kind.MISSING_INVOICE, customer=who, summary=who.name)
     found = Customer.objects.filter(customer_match_q(text)).order_by("name")
     assert [c.name for c in found] == expected
     # The same rule through a relation (the inbox's and the audit log's filters).
@@ -130,32 +130,30 @@ def test_the_entitlement_action_table_is_the_documented_one():
 @pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+        return builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
 
 
 def seat(customer: Customer, product: Product, state: str) -> Entitlement:
-    now = timezone.now()
-    fields = {"state": state}
+    """Ann's seat in ``state`` (the builder fills what the state needs: redeemed or
+    revoked now, revoked as "refunded"); a redeemed seat was assigned to Ann first."""
+    fields = {}
     if state in (State.ASSIGNED, State.REDEEMED):
-        fields.update(assignee_email="ann@acme.com", assigned_at=now)
+        fields.update(assignee_email="ann@acme.com", assigned_at=timezone.now())
     if state == State.REDEEMED:
-        fields.update(redeemed_by_email="ann@acme.com", redeemed_at=now)
-    if state == State.REVOKED:
-        fields.update(revoked_at=now, revoke_reason="refunded")
+        fields.update(redeemed_by_email="ann@acme.com")
     with acting_as("test:fixture"):
-        return Entitlement.objects.create(
+        return builders.entitlement(
             customer=customer,
             product=product,
             code=f"{state[:4].upper()}-0000-0001",
-            valid_from=dt.date(2026, 1, 1),
-            issued_at=now,
+            state=state,
             **fields,
         )
 
 
 def redemption_case(entitlement: Entitlement) -> Case:
     with acting_as("test:fixture"):
-        return Case.objects.create(
+        return builders.case(
             kind=Case.Kind.PROBLEM_REDEMPTION,
             customer=entitlement.customer,
             subject=entitlement,
@@ -216,19 +214,11 @@ def test_the_inbox_offers_accept_and_replace_by_the_redeem_and_revoke_rows(
 
 def failed_order_case(customer: Customer, fulfilment: str) -> Case:
     with acting_as("test:fixture"):
-        order = Order.objects.create(
-            external_id="ord_1",
-            tenant_id=customer.external_id,
-            customer=customer,
-            sku="SEAT-PRO-1Y",
-            quantity=1,
-            amount=Decimal("100.00"),
-            currency="EUR",
-            paid_at=timezone.now(),
-            fulfilment=fulfilment,
-            refunded_at=timezone.now() if fulfilment == Order.Fulfilment.REFUNDED else None,
+        # Of SEAT-PRO-1Y, no product in opsdesk; a refunded order is refunded now.
+        order = builders.order(
+            external_id="ord_1", customer=customer, sku="SEAT-PRO-1Y", fulfilment=fulfilment
         )
-        return Case.objects.create(
+        return builders.case(
             kind=Case.Kind.FAILED_FULFILMENT,
             customer=customer,
             subject=order,

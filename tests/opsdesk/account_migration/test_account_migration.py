@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.bulk import copy_with_history
 from audit.context import acting_as, acting_as_user
-from customers.models import Contact, Customer, Entitlement, Product
+from customers.models import Customer, Entitlement
 from opsdesk.account_migration import services as accounts
 from opsdesk.account_migration.services import (
     MigrationError,
@@ -20,6 +20,7 @@ from opsdesk.account_migration.services import (
     account_migration_preview,
 )
 from support.models import Ticket
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -28,27 +29,20 @@ REASON = "Acme bought Globex; one account from now on"
 
 @pytest.fixture
 def globex(db):
-    with acting_as("test:fixture"):
-        return Customer.objects.create(external_id="globex-1", name="Globex")
+    return builders.customer(external_id="globex-1", name="Globex")
 
 
 @pytest.fixture
 def acme_records(customer):
     """Acme's contacts (one primary), 3 entitlements, and an open, a waiting and a solved ticket."""
     with acting_as("test:fixture"):
-        product = Product.objects.create(sku="SEAT", name="Seat")
-        Contact.objects.create(customer=customer, name="Pat", email="pat@acme.com", is_primary=True)
-        Contact.objects.create(customer=customer, name="Kim", email="kim@acme.com")
+        product = builders.product(sku="SEAT", name="Seat")
+        builders.contact(customer=customer, name="Pat", email="pat@acme.com", is_primary=True)
+        builders.contact(customer=customer, name="Kim", email="kim@acme.com")
         for n in range(3):
-            Entitlement.objects.create(
-                customer=customer,
-                product=product,
-                code=f"CODE-{n}",
-                valid_from=dt.date(2026, 1, 1),
-                issued_at=timezone.now(),
-            )
+            builders.entitlement(customer=customer, product=product, code=f"CODE-{n}")
         for subject, status in [("open", "open"), ("waiting", "pending"), ("done", "solved")]:
-            Ticket.objects.create(customer=customer, subject=subject, status=status)
+            builders.ticket(customer=customer, subject=subject, status=status)
     return product
 
 
@@ -61,8 +55,7 @@ def owners(customer):
 
 
 def test_the_preview_lists_exactly_what_would_move(customer, globex, acme_records):
-    with acting_as("test:fixture"):
-        Contact.objects.create(customer=globex, name="Lou", email="lou@globex.com", is_primary=True)
+    builders.contact(customer=globex, name="Lou", email="lou@globex.com", is_primary=True)
 
     preview = account_migration_preview(source=customer, target=globex)
 
@@ -111,7 +104,7 @@ def test_a_refused_migration_moves_nothing(
         if change == "same":
             target = customer
         elif change == "conflict":
-            Contact.objects.create(customer=globex, name="Kim", email="KIM@acme.com")
+            builders.contact(customer=globex, name="Kim", email="KIM@acme.com")
         elif change == "churned":
             globex.status = Customer.Status.CHURNED
             globex.save()
