@@ -9,8 +9,7 @@ import time_machine
 
 from audit.context import acting_as, acting_as_user
 from customers.entitlements import entitlement_assign, entitlement_reassign, entitlement_revoke
-from customers.models import Contract, Customer, Entitlement, Product
-from support.models import Ticket
+from tests import builders
 from tests.browser.session import SCREENSHOTS, sign_in
 from tests.personas import PASSWORD
 
@@ -26,23 +25,19 @@ def acme(manager, ops_lead):
     """Signed on 1 Feb for 50 seats, 75 from 5 May; its seat Ann's from 1 Mar, Bob's from
     10 Mar, revoked on 20 Jun; a ticket opened on 2 Jun."""
     with time_machine.travel(on(2, 1), tick=False), acting_as("command:import_crm"):
-        acme = Customer.objects.create(
-            external_id="acme-7f3a", name="Acme Corp", account_manager=manager
-        )
+        acme = builders.customer(external_id="acme-7f3a", name="Acme Corp", account_manager=manager)
     with time_machine.travel(on(2, 2), tick=False), acting_as("command:import_crm"):
-        contract = Contract.objects.create(
+        # Growth, active, in EUR: the contract builder's defaults.
+        contract = builders.contract(
             customer=acme,
-            plan=Contract.Plan.GROWTH,
             seats=50,
             monthly_fee=Decimal("1450.00"),
             price_per_extra_seat=Decimal("25.00"),
-            currency="EUR",
             start_date=dt.date(2026, 2, 1),
-            status=Contract.Status.ACTIVE,
         )
-        product = Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+        product = builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
     with time_machine.travel(on(2, 28), tick=False), acting_as("webhook:msg_order"):
-        seat = Entitlement.objects.create(
+        seat = builders.entitlement(
             customer=acme,
             product=product,
             code="SEAT-0001",
@@ -58,7 +53,7 @@ def acme(manager, ops_lead):
         contract.seats = 75
         contract.save()
     with time_machine.travel(on(6, 2), tick=False), acting_as("webhook:msg_ticket"):
-        Ticket.objects.create(customer=acme, subject="SSO broken")
+        builders.ticket(customer=acme, subject="SSO broken")
     with time_machine.travel(on(6, 20), tick=False), acting_as_user(ops_lead):
         entitlement_revoke(entitlement=seat, reason="left the company")
     return acme

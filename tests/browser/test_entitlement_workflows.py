@@ -4,8 +4,9 @@ page through the confirmation page, and migrate an account through its preview."
 import pytest
 
 from audit.context import acting_as
-from customers.models import Contact, Customer, Entitlement
+from customers.models import Customer, Entitlement
 from support.models import Ticket
+from tests import builders
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
@@ -15,10 +16,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def globex(db):
     with acting_as("test:fixture"):
-        globex = Customer.objects.create(
+        globex = builders.customer(
             external_id="globex-1", name="Globex", status=Customer.Status.ACTIVE
         )
-        Contact.objects.create(customer=globex, name="Lou", email="lou@globex.com", is_primary=True)
+        builders.contact(customer=globex, name="Lou", email="lou@globex.com", is_primary=True)
     return globex
 
 
@@ -75,8 +76,8 @@ def test_an_ops_lead_migrates_an_account_through_its_preview(
 
     # Initech already has Pat: the preview says so and offers no way to run it.
     with acting_as("test:fixture"):
-        initech = Customer.objects.create(external_id="initech-1", name="Initech")
-        Contact.objects.create(customer=initech, name="Pat I", email="pat@acme.com")
+        initech = builders.customer(external_id="initech-1", name="Initech")
+        builders.contact(customer=initech, name="Pat I", email="pat@acme.com")
     pick("Initech", "Preview the migration")
     assert page.get_by_test_id("migration-problem").inner_text() == (
         "Initech already has a contact pat@acme.com; merge or remove one first."

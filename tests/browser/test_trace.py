@@ -13,9 +13,10 @@ from customers.entitlements import (
     entitlement_revoke,
     entitlements_issue,
 )
-from customers.models import Customer, Order, Product
+from customers.models import Order
 from opsdesk.account_migration.services import account_migrate
 from support.models import Case
+from tests import builders
 from tests.browser.session import SCREENSHOTS, sign_in
 from tests.personas import PASSWORD
 
@@ -27,16 +28,13 @@ def story(customer, ops_lead):
     """Acme's order of 5 seats: one assigned, corrected for a case and redeemed, one
     revoked; and Initech's 40 seats migrated into Acme."""
     with acting_as("webhook:msg_2b7d"):
-        product = Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
-        order = Order.objects.create(
+        product = builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+        order = builders.order(
             external_id="ord_8841",
-            tenant_id=customer.external_id,
             customer=customer,
-            sku=product.sku,
             product=product,
             quantity=5,
             amount=Decimal("1200.00"),
-            currency="EUR",
             paid_at=dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC),
         )
         seat, other, *_ = entitlements_issue(
@@ -46,12 +44,12 @@ def story(customer, ops_lead):
         order._change_reason = "order fulfilled"
         order.save()
     with acting_as("test:fixture"):
-        case = Case.objects.create(
+        case = builders.case(
             kind=Case.Kind.PROBLEM_REDEMPTION,
             customer=customer,
             summary="Redeemed by someone else",
         )
-        initech = Customer.objects.create(external_id="initech", name="Initech")
+        initech = builders.customer(external_id="initech", name="Initech")
         entitlements_issue(
             order=order, product=product, customer=initech, quantity=40, reason="imported"
         )

@@ -19,6 +19,7 @@ from customers.entitlements import (
     entitlements_transfer_preview,
 )
 from customers.models import Customer, Entitlement, Order, Product
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -35,27 +36,24 @@ def _actor():
 
 @pytest.fixture
 def product(db) -> Product:
-    return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+    return builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
 
 
 @pytest.fixture
 def order(customer, product) -> Order:
-    return Order.objects.create(
+    return builders.order(
         external_id="ord_1",
-        tenant_id=customer.external_id,
         customer=customer,
-        sku=product.sku,
         product=product,
         quantity=3,
         amount=Decimal("1200.00"),
-        currency="EUR",
         paid_at=PAID_AT,
     )
 
 
 @pytest.fixture
 def globex(db) -> Customer:
-    return Customer.objects.create(external_id="globex-1", name="Globex")
+    return builders.customer(external_id="globex-1", name="Globex")
 
 
 def issued(order, quantity=1) -> list[Entitlement]:
@@ -423,7 +421,7 @@ def test_expiry_ends_live_seats_past_their_end_date_only(order, product):
     ends = dt.date(2027, 11, 1)
     live = {state: in_state(order, state) for state in ["issued", "assigned", "redeemed"]}
     revoked = in_state(order, "revoked")
-    perpetual_product = Product.objects.create(sku="API", name="API add-on", term_days=None)
+    perpetual_product = builders.product(sku="API", name="API add-on")
     [perpetual] = entitlements_issue(
         order=order, product=perpetual_product, customer=order.customer, quantity=1, reason="x"
     )

@@ -18,6 +18,7 @@ from customers.models import Contract, Customer
 from support.models import Ticket
 from support.selectors import ticket_context
 from support.triage import ticket_facts
+from tests import builders
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ TODAY = dt.date(2026, 11, 21)
 
 def ticket_of(customer: Customer, subject: str) -> Ticket:
     with acting_as("test:fixture"):
-        return Ticket.objects.create(
+        return builders.ticket(
             subject=subject,
             customer=customer,
             first_response_due_at=timezone.now() + dt.timedelta(hours=4),
@@ -39,7 +40,7 @@ def ticket_of(customer: Customer, subject: str) -> Ticket:
 def lapsed(db) -> Customer:
     """Initech: a starter contract that ended in 2025, after an older growth one."""
     with acting_as("test:fixture"):
-        initech = Customer.objects.create(external_id="initech-9", name="Initech")
+        initech = builders.customer(external_id="initech-9", name="Initech")
     active_contract(
         initech,
         plan=Contract.Plan.GROWTH,
@@ -88,7 +89,7 @@ def test_with_two_active_contracts_the_filter_matches_only_the_one_the_column_sh
     latest one's: a ticket listed under "growth" showed "starter"."""
     client.force_login(agent)
     with acting_as("test:fixture"):
-        hooli = Customer.objects.create(external_id="hooli-1", name="Hooli")
+        hooli = builders.customer(external_id="hooli-1", name="Hooli")
     active_contract(hooli, plan=Contract.Plan.GROWTH, start_date=dt.date(2025, 1, 1))
     active_contract(hooli, plan=Contract.Plan.STARTER, start_date=dt.date(2026, 1, 1))
     ticket = ticket_of(hooli, "hooli's")
@@ -104,7 +105,7 @@ def test_with_two_active_contracts_the_filter_matches_only_the_one_the_column_sh
 def test_a_customer_without_contracts_shows_no_contract_and_matches_no_plan(client, agent):
     client.force_login(agent)
     with acting_as("test:fixture"):
-        newco = Customer.objects.create(external_id="newco-1", name="Newco")
+        newco = builders.customer(external_id="newco-1", name="Newco")
     ticket = ticket_of(newco, "newco's")
 
     response = client.get(QUEUE)

@@ -14,12 +14,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.context import acting_as
-from customers.models import Entitlement, Product, UsageDaily
+from customers.models import UsageDaily
 from support import tasks
 from support.models import Case, Ticket, TicketComment
 from support.selectors import ticket_context
 from support.tasks import replies_sweep
 from support.tickets import ReplySendDeferred, reply_send
+from tests import builders
 from tests.publishing import publish_thread_done
 from tests.records import grow, populate
 
@@ -48,29 +49,25 @@ def make_ticket(subject="Cannot log in", **fields) -> Ticket:
         **fields,
     }
     with acting_as("test:fixture"):
-        return Ticket.objects.create(subject=subject, **fields)
+        return builders.ticket(subject=subject, **fields)
 
 
 @pytest.fixture
 def acme_world(customer):
     """Acme with entitlements in every state, two days of usage, older tickets and cases."""
     with acting_as("test:fixture"):
-        product = Product.objects.create(sku="SEAT", name="Seat")
+        product = builders.product(sku="SEAT", name="Seat")
         states = ["issued", "assigned", "assigned", "redeemed", "revoked", "expired"]
-        now = timezone.now()
         for n, state in enumerate(states):
-            Entitlement.objects.create(
+            # Redeemed and revoked now, as the builder does.
+            builders.entitlement(
                 customer=customer,
                 product=product,
                 code=f"CODE-{n}",
                 state=state,
                 assignee_email="" if state == "issued" else f"user{n}@acme.com",
-                redeemed_at=now if state == "redeemed" else None,
                 redeemed_by_email=f"user{n}@acme.com" if state == "redeemed" else "",
-                revoked_at=now if state == "revoked" else None,
                 revoke_reason="left the company" if state == "revoked" else "",
-                valid_from=dt.date(2026, 1, 1),
-                issued_at=now,
             )
         for day, wau, errors in [(20, 31, 0), (21, 34, 12)]:
             UsageDaily.objects.create(
@@ -83,18 +80,17 @@ def acme_world(customer):
                 errors=errors,
             )
         for n in range(7):
-            Ticket.objects.create(
+            builders.ticket(
                 customer=customer,
                 subject=f"older {n}",
                 created_at=timezone.now() - dt.timedelta(days=10 - n),
             )
         for n, state in enumerate(["open", "acknowledged", "resolved"]):
-            Case.objects.create(
+            builders.case(
                 kind=Case.Kind.MISSING_INVOICE,
                 customer=customer,
                 summary=f"case {n}",
                 state=state,
-                closed_at=timezone.now() if state == "resolved" else None,
                 closing_note="fixed" if state == "resolved" else "",
             )
     return customer

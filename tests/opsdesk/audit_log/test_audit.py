@@ -27,6 +27,7 @@ from onboarding.models import Checklist, ChecklistTask
 from opsdesk.audit_log.selectors import AuditLogFilter, audit_log, customer_as_of, customer_audit
 from support.cases import case_close
 from support.models import Case, Tag, Ticket, TicketComment
+from tests import builders
 from tests.records import grow, populate
 
 pytestmark = pytest.mark.django_db
@@ -46,23 +47,19 @@ def headlines(page) -> list[str]:
 @pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+        return builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
 
 
 @pytest.fixture
 def globex(db) -> Customer:
     with acting_as("test:fixture"):
-        return Customer.objects.create(external_id="globex-1", name="Globex")
+        return builders.customer(external_id="globex-1", name="Globex")
 
 
 def issue(customer, product, code: str, when: dt.datetime) -> Entitlement:
     with time_machine.travel(when, tick=False), acting_as("webhook:msg_order"):
-        return Entitlement.objects.create(
-            customer=customer,
-            product=product,
-            code=code,
-            valid_from=when.date(),
-            issued_at=when,
+        return builders.entitlement(
+            customer=customer, product=product, code=code, valid_from=when.date(), issued_at=when
         )
 
 
@@ -97,7 +94,7 @@ def busy_customer(customer, globex, product, manager, ops_lead, seat):
     contract = customer.contracts.get()
     grow_seats(contract, 75, on(5), manager, "signed the upsell")
     with time_machine.travel(on(11), tick=False), acting_as("webhook:msg_ticket"):
-        ticket = Ticket.objects.create(customer=customer, subject="SSO broken")
+        ticket = builders.ticket(customer=customer, subject="SSO broken")
     with time_machine.travel(on(11, 13), tick=False), acting_as_user(ops_lead):
         TicketComment.objects.create(ticket=ticket, kind="note", body="Looking", author=ops_lead)
         ticket.status = Ticket.Status.SOLVED
@@ -105,19 +102,17 @@ def busy_customer(customer, globex, product, manager, ops_lead, seat):
     with time_machine.travel(on(11, 14), tick=False), acting_as_user(ops_lead):
         ticket.tags.add(Tag.objects.create(name="sso"), Tag.objects.create(name="vip"))
     with time_machine.travel(on(12), tick=False), acting_as("task:reconciliation_run"):
-        case = Case.objects.create(
+        case = builders.case(
             kind=Case.Kind.MISSING_INVOICE, customer=customer, summary="No invoice for March"
         )
     with time_machine.travel(on(13), tick=False), acting_as_user(ops_lead):
         case_close(case=case, state=Case.State.RESOLVED, note="billed late", by=ops_lead)
     with time_machine.travel(on(14), tick=False), acting_as("command:import_invoices"):
-        invoice = Invoice.objects.create(
+        invoice = builders.invoice(
             external_id="in_1",
-            tenant_id=customer.external_id,
             customer=customer,
             number="INV-1",
             status=Invoice.Status.OPEN,
-            currency="EUR",
             amount_due=Decimal("1450.00"),
             amount_paid=Decimal("0"),
             period_start=dt.date(2031, 3, 1),
@@ -146,7 +141,7 @@ def busy_customer(customer, globex, product, manager, ops_lead, seat):
         task.done_at = on(17)
         task.save()
     with time_machine.travel(on(11), tick=False), acting_as("webhook:msg_other"):
-        Ticket.objects.create(customer=globex, subject="Globex's own trouble")
+        builders.ticket(customer=globex, subject="Globex's own trouble")
     return customer
 
 

@@ -21,7 +21,7 @@ from opsdesk.health.flags import (
     usage_days,
     usage_drop,
 )
-from support.models import Ticket
+from tests import builders
 from tests.records import populate
 
 D = dt.date(2026, 11, 22)  # the digest's date: it covers usage up to 21 Nov
@@ -235,12 +235,10 @@ def test_open_urgent_tickets_are_flagged_with_their_number():
 
 
 def contract(customer, *, start=dt.date(2026, 1, 1), end=None, status=Contract.Status.ACTIVE):
-    return Contract.objects.create(
+    return builders.contract(
         customer=customer,
-        plan=Contract.Plan.GROWTH,
         seats=50,
         monthly_fee=Decimal("1000.00"),
-        price_per_extra_seat=Decimal("10.00"),
         start_date=start,
         end_date=end,
         status=status,
@@ -270,7 +268,7 @@ def world(db, manager):
     """Ten customers of 22 Nov 2026 with one story each (and one churned)."""
     with acting_as("test:fixture"):
         c = {
-            name: Customer.objects.create(
+            name: builders.customer(
                 external_id=name.lower(),
                 name=name,
                 account_manager=manager,
@@ -316,9 +314,7 @@ def world(db, manager):
             ("urgent", "solved"),
             ("high", "open"),
         ]:
-            Ticket.objects.create(
-                customer=c["Tiny"], subject="Down", priority=priority, status=status
-            )
+            builders.ticket(customer=c["Tiny"], subject="Down", priority=priority, status=status)
     return c
 
 
@@ -396,7 +392,7 @@ def test_churned_customers_and_customers_not_asked_for_are_left_out(world):
 
 def test_the_baseline_is_the_previous_28_days_with_requests(db):
     with acting_as("test:fixture"):
-        acme = Customer.objects.create(external_id="acme", name="Acme")
+        acme = builders.customer(external_id="acme", name="Acme")
         rows = [report(acme, 30, errors=900)]  # a day too early for the baseline
         # 28 days of 0.1%, 0.2%, ... 2.8%: median 1.45%, MAD 0.7%.
         rows += [report(acme, n, errors=30 - n) for n in range(2, 30)]
