@@ -21,6 +21,7 @@ from customers.tasks import entitlements_expire
 from onboarding.models import Checklist, ChecklistTask
 from onboarding.tasks import checklist_generate
 from support.models import Case, Ticket, WebhookEvent
+from tests import builders
 from tests.billing.invoice_csv import HEADER, row
 from tests.support.sender import SECRET, deliver, support_request
 
@@ -40,17 +41,16 @@ def attribution(records) -> set[tuple]:
 @pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+        return builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
 
 
 @pytest.fixture
 def seat(customer, product) -> Entitlement:
     with acting_as("test:fixture"):
-        return Entitlement.objects.create(
+        return builders.entitlement(
             customer=customer,
             product=product,
             code="ISSU-ED00-0001",
-            valid_from=dt.date(2026, 1, 1),
             valid_until=dt.date(2026, 6, 30),
             issued_at=NOW,
         )

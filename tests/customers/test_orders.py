@@ -11,6 +11,7 @@ import time_machine
 from audit.context import acting_as, acting_as_user
 from customers.models import Customer, Entitlement, Order, Product
 from customers.orders import OrderError, order_fulfil, order_record_refund
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ FORBIDDEN = "You may not do this: it needs the permission customers.change_order
 @pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
+        return builders.product(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
 
 
 @pytest.fixture
@@ -30,13 +31,12 @@ def order(db) -> Order:
     """Three seats bought by a tenant opsdesk does not know: recorded, failed (when paid,
     so that its history is older than the tests' changes, whatever today's date)."""
     with time_machine.travel(PAID_AT, tick=False), acting_as("test:fixture"):
-        return Order.objects.create(
+        return builders.order(
             external_id="ord_1001",
             tenant_id="nobody-0000",
             sku="SEAT-PRO-1Y",
             quantity=3,
             amount=Decimal("1200.00"),
-            currency="EUR",
             paid_at=PAID_AT,
             fulfilment=Order.Fulfilment.FAILED,
         )
@@ -132,7 +132,7 @@ def test_a_pending_order_can_be_fulfilled_too(order, customer, product, ops_lead
 
 def test_a_perpetual_product_issues_entitlements_without_an_end(order, customer, ops_lead):
     with acting_as("test:fixture"):
-        addon = Product.objects.create(sku="API-ADDON", name="API add-on", term_days=None)
+        addon = builders.product(sku="API-ADDON", name="API add-on")
 
     with acting_as_user(ops_lead):
         order_fulfil(order=order, customer=customer, product=addon, reason="sku", by=ops_lead)

@@ -24,12 +24,13 @@ from django.utils.html import escape
 from audit.context import acting_as, acting_as_user
 from billing.models import Invoice
 from customers.admin_workflows import WORKFLOWS
-from customers.models import Customer, Entitlement, Order
+from customers.models import Entitlement, Order
 from onboarding.services import checklist_generate
 from opsdesk.audit_log.selectors import AUDITED_APPS
 from opsdesk.casework.resolutions import RESOLUTIONS
 from opsdesk.models import DigestDelivery
 from support.models import Case, Ticket, TicketComment, TriageCondition, TriageRule
+from tests import builders
 from tests.admin_walk import admin_patterns
 from tests.records import active_contract
 
@@ -40,7 +41,7 @@ SCRIPT = "<script>alert(1)</script>"
 
 def test_the_digest_preview_shows_the_plain_text_part_as_text(client, manager):
     with acting_as("test:fixture"):
-        customer = Customer.objects.create(
+        customer = builders.customer(
             external_id="evil", name=f"Evil {SCRIPT}", account_manager=manager
         )
         active_contract(customer, end_date=dt.date(2027, 12, 31))
@@ -308,7 +309,7 @@ def world(superuser, manager, agent, customer, templates):
         Case.Kind.PROBLEM_REDEMPTION: Entitlement.objects.first(),
     }
     with acting_as_user(agent):
-        ticket = Ticket.objects.filter(customer=customer).first() or Ticket.objects.create(
+        ticket = Ticket.objects.filter(customer=customer).first() or builders.ticket(
             customer=customer, subject="Help", message="Please"
         )
         for kind in TicketComment.Kind:
@@ -329,7 +330,7 @@ def world(superuser, manager, agent, customer, templates):
             error="SMTPServerDisconnected: gone",
         )
         for kind in Case.Kind:
-            Case.objects.create(
+            builders.case(
                 kind=kind,
                 customer=customer,
                 subject=subjects.get(kind, Invoice.objects.first()),

@@ -7,11 +7,12 @@ from decimal import Decimal
 import pytest
 
 from audit.context import acting_as
-from customers.models import Customer, Entitlement, Order, Product
+from customers.models import Entitlement, Order, Product
 from support.models import Case
 from support.order_events import order_record
 from support.webhook_schemas import parse_event
 from support.webhooks import event_process
+from tests import builders
 from tests.support.sender import SECRET, deliver, order_completed
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def _secrets(settings):
 @pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
+        return builders.product(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
 
 
 def test_an_order_is_recorded_and_fulfilled_with_one_entitlement_per_unit(customer, product):
@@ -100,7 +101,7 @@ def test_codes_are_unique_and_from_the_unambiguous_alphabet(customer, product):
 
 def test_a_perpetual_product_issues_entitlements_without_an_end(customer):
     with acting_as("test:fixture"):
-        Product.objects.create(sku="API-ADDON", name="API add-on", term_days=None)
+        builders.product(sku="API-ADDON", name="API add-on")
     deliver(order_completed(sku="API-ADDON", quantity=1))
     assert list(Entitlement.objects.values_list("valid_from", "valid_until")) == [
         (dt.date(2026, 11, 21), None)
@@ -229,7 +230,7 @@ def test_a_failed_order_sent_again_opens_no_second_case(product):
 
 def test_orders_of_two_customers_are_fulfilled_each_to_its_own(customer, product):
     with acting_as("test:fixture"):
-        globex = Customer.objects.create(external_id="globex-1", name="Globex")
+        globex = builders.customer(external_id="globex-1", name="Globex")
     deliver(order_completed(), webhook_id="msg_1")
     deliver(
         order_completed(tenant_id="globex-1", order_id="ord_2002", quantity=1),

@@ -8,8 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.context import acting_as
-from customers.models import Customer
-from support.models import Ticket
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +21,9 @@ def shown(response) -> list[str]:
 
 def tickets_of(name: str, tenant: str, n: int) -> None:
     with acting_as("test:fixture"):
-        customer = Customer.objects.create(external_id=tenant, name=name)
+        customer = builders.customer(external_id=tenant, name=name)
         for i in range(n):
-            Ticket.objects.create(subject=f"{name} {i}", customer=customer)
+            builders.ticket(subject=f"{name} {i}", customer=customer)
 
 
 def test_the_customer_filter_matches_name_part_tenant_id_and_unknown_tenants(client, agent):
@@ -32,7 +31,7 @@ def test_the_customer_filter_matches_name_part_tenant_id_and_unknown_tenants(cli
     tickets_of("Acme Corp", "acme-7f3a", 1)
     tickets_of("Globex", "globex-1", 1)
     with acting_as("test:fixture"):
-        Ticket.objects.create(subject="ghost's", tenant_id="Ghost-42")
+        builders.ticket(subject="ghost's", tenant_id="Ghost-42")
     assert shown(client.get(QUEUE, {"customer": "acme"})) == ["Acme Corp 0"]
     assert shown(client.get(QUEUE, {"customer": "GLOBEX-1"})) == ["Globex 0"]
     assert shown(client.get(QUEUE, {"customer": "ghost-42"})) == ["ghost's"]

@@ -12,7 +12,7 @@ from audit.context import acting_as
 from customers.entitlements import entitlement_assign
 from customers.models import Contact, Customer, Entitlement
 from opsdesk.account_migration.services import account_migrate
-from support.models import Ticket
+from tests import builders
 from tests.concurrency import at_once, signed_in
 from tests.opsdesk.account_migration.accounts import REASON, migrate_url, owners, world
 
@@ -28,11 +28,11 @@ def previewed(client: Client, url: str) -> str:
 
 
 def change_open_ticket(acme):
-    Ticket.objects.create(customer=acme, subject="New one", status="open")
+    builders.ticket(customer=acme, subject="New one", status="open")
 
 
 def change_contact(acme):
-    Contact.objects.create(customer=acme, name="Max", email="max@acme.com")
+    builders.contact(customer=acme, name="Max", email="max@acme.com")
 
 
 def change_seat(acme):
@@ -114,7 +114,7 @@ def test_the_same_confirmation_posted_twice_migrates_once(client, ops_lead, acme
 @pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_migrations_of_one_customer_move_it_once(ops_lead, acme, globex):
     with acting_as("test:fixture"):
-        initech = Customer.objects.create(
+        initech = builders.customer(
             external_id="initech-1", name="Initech", status=Customer.Status.ACTIVE
         )
     targets = [globex, initech]

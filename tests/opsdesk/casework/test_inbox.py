@@ -14,6 +14,7 @@ from audit.context import acting_as, acting_as_user
 from customers.models import Customer, Entitlement, Order, Product
 from support.cases import case_close
 from support.models import Case
+from tests import builders
 from tests.opsdesk.casework.cases import INBOX, case_url, make_case, shown
 from tests.pages import messages_of
 from tests.support.sender import deliver, entitlement_redeemed, order_completed
@@ -45,7 +46,7 @@ def everything() -> tuple:
 @pytest.fixture
 def globex(db) -> Customer:
     with acting_as("test:fixture"):
-        return Customer.objects.create(external_id="globex-1", name="Globex")
+        return builders.customer(external_id="globex-1", name="Globex")
 
 
 @pytest.fixture
@@ -189,15 +190,7 @@ def test_the_inbox_costs_the_same_for_3_cases_and_30(
 
     def add(n: int, start: int) -> None:
         with acting_as("test:fixture"):
-            order = Order.objects.create(
-                external_id=f"ord_{start}",
-                tenant_id="x",
-                sku="X",
-                quantity=1,
-                amount=1,
-                currency="EUR",
-                paid_at=timezone.now(),
-            )
+            order = builders.order(external_id=f"ord_{start}", tenant_id="x", sku="X", amount=1)
         for i in range(start, start + n):
             make_case(
                 f"case {i}",
@@ -460,7 +453,7 @@ def test_the_resolution_page_shows_its_form_with_what_the_order_named(
     client, ops_lead, customer, product
 ):
     with acting_as("test:fixture"):
-        Product.objects.create(sku="SEAT-OLD", name="Old seat", status=Product.Status.RETIRED)
+        builders.product(sku="SEAT-OLD", name="Old seat", status=Product.Status.RETIRED)
     deliver(order_completed(sku="SEAT-OLD"), "msg_order")
     case = Case.objects.get()
     client.force_login(ops_lead)
