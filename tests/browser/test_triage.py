@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from support.models import Tag, Ticket, TicketComment
+from tests import builders
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
@@ -17,14 +18,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def tickets(customer):
     now = timezone.now()
     with acting_as("test:fixture"):
-        late = Ticket.objects.create(
+        late = builders.ticket(
             customer=customer,
             subject="Export stuck since this morning",
             requester_email="pat@acme.com",
             priority=Ticket.Priority.HIGH,
             first_response_due_at=now - dt.timedelta(hours=2),
         )
-        Ticket.objects.create(
+        builders.ticket(
             subject="Trial question",
             tenant_id="ghost-42",
             requester_email="kim@hooli.com",

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
-from audit.context import acting_as
 from customers.models import Entitlement
-from support.models import Case, Ticket
+from support.models import Case
+from tests import builders
 from tests.customers.seats import REASON, page, world
 from tests.pages import messages_of
 
@@ -271,8 +271,7 @@ def test_revoke_from_its_page_returns_to_the_entitlement(client, ops_lead, seats
 
 
 def test_revoke_done_for_a_ticket_links_the_history_rows_to_it(client, ops_lead, seats, customer):
-    with acting_as("test:fixture"):
-        ticket = Ticket.objects.create(customer=customer, subject="Please cancel Ann's seat")
+    ticket = builders.ticket(customer=customer, subject="Please cancel Ann's seat")
     client.force_login(ops_lead)
     response = confirm(
         client,
@@ -292,10 +291,9 @@ def test_revoke_done_for_a_ticket_links_the_history_rows_to_it(client, ops_lead,
 
 
 def test_reissue_done_for_a_case_links_the_history_row_to_it(client, ops_lead, seats, customer):
-    with acting_as("test:fixture"):
-        case = Case.objects.create(
-            kind=Case.Kind.PROBLEM_REDEMPTION, customer=customer, summary="Code leaked"
-        )
+    case = builders.case(
+        kind=Case.Kind.PROBLEM_REDEMPTION, customer=customer, summary="Code leaked"
+    )
     client.force_login(ops_lead)
     confirm(
         client,

@@ -16,7 +16,8 @@ from customers.entitlements import (
     entitlement_reissue_code,
     entitlements_transfer,
 )
-from customers.models import Customer, Entitlement
+from customers.models import Entitlement
+from tests import builders
 from tests.concurrency import at_once, signed_in
 from tests.customers.seats import REASON, make, page, world
 
@@ -79,8 +80,7 @@ def test_a_transfer_previewed_from_one_customer_is_refused_once_it_moved(
 ):
     client.force_login(ops_lead)
     seat = seats["assigned"]
-    with acting_as("test:fixture"):
-        initech = Customer.objects.create(external_id="initech-1", name="Initech")
+    initech = builders.customer(external_id="initech-1", name="Initech")
     url = page("transfer", seat, target=initech.pk)
     token = previewed(client, url)
     with acting_as("test:other person"):
@@ -172,8 +172,8 @@ def test_two_simultaneous_transfers_of_one_entitlement_move_it_once(ops_lead, cu
     seat = make(customer, product, "ISSU-ED00-0001")
     with acting_as("test:fixture"):
         targets = [
-            Customer.objects.create(external_id="globex-1", name="Globex"),
-            Customer.objects.create(external_id="initech-1", name="Initech"),
+            builders.customer(external_id="globex-1", name="Globex"),
+            builders.customer(external_id="initech-1", name="Initech"),
         ]
     clients = [signed_in(ops_lead) for _ in targets]
     urls = [page("transfer", seat, target=t.pk) for t in targets]
@@ -224,8 +224,8 @@ def test_two_concurrent_transfers_from_one_reading_move_once(customer, product):
     seat = make(customer, product, "ISSU-ED00-0001")
     with acting_as("test:fixture"):
         targets = [
-            Customer.objects.create(external_id="globex-1", name="Globex"),
-            Customer.objects.create(external_id="initech-1", name="Initech"),
+            builders.customer(external_id="globex-1", name="Globex"),
+            builders.customer(external_id="initech-1", name="Initech"),
         ]
     readings = [Entitlement.objects.get(pk=seat.pk) for _ in targets]
 

@@ -40,6 +40,7 @@ from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
 from support.models import Case, Tag, Ticket, TicketComment, TriageRule, WebhookEvent
+from tests import builders
 from tests.admin_walk import admin_patterns
 from tests.personas import PASSWORD, staff_user
 from tests.records import populate
@@ -278,10 +279,10 @@ def workflow_rows(other, entitlement, order, ticket, author) -> dict:
         entitlement_assign(entitlement=assigned, email="ann@example.com", reason="setup")
         order.fulfilment = Order.Fulfilment.FAILED
         order.save(update_fields=["fulfilment"])
-        failed = Case.objects.create(
+        failed = builders.case(
             kind=Case.Kind.FAILED_FULFILMENT, customer=other, summary="Order failed", subject=order
         )
-        billing = Case.objects.create(
+        billing = builders.case(
             kind=Case.Kind.MISSING_INVOICE,
             customer=other,
             summary="No invoice for October",

@@ -8,10 +8,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
-from audit.context import acting_as
 from customers.models import Customer, Entitlement
 from kit import roles
 from support.models import Case, Ticket
+from tests import builders
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -331,8 +331,7 @@ def test_support_reads_customers_but_cannot_edit_them(client, agent, customer):
 
 
 def test_support_works_tickets(client, agent, customer):
-    with acting_as("test:fixture"):
-        ticket = Ticket.objects.create(customer=customer, subject="Cannot log in")
+    ticket = builders.ticket(customer=customer, subject="Cannot log in")
     client.force_login(agent)
     # Priority, status and assignee are the ticket's actions (support.tickets).
     for action in (
@@ -348,8 +347,7 @@ def test_support_works_tickets(client, agent, customer):
 
 
 def test_support_cannot_resolve_cases(client, agent, customer):
-    with acting_as("test:fixture"):
-        case = Case.objects.create(kind="failed_fulfilment", customer=customer, summary="x")
+    case = builders.case(customer=customer, summary="x")
     client.force_login(agent)
     response = client.get(f"/admin/support/case/{case.pk}/change/")
     assert response.status_code == 200

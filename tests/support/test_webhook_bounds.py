@@ -17,9 +17,10 @@ from pydantic import BaseModel, EmailStr
 
 from audit.context import acting_as
 from customers.entitlements import entitlements_issue
-from customers.models import Order, Product, UsageDaily
+from customers.models import Product, UsageDaily
 from support import webhook_schemas
 from support.models import Ticket, WebhookEvent
+from tests import builders
 from tests.support.sender import SECRET, deliver, post, signed, support_request
 
 pytestmark = pytest.mark.django_db
@@ -448,7 +449,7 @@ EDGES = dict(_edges())
 @pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
-        return Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
+        return builders.product(sku="SEAT-PRO-1Y", name="Pro seat, 1 year", term_days=365)
 
 
 @pytest.mark.parametrize("name", list(EDGES))
@@ -469,15 +470,11 @@ def test_an_accepted_timestamp_means_the_same_moment_in_processing(customer, at)
 @pytest.mark.parametrize("at", [LATEST[0], EARLIEST[0]])
 def test_a_seat_redeemed_at_the_edges_is_redeemed(customer, product, at):
     with acting_as("test:fixture"):
-        order = Order.objects.create(
+        order = builders.order(
             external_id="ord_seat",
-            tenant_id=customer.external_id,
             customer=customer,
-            sku=product.sku,
             product=product,
-            quantity=1,
             amount="400.00",
-            currency="EUR",
             paid_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
         )
         [seat] = entitlements_issue(

@@ -7,7 +7,8 @@ import pytest
 
 from audit.context import acting_as
 from customers.models import Contact, Entitlement, Product
-from support.models import Case, Ticket
+from support.models import Ticket
+from tests import builders
 from tests.opsdesk.account_migration.accounts import REASON, migrate_url, owners, seat, world
 from tests.pages import messages_of
 
@@ -107,16 +108,15 @@ def test_the_preview_costs_the_same_for_a_small_or_a_big_customer(
     with acting_as("test:fixture"):
         for n in range(30):
             seat(acme, product, f"MORE-{n}")
-            Ticket.objects.create(customer=acme, subject=f"More {n}")
-            Contact.objects.create(customer=acme, name=f"P{n}", email=f"p{n}@acme.com")
+            builders.ticket(customer=acme, subject=f"More {n}")
+            builders.contact(customer=acme, name=f"P{n}", email=f"p{n}@acme.com")
     with django_assert_num_queries(12):
         response = client.get(migrate_url(acme, target=globex.pk))
     assert len(response.context["preview"].entitlements) == 34
 
 
 def test_a_conflict_blocks_the_migration_with_its_message(client, ops_lead, acme, globex):
-    with acting_as("test:fixture"):
-        Contact.objects.create(customer=globex, name="Kim G", email="KIM@acme.com")
+    builders.contact(customer=globex, name="Kim G", email="KIM@acme.com")
     client.force_login(ops_lead)
     response = client.get(migrate_url(acme, target=globex.pk))
     problem = "Globex already has a contact kim@acme.com; merge or remove one first."
@@ -177,10 +177,7 @@ def test_without_a_reason_nothing_moves_and_the_form_says_why(client, ops_lead, 
 
 
 def test_an_ops_lead_migrates_everything_the_preview_listed(client, ops_lead, acme, globex):
-    with acting_as("test:fixture"):
-        case = Case.objects.create(
-            kind=Case.Kind.FAILED_FULFILMENT, customer=acme, summary="Merge accounts"
-        )
+    case = builders.case(customer=acme, summary="Merge accounts")
     client.force_login(ops_lead)
     response = confirm(
         client,

@@ -26,6 +26,7 @@ from opsdesk.casework.resolutions import (
     resolutions_for,
 )
 from support.models import Case
+from tests import builders
 from tests.opsdesk.casework.cases import redemption_case
 from tests.support.sender import REDEEMED_AT, deliver, order_completed
 
@@ -142,8 +143,7 @@ def test_a_failed_fulfilment_offers_fulfil_and_refund(unknown_tenant_case):
 
 def test_a_kind_without_actions_of_its_own_offers_none(customer):
     # Billing findings close with a note or are waived until billing registers its own.
-    with acting_as("test:fixture"):
-        case = Case.objects.create(kind=Case.Kind.MISSING_INVOICE, customer=customer, summary="x")
+    case = builders.case(kind=Case.Kind.MISSING_INVOICE, customer=customer, summary="x")
     assert resolutions_for(case) == []
 
 
@@ -397,8 +397,7 @@ def test_a_revoked_seat_can_be_neither_accepted_nor_replaced(assigned, ops_lead)
 
 
 def test_another_tenants_code_is_not_accepted(assigned, ops_lead):
-    with acting_as("test:fixture"):
-        Customer.objects.create(external_id="globex-1", name="Globex")
+    builders.customer(external_id="globex-1", name="Globex")
     case = redemption_case(assigned.code, tenant_id="globex-1", user_email="bob@globex.com")
 
     why = "The code belongs to Acme Corp, not to the redeeming tenant."
