@@ -7,6 +7,7 @@ from audit.context import acting_as
 from customers.entitlements import entitlement_assign
 from customers.models import Entitlement, Order, Product
 from support.models import Case
+from tests import builders
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import issue
@@ -26,7 +27,7 @@ def _secrets(settings):
 def failed_order(customer):
     """The product sold 3 seats to a tenant opsdesk does not know (a typo in its id)."""
     with acting_as("test:fixture"):
-        Product.objects.create(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
+        builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
     deliver(order_completed(tenant_id="acme-7f3b", order_id="ord_typo"), webhook_id="msg_o")
     return Case.objects.get(kind=Case.Kind.FAILED_FULFILMENT)
 

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from audit.context import acting_as
-from support.models import Ticket, TicketComment
+from support.models import TicketComment
+from tests import builders
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 
@@ -19,7 +20,7 @@ def test_an_agent_retries_a_parked_reply_from_the_ticket_page(
     published = []
     monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
     with acting_as("test:fixture"):
-        ticket = Ticket.objects.create(
+        ticket = builders.ticket(
             customer=customer,
             subject="Export stuck\r\nsince this morning",
             requester_email="pat@acme.com",

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from audit.context import acting_as
-from customers.models import Customer
+from tests import builders
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
 from tests.records import active_contract
@@ -23,7 +23,7 @@ def test_a_hostile_customer_name_in_the_digest_preview_is_shown_and_runs_nothing
     live_server, page, screenshot, manager
 ):
     with acting_as("test:fixture"):
-        evil = Customer.objects.create(external_id="evil", name=NAME, account_manager=manager)
+        evil = builders.customer(external_id="evil", name=NAME, account_manager=manager)
         active_contract(evil, end_date=dt.date(2027, 12, 31))
     alerts = []
     page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))

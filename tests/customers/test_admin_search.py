@@ -6,8 +6,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from audit.context import acting_as
-from customers.models import Contact
 from support.models import Ticket
+from tests import builders
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def test_customers_are_found_by_name_tenant_crm_id_and_contact_email(admin_clien
     one.crm_id = "crm-4711"
     with acting_as("test:search"):
         one.save()
-        Contact.objects.create(customer=one, name="Second", email="second@example.com")
+        builders.contact(customer=one, name="Second", email="second@example.com")
     assert "Customer 3" in listed(admin_client, CUSTOMERS, "customer 3")
     assert "Customer 3" in listed(admin_client, CUSTOMERS, "TENANT-3")
     assert "Customer 3" in listed(admin_client, CUSTOMERS, "4711")

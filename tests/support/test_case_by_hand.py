@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.messages import get_messages
 
-from audit.context import acting_as, acting_as_user
+from audit.context import acting_as_user
 from support.cases import CaseError, case_open_by_hand
 from support.models import Case
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -92,8 +93,7 @@ def test_raising_the_same_problem_by_hand_again_finds_the_open_case(client, ops_
 
 @pytest.mark.parametrize("persona", ["ops_lead", "superuser"])
 def test_the_case_page_is_the_record_and_a_post_to_it_is_refused(request, client, persona):
-    with acting_as("test:fixture"):
-        case = Case.objects.create(kind="amount_mismatch", summary="Billed 60 seats")
+    case = builders.case(kind=Case.Kind.AMOUNT_MISMATCH, summary="Billed 60 seats")
     user = request.getfixturevalue(persona)
     client.force_login(user)
     before = everything()

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from support.models import Case, Ticket
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_the_queue_offers_resolve_on_open_and_waiting_tickets_only(client, agent
     client.force_login(agent)
     with acting_as("test:fixture"):
         tickets = {
-            status: Ticket.objects.create(subject=f"a {status} one", status=status)
+            status: builders.ticket(subject=f"a {status} one", status=status)
             for status in Ticket.Status.values
         }
 
@@ -52,7 +53,7 @@ def test_the_inbox_offers_resolutions_on_open_and_acknowledged_cases_only(client
     now = timezone.now()
     with acting_as("test:fixture"):
         cases = {
-            state: Case.objects.create(
+            state: builders.case(
                 kind=Case.Kind.MISSING_INVOICE,
                 summary=f"a {state} one",
                 state=state,

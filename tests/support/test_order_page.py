@@ -11,6 +11,7 @@ import pytest
 
 from audit.context import acting_as
 from customers.models import Order
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +21,12 @@ PAID_AT = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 @pytest.fixture
 def order(db) -> Order:
     with acting_as("test:fixture"):
-        return Order.objects.create(
+        return builders.order(
             external_id="ord_1001",
             tenant_id="nobody-0000",
             sku="SEAT-PRO-1Y",
             quantity=3,
             amount=Decimal("1200.00"),
-            currency="EUR",
             paid_at=PAID_AT,
             fulfilment=Order.Fulfilment.FAILED,
         )

@@ -12,11 +12,12 @@ from customers.entitlements import (
     entitlement_revoke,
     entitlements_expire,
 )
-from customers.models import Customer, Entitlement
+from customers.models import Entitlement
 from support.models import Case, WebhookEvent
 from support.order_events import entitlement_record_redemption
 from support.webhook_schemas import parse_event
 from support.webhooks import event_process
+from tests import builders
 from tests.records import SEAT_PAID_AT, issue
 from tests.support.sender import REDEEMED_AT, SECRET, deliver, entitlement_redeemed
 
@@ -142,8 +143,7 @@ def test_an_unknown_code_opens_a_case_for_the_tenant(customer):
 
 
 def test_a_code_of_another_tenant_opens_a_case_and_changes_nothing(seat):
-    with acting_as("test:fixture"):
-        Customer.objects.create(external_id="globex-1", name="Globex")
+    builders.customer(external_id="globex-1", name="Globex")
     before = snapshot(seat)
     event = deliver(entitlement_redeemed(seat.code, tenant_id="globex-1"))
     case = the_case()

@@ -27,6 +27,7 @@ from support.tickets import (
     reply_retry,
     reply_send,
 )
+from tests import builders
 from tests.publishing import publish_thread_done
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ FIVE_MINUTES_AGO = dt.timedelta(minutes=5)
 
 def make_ticket(subject="Cannot log in", **fields) -> Ticket:
     with acting_as("test:fixture"):
-        return Ticket.objects.create(
+        return builders.ticket(
             subject=subject, requester_email="pat@acme.com", requester_name="Pat", **fields
         )
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from audit.context import acting_as, acting_as_user
 from support import tickets
 from support.models import Tag, Ticket, TriageCondition, TriageRule
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def messages_of(response) -> list[str]:
 
 def make_ticket(subject: str = "Cannot log in", **fields) -> Ticket:
     with acting_as("test:fixture"), time_machine.travel(NOW, tick=False):
-        return Ticket.objects.create(
+        return builders.ticket(
             subject=subject,
             requester_email="pat@acme.com",
             first_response_due_at=NOW + dt.timedelta(hours=8),

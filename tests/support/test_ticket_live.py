@@ -6,18 +6,17 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
-from audit.context import acting_as
 from opsdesk.celery import app
-from support.models import Ticket, TicketComment
+from support.models import TicketComment
+from tests import builders
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_reply_is_emailed_by_the_worker(client, agent, customer):
-    with acting_as("test:fixture"):
-        ticket = Ticket.objects.create(
-            customer=customer, subject="Cannot log in", requester_email="pat@acme.com"
-        )
+    ticket = builders.ticket(
+        customer=customer, subject="Cannot log in", requester_email="pat@acme.com"
+    )
     client.force_login(agent)
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         client.post(

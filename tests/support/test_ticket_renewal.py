@@ -14,6 +14,7 @@ from audit.context import acting_as
 from opsdesk.health.flags import renewal_soon
 from support.models import Ticket
 from support.selectors import ticket_context
+from tests import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ ENDS = dt.date(2026, 12, 31)  # the fixture customer's contract
 
 def make_ticket(customer) -> Ticket:
     with acting_as("test:fixture"):
-        return Ticket.objects.create(
+        return builders.ticket(
             subject="Renewal",
             requester_email="pat@acme.com",
             customer=customer,

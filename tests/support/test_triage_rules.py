@@ -9,6 +9,7 @@ from audit.context import acting_as
 from support.models import Tag, Ticket, TriageCondition, TriageRule
 from support.triage import OPERATORS, ticket_facts, triage_apply
 from support.webhooks import event_process, event_receive
+from tests import builders
 from tests.support.sender import SECRET, signed, support_request
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ def make_ticket(customer=None, **fields):
         **fields,
     }
     with acting_as("test:fixture"):
-        return Ticket.objects.create(customer=customer, **values)
+        return builders.ticket(customer=customer, **values)
 
 
 def make_rule(name, conditions=(), *, position=100, tags=(), **actions):

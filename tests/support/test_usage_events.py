@@ -4,10 +4,11 @@ import datetime as dt
 
 import pytest
 
-from customers.models import Customer, UsageDaily
+from customers.models import UsageDaily
 from support.usage_events import usage_record
 from support.webhook_schemas import parse_event
 from support.webhooks import event_process, event_receive
+from tests import builders
 from tests.support.sender import SECRET, deliver, signed
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,7 @@ def test_a_later_report_of_the_same_day_replaces_the_values_and_keeps_the_old_in
 
 
 def test_reports_of_other_days_and_tenants_are_rows_of_their_own(customer):
-    Customer.objects.create(external_id="globex-1", name="Globex")
+    builders.customer(external_id="globex-1", name="Globex")
     deliver(usage_daily(), webhook_id="msg_1")
     deliver(usage_daily(date="2026-11-19", errors=1), webhook_id="msg_2")
     deliver(usage_daily(tenant_id="globex-1", requests=5, errors=0), webhook_id="msg_3")

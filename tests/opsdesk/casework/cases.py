@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from support.models import Case
+from tests import builders
 from tests.support.sender import deliver, entitlement_redeemed
 
 INBOX = reverse("admin:support_case_inbox")
@@ -29,9 +30,7 @@ def make_case(
     if state in Case.CLOSED_STATES:
         fields = {"closed_at": opened + dt.timedelta(hours=1), "closing_note": "done", **fields}
     with acting_as("test:fixture"):
-        return Case.objects.create(
-            kind=kind, summary=summary, state=state, opened_at=opened, **fields
-        )
+        return builders.case(kind=kind, summary=summary, state=state, opened_at=opened, **fields)
 
 
 def shown(response) -> list[str]:
