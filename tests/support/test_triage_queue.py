@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit.context import acting_as
 from customers.models import Contract, Customer
 from support.models import Tag, Ticket
+from tests import builders
 from tests.pages import messages_of
 from tests.records import active_contract
 from tests.support.queue_pages import QUEUE, act_url, make_ticket, shown
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def starter(db) -> Customer:
-    with acting_as("test:fixture"):
-        globex = Customer.objects.create(external_id="globex-1", name="Globex")
+    globex = builders.customer(external_id="globex-1", name="Globex")
     active_contract(globex, plan=Contract.Plan.STARTER, seats=5)
     return globex
 
