@@ -36,6 +36,13 @@ def publish_after_commit(task_name: str, *args) -> None:
     transaction.on_commit(lambda: _publisher.submit(_publish, task_name, list(args)))
 
 
+def publishes_sent(timeout: float = 5) -> None:
+    """Return once everything handed to the background thread so far has been sent (it
+    runs one publish at a time, in order, so a no-op finishing means the earlier ones
+    have); for a caller that must know the work reached the broker, e.g. a test."""
+    _publisher.submit(lambda: None).result(timeout=timeout)
+
+
 class BatchPublisher:
     """Sends ``task_name([id, ...])`` for ids handed over after commit. Ids handed over
     during the previous publish and the pause after it travel together in one task, so

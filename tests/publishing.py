@@ -9,4 +9,4 @@ from kit import publish
 def publish_thread_done(timeout: float = 5) -> None:
     """Return once the publish thread has run everything handed to it so far (it runs one
     job at a time, in order, so a no-op job finishing means the earlier ones have)."""
-    publish._publisher.submit(lambda: None).result(timeout=timeout)
+    publish.publishes_sent(timeout=timeout)

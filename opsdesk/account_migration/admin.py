@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
@@ -30,6 +30,7 @@ from customers.admin_workflows import (
     done_for_text,
 )
 from customers.models import Customer, Entitlement
+from kit.params import object_or_404
 from opsdesk.account_migration.services import (
     MIGRATE,
     MigrationError,
@@ -106,9 +107,7 @@ class AccountMigrationMixin:
         confirm form. POST: run it."""
         if not request.user.has_perm(MIGRATE):
             raise PermissionDenied
-        source = self.get_object(request, object_id)
-        if source is None:
-            raise Http404("No such customer.")
+        source = object_or_404(Customer, object_id, self.get_queryset(request))
 
         target_form = TargetForm(
             request.GET if "target" in request.GET else None,

@@ -1,4 +1,4 @@
-"""Malformed ids and parameters reproduced in issue 16 (item 7): each is a 404, a 400 or
+"""Malformed ids and parameters that once answered 500: each is a 404, a 400 or
 the page again with a message saying what was not understood, never a 500."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What each role can and cannot do (PRODUCT.md "Roles"); a denied action changes nothing."""
+"""What each role can and cannot do (docs/product.md#roles); a denied action changes nothing."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""No URL answers hostile input with a 5xx (issue 16 item 7): a user error is a 4xx, a
+"""No URL answers hostile input with a 5xx: a user error is a 4xx, a
 form error or a redirect with a message, never a traceback.
 
 Every pattern of the URLconf is walked (``get_resolver()``: the admin site with its

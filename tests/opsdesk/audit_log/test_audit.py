@@ -1,6 +1,6 @@
 """Audit across apps: a customer's timeline over everything it owns, the global audit log
 with its filters, its streamed CSV export, and a customer's contracts and entitlements as
-they were on a date (PRODUCT.md "Audit")."""
+they were on a date (docs/product.md#audit)."""
 
 import csv
 import datetime as dt

@@ -1,4 +1,4 @@
-"""``manage.py seed_demo`` (contracts/operations.md): deterministic, idempotent demo data."""
+"""``manage.py seed_demo`` (docs/operations.md): deterministic, idempotent demo data."""
 
 import datetime as dt
 import re
@@ -480,8 +480,7 @@ def months_under_contract(customer: Customer, months: list[dt.date]) -> list[dt.
         month
         for month in months
         if any(
-            c.start_date <= month_end(month) and (c.end_date or month) >= month
-            for c in contracts
+            c.start_date <= month_end(month) and (c.end_date or month) >= month for c in contracts
         )
     ]
 

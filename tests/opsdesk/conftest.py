@@ -1,0 +1,75 @@
+"""Fixtures of the admin-wide tests: ``world``, one row of every model."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Group
+
+from audit.context import acting_as
+from billing.models import ReconciliationRun
+from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
+from kit import roles
+from onboarding.models import ChecklistTask, ChecklistTemplate
+from onboarding.services import checklist_generate
+from opsdesk.models import DigestDelivery
+from support.models import Case, Tag, Ticket, TriageRule, WebhookEvent
+from tests.opsdesk.admin_matrix import workflow_rows
+from tests.personas import staff_user
+from tests.records import populate
+
+
+@pytest.fixture
+def world(db, agent, manager, ops_lead, superuser, customer, templates):
+    """One row of every model, Acme's (managed by Alice) where it belongs to a customer."""
+    inactive = staff_user("ivan", roles.OPS_LEADS, is_active=False)
+    (other,) = populate(1, start=90)
+    with acting_as("test:fixture"):
+        product = Product.objects.get(sku="SEAT-PACK-10")
+        order = Order.objects.get(customer=other)
+        entitlement = Entitlement.objects.filter(customer=other).first()
+        ticket = Ticket.objects.get(customer=other)
+        case = Case.objects.get(customer=other)
+        run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
+        rule = TriageRule.objects.create(name="VIP first")
+        delivery = DigestDelivery.objects.create(
+            digest_date=dt.date(2026, 11, 2),
+            recipient_key=f"user:{manager.pk}",
+            recipient=manager,
+            email=manager.email,
+        )
+    checklist = checklist_generate(contract=customer.contracts.get())
+    event = WebhookEvent.objects.get()
+    objects = {
+        **workflow_rows(other, entitlement, order, ticket, agent),
+        "customers_customer": customer,
+        "customers_contact": Contact.objects.get(customer=other),
+        "customers_contract": Contract.objects.get(customer=other),
+        "customers_product": product,
+        "customers_order": order,
+        "customers_entitlement": entitlement,
+        "customers_usagedaily": UsageDaily.objects.filter(customer=other).first(),
+        "support_tag": Tag.objects.get(name="vip"),
+        "support_ticket": ticket,
+        "support_webhookevent": event,
+        "support_triagerule": rule,
+        "support_case": case,
+        "billing_invoice": other.invoices.get(),
+        "billing_reconciliationrun": run,
+        "onboarding_checklisttemplate": ChecklistTemplate.objects.first(),
+        "onboarding_checklist": checklist,
+        "onboarding_checklisttask": ChecklistTask.objects.filter(checklist=checklist).first(),
+        "opsdesk_digestdelivery": delivery,
+        "auth_user": agent,
+        "auth_group": Group.objects.get(name=roles.SUPPORT),
+    }
+    personas = {
+        "anonymous": None,
+        "inactive": inactive,
+        "support": agent,
+        "manager": manager,
+        "ops_lead": ops_lead,
+        "superuser": superuser,
+    }
+    return objects, personas
