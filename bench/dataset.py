@@ -1,6 +1,6 @@
 """The bench's demo databases, seeded once and reused: one helper for every benchmark.
 
-``LARGE`` is the dataset of issue 9: ``seed_demo --customers 10000 --days 365`` plus
+``LARGE`` is the large dataset: ``seed_demo --customers 10000 --days 365`` plus
 1,000,000 tickets; ``SMALL`` is its few-hundred-row reference (200 customers, 3,000 more
 tickets). Each lives in its own database on the server of ``DATABASE_URL`` (else the
 embedded PostgreSQL), is migrated on every run and seeded only when it does not hold

@@ -37,7 +37,7 @@ SUBSET = 1_000
 TARGET_RATIO = 2.0
 
 # The baseline: every figure customer_health reports (and the baseline it flags error
-# rates against), for every non-churned customer, written from PRODUCT.md as one
+# rates against), for every non-churned customer, written from docs/product.md as one
 # statement of per-customer aggregates joined to the customers. Like customer_health,
 # it gives the week-ago WAU and the error-rate baseline only next to a report for D-1.
 BASELINE_SQL = """

@@ -13,7 +13,7 @@ median and best reported):
   as a stress case not held to the target, as a first run after every 20th invoice of
   the month was made 10% short (hundreds of cases and history rows to write);
 - (c) one hand-written SQL statement computing the same per-customer expected-vs-invoiced
-  comparison from PRODUCT.md, fetched with ``fetchall``. It must agree with (a) for every
+  comparison from docs/product.md, fetched with ``fetchall``. It must agree with (a) for every
   customer (expected, invoice count, invoiced).
 
 Also counts the queries of each ``reconcile`` on the small demo database (200 customers),
@@ -48,7 +48,7 @@ TARGET_RATIO = 3.0
 SQL = "(c) one SQL statement"
 STRESS = "(b) first run, 5% wrong"  # reported, not held to TARGET_RATIO
 
-# (c), written from PRODUCT.md "Billing reconciliation" for one month [month, next_month):
+# (c), written from docs/product.md#billing-reconciliation for one month [month, next_month):
 # per customer, the fees and seats of the contracts active in the month (status active or
 # ended, dates overlapping it), the extra-seat price of the latest of them, the peak
 # weekly active users of the month, and the issued invoices whose period starts in it

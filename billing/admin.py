@@ -26,7 +26,8 @@ class UploadForm(forms.Form):
     file = forms.FileField(
         label="Invoice export (CSV)",
         help_text="The billing system's export: header row, the columns of "
-        "contracts/invoices-csv.md in any order. Importing the same file again changes nothing.",
+        "docs/contracts/invoices-csv.md in any order. Importing the same file again "
+        "changes nothing.",
     )
 
 

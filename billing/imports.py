@@ -1,4 +1,4 @@
-"""Importing the billing system's invoice export (``contracts/invoices-csv.md``).
+"""Importing the billing system's invoice export (``docs/contracts/invoices-csv.md``).
 
 The file is read with the standard ``csv`` module and each row checked by a Django form,
 so every rejection says which column was wrong and why. Good rows are kept when others

@@ -1,4 +1,4 @@
-"""Billing: invoices imported from the billing system (``contracts/invoices-csv.md``)."""
+"""Billing: invoices imported from the billing system (``docs/contracts/invoices-csv.md``)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Invoice(AuditedModel):
 
 
 class ReconciliationRun(AuditedModel):
-    """One reconciliation of a month (PRODUCT.md "Billing reconciliation"), for every
+    """One reconciliation of a month (docs/product.md#billing-reconciliation), for every
     customer or, for a "re-check now", for one. Its findings are ``support.Case`` rows
     of the billing kinds, with ``period`` set to the month."""
 

@@ -1,4 +1,4 @@
-"""Billing reconciliation (PRODUCT.md "Billing reconciliation"): what each customer should
+"""Billing reconciliation (docs/product.md#billing-reconciliation): what each customer should
 have been invoiced for a month, compared with what was, as one set-based query.
 
 ``billing_comparison`` is that query: PostgreSQL joins contracts, usage and invoices and
@@ -233,7 +233,7 @@ def tolerance(expected: Decimal) -> Decimal:
 
 def amount_mismatch(expected: Decimal, amount: Decimal) -> bool:
     """Whether ``amount`` is further from ``expected`` than ``tolerance`` allows
-    (PRODUCT.md: |amount_due - expected| > max(1.00, 0.5% of expected)): the one amount
+    (docs/product.md: |amount_due - expected| > max(1.00, 0.5% of expected)): the one amount
     rule of reconciliation's findings and of the billing tab's colours."""
     return abs(amount - expected) > tolerance(expected)
 
@@ -295,7 +295,7 @@ def findings_for(
     customers: dict[int, tuple[str, str]],
     today: dt.date,
 ) -> list[Finding]:
-    """Every finding of one comparison row (PRODUCT.md's six kinds). ``customers``: the
+    """Every finding of one comparison row (docs/product.md's six kinds). ``customers``: the
     name and tenant id of each customer id. Cases are keyed by tenant id and month
     (``missing_invoice:tenant:acme-7f3a:2026-10``), an overdue one by invoice id too."""
     month = f"{row.month:%Y-%m}"

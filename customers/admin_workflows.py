@@ -1,4 +1,4 @@
-"""The entitlement workflows in the admin (PRODUCT.md "Entitlements"): assign, reassign,
+"""The entitlement workflows in the admin (docs/product.md#entitlements): assign, reassign,
 revoke, reissue code and transfer, each through a confirmation page.
 
 GET lists exactly the selected entitlements and what will happen to each; POST runs the
@@ -55,7 +55,7 @@ MAX_SELECTED = 100
 
 # --- "Done for": the ticket or case a change is made for ------------------------------
 
-# customers/ imports no other app (PRODUCT.md "Dependencies point one way"): tickets and
+# customers/ imports no other app (docs/architecture.md#layers): tickets and
 # cases are found through the app registry by label, the same labels history_for uses.
 DONE_FOR_MODELS = {"ticket": "support.Ticket", "case": "support.Case"}
 DONE_FOR_PATTERN = re.compile(r"^(?P<kind>ticket|case)\s*#?\s*(?P<number>\d+)$", re.IGNORECASE)

@@ -1,4 +1,4 @@
-"""The entitlement state machine (PRODUCT.md "Entitlements"): one function per transition.
+"""The entitlement state machine (docs/product.md#entitlements): one function per transition.
 
     issued --assign--> assigned --redeem--> redeemed
     issued | assigned | redeemed --revoke--> revoked, --expire--> expired

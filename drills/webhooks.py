@@ -1,5 +1,5 @@
 """The webhook drills, with a product-side sender that behaves like a Standard Webhooks
-provider (``contracts/webhooks.md``): each attempt signed afresh (same id, new
+provider (``docs/contracts/webhooks.md``): each attempt signed afresh (same id, new
 timestamp), a 5xx, timeout or connection error retried with backoff, a 2xx or 4xx final.
 
 ``redis``: 10,000 distinct deliveries while the broker is ``kill -9``-ed and restarted

@@ -24,7 +24,7 @@ OPS_LEADS = "Ops leads"
 
 # Every role reads what staff work with (customer records, tickets, cases, webhook
 # events, triage rules, digests, reconciliation runs, onboarding) and marks onboarding
-# tasks done; nobody but a superuser deletes a record (PRODUCT.md "Roles").
+# tasks done; nobody but a superuser deletes a record (docs/product.md#roles).
 _EVERY_ROLE = frozenset(
     {
         "customers.view_customer",

@@ -1,5 +1,5 @@
 """Onboarding: checklist templates (data, edited in the admin) and the checklists
-generated from them when a contract becomes active (PRODUCT.md "Onboarding")."""
+generated from them when a contract becomes active (docs/product.md#onboarding)."""
 
 from __future__ import annotations
 

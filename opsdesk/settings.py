@@ -1,6 +1,6 @@
 """opsdesk settings: one module, read from the environment.
 
-Every variable of ``contracts/operations.md`` is read here with a helper that fails
+Every variable of ``docs/operations.md`` is read here with a helper that fails
 loudly on a malformed value. Defaults are safe for local use; with ``DJANGO_DEBUG=false``
 a real ``DJANGO_SECRET_KEY`` is required and ``manage.py check --deploy`` is clean.
 """
@@ -187,7 +187,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
-# --- Product webhooks (contracts/webhooks.md) ----------------------------------------
+# --- Product webhooks (docs/contracts/webhooks.md) ----------------------------------------
 # Any one of these verifying is enough, so a secret can be rotated without downtime.
 OPSDESK_WEBHOOK_SECRETS = envlist(
     "OPSDESK_WEBHOOK_SECRETS",
@@ -195,11 +195,11 @@ OPSDESK_WEBHOOK_SECRETS = envlist(
     "whsec_b3BzZGVzay1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else "",
 )
 OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
-# First-response deadlines per ticket priority, in hours (PRODUCT.md "Support triage").
+# First-response deadlines per ticket priority, in hours (docs/product.md#support-triage).
 OPSDESK_FIRST_RESPONSE_HOURS = {"urgent": 1, "high": 4, "normal": 8, "low": 24}
 
-# --- Customer health (PRODUCT.md "Customer health and the daily digest") ---------------
-# The thresholds of the digest's flags (opsdesk/health.py); rates are fractions.
+# --- Customer health (docs/product.md#customer-health-and-the-daily-digest) ---------------
+# The thresholds of the digest's flags (opsdesk/health/flags.py); rates are fractions.
 # Error-rate anomaly: at least this many requests on the day ...
 OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS = envint(
     "OPSDESK_HEALTH_ERROR_RATE_MIN_REQUESTS", 100, minimum=1
@@ -224,7 +224,7 @@ OPSDESK_HEALTH_RENEWAL_DAYS = envint("OPSDESK_HEALTH_RENEWAL_DAYS", 30, minimum=
 # Urgent tickets: at least this many open tickets of priority urgent.
 OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1, minimum=1)
 
-# --- Billing reconciliation (PRODUCT.md "Billing reconciliation") --------------------
+# --- Billing reconciliation (docs/product.md#billing-reconciliation) --------------------
 # An invoice is off when it differs from what was expected by more than the larger of
 # these: an amount in the invoice's currency, and a fraction of what was expected. A
 # negative one would call every invoice off, an exact one included.
@@ -506,7 +506,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Beat's clock: the digest's send time below is in this zone.
 CELERY_TIMEZONE = TIME_ZONE
-# The daily usage digest (PRODUCT.md): when beat sends it, and where the digest of
+# The daily usage digest (docs/product.md): when beat sends it, and where the digest of
 # customers without an account manager goes.
 OPSDESK_DIGEST_HOUR = envint("OPSDESK_DIGEST_HOUR", 7, minimum=0, maximum=23)
 OPSDESK_DIGEST_MINUTE = envint("OPSDESK_DIGEST_MINUTE", 0, minimum=0, maximum=59)
@@ -518,7 +518,7 @@ OPSDESK_DIGEST_CLAIM_MINUTES = envint("OPSDESK_DIGEST_CLAIM_MINUTES", 15, minimu
 CELERY_BEAT_SCHEDULE_FILENAME = envstr(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
-# Static schedule; later features add their entries here, each with an `expires`.
+# One static schedule: every periodic task has its entry here, each with an `expires`.
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-webhook-events": {
         "task": "support.events_sweep",

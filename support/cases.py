@@ -1,4 +1,4 @@
-"""Cases: every exception ops works (PRODUCT.md "Exceptions"), opened once per problem."""
+"""Cases: every exception ops works (docs/product.md#exceptions), opened once per problem."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def case_open(
         return case
 
 
-# Working a case (PRODUCT.md "Exceptions"): open → acknowledged → resolved | waived.
+# Working a case (docs/product.md#exceptions): open → acknowledged → resolved | waived.
 # Each function checks ``by`` (the person asking; None for the product's events and
 # scheduled jobs) may change cases, refuses with ``CaseError`` without changing anything,
 # and records history naming the actor with the reason.

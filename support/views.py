@@ -16,7 +16,7 @@ RETRY_AFTER_SECONDS = 5
 @csrf_exempt
 @require_POST
 def product_webhook(request):
-    """``POST /webhooks/product/``: the response table of ``contracts/webhooks.md``."""
+    """``POST /webhooks/product/``: the response table of ``docs/contracts/webhooks.md``."""
     # Read at most one byte past the limit, whatever Content-Length claims.
     body = request.read(MAX_BODY_BYTES + 1)
     try:

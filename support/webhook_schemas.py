@@ -1,4 +1,4 @@
-"""The events of ``contracts/webhooks.md`` as schemas: what a valid event looks like.
+"""The events of ``docs/contracts/webhooks.md`` as schemas: what a valid event looks like.
 
 Unknown extra fields are ignored, never an error (the contract says so).
 

@@ -1,4 +1,4 @@
-"""The product's webhooks (``contracts/webhooks.md``): verify, store, dispatch.
+"""The product's webhooks (``docs/contracts/webhooks.md``): verify, store, dispatch.
 
 Intake (``event_receive``) runs on the request path: it verifies the Standard Webhooks
 signature with the maintained ``standardwebhooks`` package, stores the event in

@@ -1,4 +1,4 @@
-"""The personas of PRODUCT.md, as a pytest plugin (registered in tests/conftest.py): a
+"""The personas of docs/product.md, as a pytest plugin (registered in tests/conftest.py): a
 support agent, two account managers, an ops lead, a superuser and an outsider, each a
 fixture; ``staff_user`` makes any other staff member the same way."""
 

@@ -1,4 +1,4 @@
-"""Account migration (PRODUCT.md "Entitlements"): move a customer's contacts,
+"""Account migration (docs/product.md#entitlements): move a customer's contacts,
 entitlements and open tickets to another customer, previewed first, all or nothing.
 
 It spans customers and support, so it lives above both apps.

@@ -1,4 +1,4 @@
-"""Audit across apps (PRODUCT.md "Audit"): a customer's whole timeline, the global audit
+"""Audit across apps (docs/product.md#audit): a customer's whole timeline, the global audit
 log with its filters, its CSV export, and a customer's contracts and entitlements as they
 were on a date.
 

@@ -1,4 +1,4 @@
-"""The ops exception inbox (PRODUCT.md "Exceptions"): every case from every app in one
+"""The ops exception inbox (docs/product.md#exceptions): every case from every app in one
 queue, oldest first, worked through the resolutions of ``opsdesk.casework.resolutions``.
 
 Pages: the inbox (filters, bulk acknowledge/assign), and per case the confirmation page

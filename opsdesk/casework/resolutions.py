@@ -1,4 +1,4 @@
-"""How each kind of case is resolved (PRODUCT.md "Exceptions"): the resolution actions
+"""How each kind of case is resolved (docs/product.md#exceptions): the resolution actions
 the ops inbox offers, each calling the services of the app the problem lives in.
 
 A resolution is one transaction: the fix (through the service, with its own checks and

@@ -1,4 +1,4 @@
-"""The daily usage digest: one email per account manager per date (PRODUCT.md).
+"""The daily usage digest: one email per account manager per date (docs/product.md).
 
 ``digest_build`` renders a recipient's digest (the admin preview shows exactly this);
 ``digest_send`` claims the (date, recipient) delivery row before sending, so a re-run,

@@ -1,5 +1,5 @@
-"""Customer health: the figures and flags of the daily digest (PRODUCT.md "Customer
-health and the daily digest").
+"""Customer health: the figures and flags of the daily digest
+(docs/product.md#customer-health-and-the-daily-digest).
 
 A digest dated D covers usage up to D-1. ``customer_health`` reads every customer's
 figures in a fixed number of queries; the baselines (median and MAD of the previous

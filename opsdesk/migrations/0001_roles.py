@@ -1,4 +1,4 @@
-"""Created the staff groups of PRODUCT.md "Roles" with their permissions.
+"""Created the staff groups of docs/product.md#roles with their permissions.
 
 The grants now live in ``kit.roles.GRANTS`` and ``opsdesk.0008_roles_sync`` applies them;
 this migration stays, doing nothing, so that the history of databases that ran it holds.

@@ -1,5 +1,5 @@
 """Every write path leaves history rows naming its actor, its reason and, for a workflow
-done for a ticket or case, that record (PRODUCT.md "Audit"): one test per path."""
+done for a ticket or case, that record (docs/product.md#audit): one test per path."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """simple-history's version pages (``<app>/<model>/<id>/history/<history_id>/``) show a
 past version read-only, to every persona, superusers included: no POST through them
-changes a row (issue 16: support set an invoice to 999999.00 and void there, an account
+changes a row (it once let support set an invoice to 999999.00 and void there, an account
 manager changed another manager's contract and took over another's customer).
 
 Every ModelAdmin of ``admin.site`` that has history is walked from the registry, so a new

@@ -1,4 +1,4 @@
-"""Rows of the billing system's invoice CSV (contracts/invoices-csv.md), as the import
+"""Rows of the billing system's invoice CSV (docs/contracts/invoices-csv.md), as the import
 tests and the reconciliation tests that correct an invoice write them."""
 
 HEADER = "due_at,invoice_id,tenant_id,number,status,currency,amount_due,amount_paid,period_start,period_end,issued_at,note\n"  # noqa: E501

@@ -1,4 +1,4 @@
-"""``import_invoices`` and the admin upload (contracts/invoices-csv.md)."""
+"""``import_invoices`` and the admin upload (docs/contracts/invoices-csv.md)."""
 
 from decimal import Decimal
 

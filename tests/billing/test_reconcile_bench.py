@@ -1,5 +1,5 @@
 """The reconciliation benchmark's check (``bench.reconcile``): its hand-written SQL gives
-the expected-vs-invoiced figures of PRODUCT.md for a crafted month, agrees with
+the expected-vs-invoiced figures of docs/product.md for a crafted month, agrees with
 ``billing_comparison`` row for row, and a disagreement is reported."""
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""Hostile text from outside runs nothing in a real browser (issue 16: the digest
+"""Hostile text from outside runs nothing in a real browser (once the digest
 preview ran a customer's name through Alpine's x-init under the CSP)."""
 
 import datetime as dt

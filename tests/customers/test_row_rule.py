@@ -1,4 +1,4 @@
-"""An account manager's rights stop at the customers they manage (PRODUCT.md "Roles"),
+"""An account manager's rights stop at the customers they manage (docs/product.md#roles),
 including the customer chosen in a form: on add, on change, moving a row, handing a
 customer over, in admin actions, autocompletes and the onboarding task buttons.
 

@@ -1,4 +1,4 @@
-"""Working a case (PRODUCT.md "Exceptions"): acknowledge, assign, close with a note.
+"""Working a case (docs/product.md#exceptions): acknowledge, assign, close with a note.
 
 Each service checks the person may work cases, refuses with ``CaseError`` changing
 nothing, and leaves history naming the actor and the reason.

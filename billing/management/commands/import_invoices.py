@@ -8,7 +8,7 @@ from billing.imports import InvoiceImportError, invoices_import
 
 class Command(AuditedCommand):
     help = (
-        "Import invoices from the billing system's CSV export (contracts/invoices-csv.md). "
+        "Import invoices from the billing system's CSV export (docs/contracts/invoices-csv.md). "
         "Idempotent by invoice_id; exits non-zero when any row was rejected."
     )
 

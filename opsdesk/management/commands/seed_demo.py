@@ -1,4 +1,4 @@
-"""``manage.py seed_demo``: the demo data set of ``opsdesk.demo`` (contracts/operations.md)."""
+"""``manage.py seed_demo``: the demo data set of ``opsdesk.demo`` (docs/operations.md)."""
 
 from __future__ import annotations
 
