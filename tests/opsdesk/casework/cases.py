@@ -9,11 +9,32 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.context import acting_as
+from customers.models import Entitlement, Order
 from support.models import Case
 from tests import builders
 from tests.support.sender import deliver, entitlement_redeemed
 
 INBOX = reverse("admin:support_case_inbox")
+BULK = reverse("admin:support_case_bulk")
+NOTE = "Tenant id was a typo for Acme's."
+
+
+def resolve_url(case: Case, key: str) -> str:
+    return reverse("admin:support_case_resolve", args=[case.pk, key])
+
+
+def everything() -> tuple:
+    """Orders, entitlements and cases as stored, with their history counts."""
+    return (
+        list(Order.objects.order_by("pk").values_list("pk", "customer_id", "fulfilment")),
+        list(Entitlement.objects.order_by("pk").values_list("pk", "state", "assignee_email")),
+        list(
+            Case.objects.order_by("pk").values_list(
+                "pk", "state", "owner_id", "acknowledged_at", "closed_at", "closing_note"
+            )
+        ),
+        [model.history.count() for model in (Order, Entitlement, Case)],
+    )
 
 
 def make_case(

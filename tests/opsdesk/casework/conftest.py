@@ -7,12 +7,12 @@ import pytest
 
 from audit.context import acting_as
 from customers.entitlements import entitlement_assign
-from customers.models import Entitlement, Product
+from customers.models import Customer, Entitlement, Product
 from support.models import Case
 from tests import builders
 from tests.opsdesk.casework.cases import redemption_case
 from tests.records import issue
-from tests.support.sender import SECRET
+from tests.support.sender import SECRET, deliver, order_completed
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +39,16 @@ def assigned(customer) -> Entitlement:
 def wrong_user_case(assigned) -> Case:
     """Bob redeemed the seat assigned to Ann."""
     return redemption_case(assigned.code, user_email="bob@acme.com")
+
+
+@pytest.fixture
+def globex(db) -> Customer:
+    with acting_as("test:fixture"):
+        return builders.customer(external_id="globex-1", name="Globex")
+
+
+@pytest.fixture
+def failed_order_case(product) -> Case:
+    """ord_1001 (3 × SEAT-PRO-1Y) from a tenant opsdesk does not know: failed, a case."""  # noqa: RUF002
+    deliver(order_completed(tenant_id="nobody-0000"), "msg_order")
+    return Case.objects.get(kind=Case.Kind.FAILED_FULFILMENT)
