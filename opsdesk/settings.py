@@ -415,6 +415,9 @@ EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20, minimum=1)
 EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = envemail("DEFAULT_FROM_EMAIL", "opsdesk <opsdesk@localhost>")
+# The sender of support's replies, and the address whose `+t<id>.<token>` variants route
+# the requester's answers back to their ticket (docs/contracts/email.md).
+OPSDESK_SUPPORT_FROM = envemail("OPSDESK_SUPPORT_FROM", DEFAULT_FROM_EMAIL)
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

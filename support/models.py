@@ -247,12 +247,21 @@ class TicketComment(AuditedModel):
     delivery_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
     delivery_attempts = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The reply's Message-ID, given on its first attempt and kept through retries, so the
+    # requester's answer (In-Reply-To/References) finds this ticket.
+    message_id = models.CharField(max_length=255, blank=True, editable=False)
 
     history = audited_history()
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
+            # Serves matching an answer's In-Reply-To/References to its ticket.
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=~Q(message_id=""),
+                name="ticketcomment_message_id_unique",
+            ),
             models.CheckConstraint(
                 condition=Q(kind__in=["note", "reply"]), name="ticketcomment_kind_valid"
             ),

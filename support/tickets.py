@@ -30,6 +30,7 @@ from audit.context import require_permission
 from customers.models import Customer
 from kit.publish import publish_after_commit
 from kit.text import one_line
+from support import email_thread
 from support.models import Tag, Ticket, TicketComment
 from support.sla import first_response_due
 from support.triage import triage_apply
@@ -277,17 +278,32 @@ def _permanent(error: Exception) -> bool:
 
 
 def _reply_message(comment: TicketComment):
+    """The email of a reply, with the threading headers of docs/contracts/email.md."""
     from django.conf import settings
     from django.core.mail import EmailMessage
 
     ticket = comment.ticket
     subject = " ".join(filter(None, ["Re:", one_line(ticket.subject), f"[#{ticket.pk}]"]))
+    earlier = list(
+        ticket.comments.exclude(message_id="")
+        .filter(
+            Q(created_at__lt=comment.created_at)
+            | Q(created_at=comment.created_at, pk__lt=comment.pk)
+        )
+        .order_by("created_at", "pk")
+        .values_list("message_id", flat=True)
+    )
     return EmailMessage(
         subject=subject,
         body=comment.body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=settings.OPSDESK_SUPPORT_FROM,
         to=[comment.sent_to],
-        headers={"X-Opsdesk-Ticket": str(ticket.pk)},
+        reply_to=[email_thread.ticket_reply_address(ticket.pk)],
+        headers={
+            "Message-ID": comment.message_id,
+            **email_thread.thread_headers(earlier),
+            "X-Opsdesk-Ticket": str(ticket.pk),
+        },
     )
 
 
@@ -339,6 +355,8 @@ def reply_send(*, comment_id: int) -> bool:
         now = timezone.now()
         comment.delivery_attempts += 1
         comment.last_attempt_at = now
+        if not comment.message_id:  # the same Message-ID on every attempt
+            comment.message_id = email_thread.message_id_new()
         try:
             _reply_message(comment).send()
         except Exception as error:  # every failure is recorded on the reply, never lost
@@ -359,6 +377,7 @@ def reply_send(*, comment_id: int) -> bool:
                 "delivery_error",
                 "delivery_attempts",
                 "last_attempt_at",
+                "message_id",
             ]
         )
     if failure is not None and comment.failed_at is None:

@@ -310,6 +310,11 @@ def test_the_reconciliation_tolerances_are_decimals(monkeypatch, settings):
             "DEFAULT_FROM_EMAIL must be an email address, got 'opsdesk'",
         ),
         (
+            "OPSDESK_SUPPORT_FROM",
+            "Acme Support",
+            "OPSDESK_SUPPORT_FROM must be an email address, got 'Acme Support'",
+        ),
+        (
             "OPSDESK_DIGEST_FALLBACK_EMAIL",
             "account-management",
             "OPSDESK_DIGEST_FALLBACK_EMAIL must be an email address, got 'account-management'",
