@@ -28,7 +28,7 @@ from django.utils import timezone
 from audit.context import UNATTRIBUTED, acting_as, current_actor
 from billing.models import Invoice
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product
-from support.models import Case, Tag, Ticket
+from support.models import Case, Tag, Ticket, TicketComment
 
 ACTOR = "test:builder"
 # The first day the fixed-date defaults (contracts, entitlements) count from.
@@ -192,6 +192,20 @@ def ticket(*, tags: Iterable[Tag] = (), **fields) -> Ticket:
         if tags:
             made.tags.add(*tags)
     return made
+
+
+def reply(*, ticket: Ticket, author, **fields) -> TicketComment:
+    """A reply on ``ticket`` by ``author`` with body ``Reply <n>``, to the ticket's
+    requester (``pat@acme.com`` when it has none), written now and not yet sent."""
+    n = _number()
+    values = {
+        "kind": TicketComment.Kind.REPLY,
+        "body": f"Reply {n}",
+        "sent_to": ticket.requester_email or "pat@acme.com",
+        **fields,
+    }
+    with _attributed():
+        return TicketComment.objects.create(ticket=ticket, author=author, **values)
 
 
 def case(**fields) -> Case:

@@ -3,6 +3,7 @@ call, the records it builds around it, and a history row naming the actor."""
 
 import datetime as dt
 import itertools
+import re
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ import time_machine
 from audit.context import acting_as
 from billing.models import Invoice
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product
-from support.models import Case, Tag, Ticket
+from support.models import Case, Tag, Ticket, TicketComment
 from tests import builders
 
 pytestmark = pytest.mark.django_db
@@ -318,3 +319,19 @@ def test_an_invoice_is_a_paid_october_invoice_of_a_new_customer():
 def test_an_invoice_of_an_unknown_tenant_has_no_customer():
     made = builders.invoice(tenant_id="ghost-9")
     assert (made.customer, made.tenant_id, Customer.objects.count()) == (None, "ghost-9", 0)
+
+
+def test_a_reply_is_a_pending_reply_to_the_requester(agent):
+    ticket = builders.ticket(requester_email="kim@cinder.example")
+
+    made = builders.reply(ticket=ticket, author=agent)
+
+    assert (made.kind, made.sent_to, made.author, made.ticket) == (
+        TicketComment.Kind.REPLY,
+        "kim@cinder.example",
+        agent,
+        ticket,
+    )
+    assert re.fullmatch(r"Reply \d+", made.body)
+    assert (made.sent_at, made.failed_at, made.message_id) == (None, None, "")
+    assert made_by(made) == [("+", "test:builder")]

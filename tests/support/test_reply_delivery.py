@@ -44,11 +44,10 @@ def make_ticket(subject="Cannot log in", **fields) -> Ticket:
 
 def make_reply(ticket: Ticket, author, *, to="pat@acme.com", age=FIVE_MINUTES_AGO, **fields):
     with acting_as("test:fixture"):
-        return TicketComment.objects.create(
+        return builders.reply(
             ticket=ticket,
-            kind="reply",
-            body="Reset your SSO session.",
             author=author,
+            body="Reset your SSO session.",
             sent_to=to,
             created_at=timezone.now() - age,
             **fields,

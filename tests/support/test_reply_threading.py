@@ -41,18 +41,12 @@ def make_ticket(subject="Cannot log in") -> Ticket:
         return builders.ticket(subject=subject, requester_email="pat@acme.com")
 
 
-def make_reply(
-    ticket: Ticket, author, minutes_ago: int, body="Reset your SSO session."
-) -> TicketComment:
-    with acting_as("test:fixture"):
-        return TicketComment.objects.create(
-            ticket=ticket,
-            kind="reply",
-            body="Reset your SSO session.",
-            author=author,
-            sent_to="pat@acme.com",
-            created_at=timezone.now() - dt.timedelta(minutes=minutes_ago),
-        )
+def make_reply(ticket: Ticket, author, minutes_ago: int) -> TicketComment:
+    return builders.reply(
+        ticket=ticket,
+        author=author,
+        created_at=timezone.now() - dt.timedelta(minutes=minutes_ago),
+    )
 
 
 def test_a_reply_comes_from_the_support_address_with_the_tickets_reply_to(agent):
