@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from customers.models import Contract, Customer
@@ -48,3 +49,10 @@ def customer_match_q(text: str, *, prefix: str = "") -> Q:
     "Customer (name or tenant id)" filter offers; ``text`` is stripped first."""
     text = text.strip()
     return Q(**{f"{prefix}name__icontains": text}) | Q(**{f"{prefix}external_id__iexact": text})
+
+
+def renewal_is_soon(days_left: int | None) -> bool:
+    """Whether a contract ending in ``days_left`` days (0: today) is up for renewal soon:
+    within ``OPSDESK_HEALTH_RENEWAL_DAYS``, that day included (docs/product.md#health-flags).
+    The digest's flag and the ticket page's mark both ask this."""
+    return days_left is not None and 0 <= days_left <= settings.OPSDESK_HEALTH_RENEWAL_DAYS

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from customers.models import Contract, Customer, Entitlement, UsageDaily
-from customers.selectors import contract_current
+from customers.selectors import contract_current, renewal_is_soon
 from support.models import Case, Ticket, TicketComment
 
 IN_USE = [Entitlement.State.ASSIGNED, Entitlement.State.REDEEMED]
@@ -43,8 +42,7 @@ class TicketContext:
         return (
             self.contract is not None
             and self.contract.status == Contract.Status.ACTIVE
-            and self.days_to_end is not None
-            and 0 <= self.days_to_end <= settings.OPSDESK_HEALTH_RENEWAL_DAYS
+            and renewal_is_soon(self.days_to_end)
         )
 
 

@@ -20,6 +20,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from customers.models import Contract, Customer, UsageDaily
+from customers.selectors import renewal_is_soon
 from support.models import Ticket
 
 # Scales the MAD to a standard deviation for normally distributed rates.
@@ -171,7 +172,7 @@ def renewal_soon(*, date: dt.date, contract_end: dt.date | None) -> Flag | None:
     if contract_end is None:
         return None
     left = (contract_end - date).days
-    if not 0 <= left <= settings.OPSDESK_HEALTH_RENEWAL_DAYS:
+    if not renewal_is_soon(left):
         return None
     when = "today" if left == 0 else f"in {_count(left, 'day')}"
     return Flag("renewal_soon", "Renewal soon", f"contract ends {_day(contract_end)}, {when}")

@@ -17,7 +17,7 @@ from audit.context import acting_as
 from customers import entitlements, orders
 from customers.admin_workflows import WORKFLOWS
 from customers.models import Customer, Entitlement, Order, Product
-from customers.selectors import contract_current, customer_match_q
+from customers.selectors import contract_current, customer_match_q, renewal_is_soon
 from opsdesk.casework.resolutions import resolutions_for
 from support.models import Case
 from tests import builders
@@ -254,3 +254,13 @@ def test_the_order_services_and_the_inbox_follow_the_one_table(
         orders.order_record_refund(order=case.subject, reference="cn_1", reason="refunded")
     case.subject.refresh_from_db()
     assert case.subject.fulfilment == Order.Fulfilment.FAILED
+
+
+@pytest.mark.parametrize(
+    ("days_left", "window", "soon"),
+    [(None, 30, False), (-1, 30, False), (0, 30, True), (30, 30, True), (31, 30, False),
+     (45, 45, True), (0, 0, True), (1, 0, False)],
+)  # fmt: skip
+def test_renewal_is_soon_within_the_window_that_day_included(settings, days_left, window, soon):
+    settings.OPSDESK_HEALTH_RENEWAL_DAYS = window
+    assert renewal_is_soon(days_left) is soon
