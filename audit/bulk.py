@@ -189,6 +189,8 @@ def insert_with_history(obj: models.Model, *, unique: Sequence[str]) -> models.M
     The hot path of intake (one webhook delivery, one row): ``INSERT ... ON CONFLICT DO
     NOTHING`` lets the unique constraint decide between concurrent deliveries, and a
     writable CTE writes the history from the inserted row in the same round trip.
+    ``unique=()`` lets every unique constraint and index of the table decide (a row
+    that is a duplicate by either of two keys, one of them a partial index).
     """
     from django.db import connection
 
@@ -198,13 +200,14 @@ def insert_with_history(obj: models.Model, *, unique: Sequence[str]) -> models.M
     fields = [f for f in opts.concrete_fields if not f.primary_key]
     columns = ", ".join(qn(f.column) for f in fields)
     conflict = ", ".join(qn(opts.get_field(name).column) for name in unique)
+    conflict = f"({conflict}) " if conflict else ""
     history_sql, history_params = _history_insert(model, "new", reason=None)
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH new AS (INSERT INTO {qn(opts.db_table)} ({columns})"
             f" VALUES ({', '.join(['%s'] * len(fields))})"
-            f" ON CONFLICT ({conflict}) DO NOTHING RETURNING *),"
+            f" ON CONFLICT {conflict}DO NOTHING RETURNING *),"
             f" history AS ({history_sql})"
             f" SELECT {qn(opts.pk.column)} FROM new",
             [*values, *history_params],

@@ -40,6 +40,7 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
             "tags",
             "first_response_due_at",
             "first_responded_at",
+            "next_response_due_at",
             "webhook_event",
             "tenant_id",
             "fingerprint",

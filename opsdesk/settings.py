@@ -418,6 +418,12 @@ DEFAULT_FROM_EMAIL = envemail("DEFAULT_FROM_EMAIL", "opsdesk <opsdesk@localhost>
 # The sender of support's replies, and the address whose `+t<id>.<token>` variants route
 # the requester's answers back to their ticket (docs/contracts/email.md).
 OPSDESK_SUPPORT_FROM = envemail("OPSDESK_SUPPORT_FROM", DEFAULT_FROM_EMAIL)
+# Inbound support email (docs/contracts/email.md): the mailbox the scheduler polls
+# (`imaps://user:password@host:993/INBOX`; unset: only the webhook brings mail in), and
+# the largest attachment kept, in MB (a larger one is listed without its content).
+OPSDESK_IMAP_URL = envurl("OPSDESK_IMAP_URL", "", schemes=("imap", "imaps"), host=True, secret=True)
+OPSDESK_IMAP_POLL_SECONDS = envint("OPSDESK_IMAP_POLL_SECONDS", 60, minimum=5)
+OPSDESK_ATTACHMENT_MAX_MB = envint("OPSDESK_ATTACHMENT_MAX_MB", 10, minimum=1, maximum=25)
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -556,7 +562,19 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 300,
         "options": {"expires": 240},
     },
+    # Stored inbound email whose processing is due (a lost enqueue, a backed-off retry).
+    "sweep-inbound-email": {
+        "task": "support.inbound_sweep",
+        "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30, minimum=1),
+        "options": {"expires": 25},
+    },
 }
+if OPSDESK_IMAP_URL:
+    CELERY_BEAT_SCHEDULE["poll-imap-mailbox"] = {
+        "task": "support.imap_poll",
+        "schedule": OPSDESK_IMAP_POLL_SECONDS,
+        "options": {"expires": max(OPSDESK_IMAP_POLL_SECONDS - 5, 5)},
+    }
 
 # --- History (django-simple-history) -------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

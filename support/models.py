@@ -1,4 +1,5 @@
-"""Support: the webhook inbox, tickets and tags, and cases (every exception ops works)."""
+"""Support: the webhook inbox, tickets and tags, inbound email, and cases (every exception
+ops works)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,9 @@ class Ticket(AuditedModel):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     first_responded_at = models.DateTimeField(null=True, blank=True)
+    # Started by a customer's message (docs/contracts/email.md, Effects), stopped by the
+    # next reply.
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(
         default=timezone.now,
         editable=False,
@@ -217,12 +221,127 @@ class Ticket(AuditedModel):
         return self.status in self.OPEN_STATES
 
 
+class InboundEmail(AuditedModel):
+    """One email received for support (docs/contracts/email.md, Inbound), stored exactly as
+    it arrived before anything reads it; the worker matches it to a ticket and records its
+    effect. Like a webhook event, its status says where it stands and a failed one can be
+    retried."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        IMAP = "imap", "IMAP"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        AUTO_REPLY = "auto_reply", "Auto-reply"
+        BOUNCE = "bounce", "Bounce"
+
+    class MatchedBy(models.TextChoices):
+        ADDRESS = "address", "Reply-To address"
+        THREAD = "thread", "In-Reply-To / References"
+        SUBJECT = "subject", "[#id] in the subject"
+        NEW_TICKET = "new_ticket", "New ticket"
+
+    source = models.CharField(max_length=10, choices=Source)
+    # What the source calls this delivery: the webhook-id, or the mailbox and UID of IMAP.
+    delivery_id = models.CharField(max_length=255, unique=True)
+    # The message's own Message-ID (without angle brackets' surroundings trimmed): the same
+    # message delivered both ways, or twice, is stored once.
+    message_id = models.CharField(max_length=998, blank=True)
+    raw = models.BinaryField(editable=False, help_text="The message exactly as received.")
+    size = models.PositiveIntegerField(default=0)
+    from_address = models.CharField(max_length=254, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind, blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    warning = models.TextField(
+        blank=True, help_text="Why a processed message changed less than it might have."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a failed attempt is tried again."
+    )
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    ticket = models.ForeignKey(
+        "Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_emails",
+    )
+    matched_by = models.CharField(max_length=12, choices=MatchedBy, blank=True)
+
+    # The message never changes; history tracks what happens to it.
+    history = audited_history(excluded_fields=["raw"])
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=~Q(message_id=""),
+                name="inboundemail_message_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "processed", "failed", "rejected"]),
+                name="inboundemail_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=["webhook", "imap"]), name="inboundemail_source_valid"
+            ),
+        ]
+        indexes = [
+            # The sweep: pending messages whose (next) attempt is due.
+            models.Index(
+                fields=["next_attempt_at", "received_at"],
+                condition=Q(status="pending"),
+                name="inboundemail_pending",
+            ),
+            models.Index(fields=["ticket", "received_at"], name="inboundemail_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.message_id or self.delivery_id
+
+
+class EmailAttachment(AuditedModel):
+    """A file that came with an inbound email: kept with the message, downloadable by staff
+    who can view its ticket, never served inline. One over ``OPSDESK_ATTACHMENT_MAX_MB`` is
+    listed (name, type, size) with why its content was not kept."""
+
+    inbound = models.ForeignKey(InboundEmail, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveIntegerField()
+    content = models.BinaryField(editable=False, blank=True)
+    refused = models.CharField(max_length=200, blank=True, help_text="Why it was not kept.")
+
+    history = audited_history(excluded_fields=["content"])
+
+    class Meta:
+        ordering = ["inbound", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
 class TicketComment(AuditedModel):
-    """What staff write on a ticket: an internal note, or a reply the requester receives."""
+    """One entry of a ticket's conversation: an internal note or a reply staff wrote, or a
+    customer's message that came by email (``inbound``, with its ``sender``)."""
 
     class Kind(models.TextChoices):
         NOTE = "note", "Internal note"
         REPLY = "reply", "Reply to requester"
+        CUSTOMER = "customer", "Customer message"
 
     class Delivery(models.TextChoices):
         PENDING = "pending", "Sending"
@@ -232,8 +351,22 @@ class TicketComment(AuditedModel):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
     kind = models.CharField(max_length=10, choices=Kind)
     body = models.TextField()
+    # Who wrote a note or a reply; a customer's message has no author but its sender.
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ticket_comments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ticket_comments",
+    )
+    sender = models.CharField(max_length=254, blank=True)
+    inbound = models.OneToOneField(
+        InboundEmail,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="comment",
+        help_text="The email a customer's message came in (its original and attachments).",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Replies go out by email; set when the mail server took it.
@@ -247,9 +380,10 @@ class TicketComment(AuditedModel):
     delivery_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
     delivery_attempts = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
-    # The reply's Message-ID, given on its first attempt and kept through retries, so the
-    # requester's answer (In-Reply-To/References) finds this ticket.
-    message_id = models.CharField(max_length=255, blank=True, editable=False)
+    # The reply's Message-ID, given on its first attempt and kept through retries, or the
+    # customer message's own: the requester's answer (In-Reply-To/References) finds this
+    # ticket by either, and the next reply names them.
+    message_id = models.CharField(max_length=998, blank=True, editable=False)
 
     history = audited_history()
 
@@ -263,10 +397,20 @@ class TicketComment(AuditedModel):
                 name="ticketcomment_message_id_unique",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["note", "reply"]), name="ticketcomment_kind_valid"
+                condition=Q(kind__in=["note", "reply", "customer"]),
+                name="ticketcomment_kind_valid",
             ),
             models.CheckConstraint(
-                condition=Q(kind="note") | ~Q(sent_to=""), name="ticketcomment_reply_has_recipient"
+                condition=~Q(kind="reply") | ~Q(sent_to=""),
+                name="ticketcomment_reply_has_recipient",
+            ),
+            # Staff write notes and replies; a customer's message is the email it came in.
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="customer", author__isnull=True, inbound__isnull=False) & ~Q(sender="")
+                )
+                | (~Q(kind="customer") & Q(author__isnull=False, inbound__isnull=True)),
+                name="ticketcomment_author_or_inbound",
             ),
             models.CheckConstraint(
                 condition=Q(sent_at__isnull=True) | Q(failed_at__isnull=True),

@@ -1,0 +1,122 @@
+"""Inbound support email (``docs/contracts/email.md``, Inbound): store first, process later.
+
+Both ways in end in ``inbound_store``: the push webhook (``inbound_receive``, on the
+request path) and the IMAP poller. It keeps the raw message exactly as received, once,
+whichever way and however often it arrives, and hands it to the worker after commit.
+``inbound_process`` then runs the effect (``support.inbound_effects.inbound_apply``:
+matching, the ticket's conversation) exactly once, with the retries of webhook events.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.bulk import insert_with_history
+from audit.context import acting_as
+from kit.publish import BatchPublisher
+from support.email_message import MAX_MESSAGE_BYTES, UnparseableMessage, envelope, message_parse
+from support.models import InboundEmail
+
+logger = logging.getLogger(__name__)
+# Stored messages reach the worker in batches, like webhook events.
+INBOUND_PUBLISHER = BatchPublisher("support.inbound_process")
+
+# The history's actor is "email:<delivery id>" (200 characters at most).
+ACTOR_PREFIX = "email:"
+_ACTOR_MAX = 200
+# A Message-ID longer than this (bytes) is not one (RFC 5322 lines stop at 998): kept
+# blank, the message is then told apart by its delivery alone.
+_MESSAGE_ID_MAX_BYTES = 998
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What ``inbound_store`` did: ``created`` a new row (``error`` set when the bytes were
+    not a parseable message, stored as rejected), or found the one stored before."""
+
+    inbound: InboundEmail | None
+    created: bool
+    error: str = ""
+
+
+def inbound_actor(delivery_id: str) -> str:
+    """Who the history says stored and processed a message: its delivery."""
+    return f"{ACTOR_PREFIX}{delivery_id}"[:_ACTOR_MAX]
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL can keep (no NUL in ``text``)."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _message_id(value: str) -> str:
+    if not value.isprintable() or len(value.encode()) > _MESSAGE_ID_MAX_BYTES:
+        return ""
+    return value
+
+
+def _existing(delivery_id: str, message_id: str) -> InboundEmail | None:
+    """The message stored before under this delivery or Message-ID (its raw bytes not
+    loaded: up to 25 MiB nobody here reads)."""
+    same = Q(delivery_id=delivery_id)
+    if message_id:
+        same |= Q(message_id=message_id)
+    return InboundEmail.objects.defer("raw").filter(same).order_by("pk").first()
+
+
+def inbound_store(*, source: str, delivery_id: str, raw: bytes) -> StoreResult:
+    """Store one received message exactly once; safe to call any number of times, from
+    any number of processes at once.
+
+    A message already stored under the same ``delivery_id`` (a retried delivery) or the
+    same non-empty Message-ID (the same message sent twice, or both by webhook and IMAP)
+    stores nothing: ``created`` is False and ``inbound`` the earlier row. The table's
+    unique constraints decide (``INSERT ... ON CONFLICT DO NOTHING``), so two concurrent
+    deliveries store one row. Bytes that are not a parseable email are stored as
+    rejected, with ``error`` saying why. A new pending message is published to the worker
+    once the caller's transaction commits (the sweep finds it if that publish is lost).
+    Messages over ``MAX_MESSAGE_BYTES`` are the caller's to refuse.
+    """
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"a message is at most {MAX_MESSAGE_BYTES} bytes, this is {len(raw)}")
+    values: dict = {"source": source, "delivery_id": delivery_id, "raw": raw, "size": len(raw)}
+    error = ""
+    try:
+        head = envelope(message_parse(raw))
+    except UnparseableMessage as exc:
+        error = str(exc)
+        values.update(status=InboundEmail.Status.REJECTED, error=error)
+        message_id = ""
+    else:
+        message_id = _message_id(_storable(head.message_id))
+        values.update(
+            status=InboundEmail.Status.PENDING,
+            next_attempt_at=timezone.now(),
+            message_id=message_id,
+            from_address=_storable(head.from_address),
+            from_name=_storable(head.from_name),
+            subject=_storable(head.subject),
+        )
+    with transaction.atomic(), acting_as(inbound_actor(delivery_id)):
+        inbound = insert_with_history(InboundEmail(**values), unique=())
+        if inbound is None:
+            return StoreResult(inbound=_existing(delivery_id, message_id), created=False)
+        if inbound.status == InboundEmail.Status.PENDING:
+            INBOUND_PUBLISHER.add_after_commit(inbound.pk)
+    if error:
+        logger.info("inbound email %s rejected: %s", delivery_id, error)
+    return StoreResult(inbound=inbound, created=True, error=error)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The push webhook's answer: the HTTP status and its JSON body."""
+
+    status: int
+    body: dict = field(default_factory=dict)
+    inbound: InboundEmail | None = None
