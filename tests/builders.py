@@ -28,7 +28,7 @@ from django.utils import timezone
 from audit.context import UNATTRIBUTED, acting_as, current_actor
 from billing.models import Invoice
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product
-from support.models import Case, Tag, Ticket, TicketComment
+from support.models import Case, InboundEmail, Tag, Ticket, TicketComment
 
 ACTOR = "test:builder"
 # The first day the fixed-date defaults (contracts, entitlements) count from.
@@ -206,6 +206,68 @@ def reply(*, ticket: Ticket, author, **fields) -> TicketComment:
     }
     with _attributed():
         return TicketComment.objects.create(ticket=ticket, author=author, **values)
+
+
+def inbound_email(*, sender: str = "pat@acme.com", subject: str = "", body: str = "", **fields):
+    """An email received by the webhook from ``sender`` (subject ``Email <n>``, body
+    ``Message <n>``, Message-ID ``<email-<n>@mail.example>``), stored and pending."""
+    n = _number()
+    subject = subject or f"Email {n}"
+    message_id = fields.pop("message_id", f"<email-{n}@mail.example>")
+    raw = (
+        f"From: {sender}\r\nTo: support@localhost\r\nSubject: {subject}\r\n"
+        f"Message-ID: {message_id}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{body or f'Message {n}'}\r\n"
+    ).encode()
+    values = {
+        "source": InboundEmail.Source.WEBHOOK,
+        "delivery_id": f"msg_builder_{n}",
+        "message_id": message_id,
+        "raw": raw,
+        "size": len(raw),
+        "from_address": sender,
+        "subject": subject,
+        **fields,
+    }
+    with _attributed():
+        return InboundEmail.objects.create(**values)
+
+
+def customer_message(*, ticket: Ticket, body: str = "", **fields) -> TicketComment:
+    """The requester's email answer on ``ticket`` (body ``Answer <n>``), as processed: its
+    InboundEmail matched to the ticket, the entry in the conversation."""
+    n = _number()
+    sender = fields.pop("sender", ticket.requester_email or "pat@acme.com")
+    inbound = inbound_email(
+        sender=sender,
+        subject=f"Re: {ticket.subject} [#{ticket.pk}]",
+        body=body or f"Answer {n}",
+        ticket=ticket,
+        status=InboundEmail.Status.PROCESSED,
+        kind=InboundEmail.Kind.MESSAGE,
+        matched_by=InboundEmail.MatchedBy.ADDRESS,
+    )
+    values = {
+        "kind": TicketComment.Kind.CUSTOMER,
+        "body": body or f"Answer {n}",
+        "sender": sender,
+        "inbound": inbound,
+        "message_id": inbound.message_id,
+        **fields,
+    }
+    with _attributed():
+        return TicketComment.objects.create(ticket=ticket, **values)
+
+
+def comment(*, ticket: Ticket, kind: str, author, **fields) -> TicketComment:
+    """A conversation entry of any kind: a note or a reply by ``author``, or a customer's
+    message (which has no author)."""
+    if kind == TicketComment.Kind.CUSTOMER:
+        return customer_message(ticket=ticket, **fields)
+    if kind == TicketComment.Kind.REPLY:
+        return reply(ticket=ticket, author=author, **fields)
+    with _attributed():
+        return TicketComment.objects.create(ticket=ticket, kind=kind, author=author, **fields)
 
 
 def case(**fields) -> Case:

@@ -313,9 +313,7 @@ def world(superuser, manager, agent, customer, templates):
             customer=customer, subject="Help", message="Please"
         )
         for kind in TicketComment.Kind:
-            TicketComment.objects.create(
-                ticket=ticket, kind=kind, body="Noted", author=agent, sent_to="ann@example.com"
-            )
+            builders.comment(ticket=ticket, kind=kind, author=agent, body="Noted")
     with acting_as("test:fixture"):
         rule = TriageRule.objects.create(name="VIP first", assign_queue="vip")
         TriageCondition.objects.create(
