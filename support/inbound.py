@@ -12,15 +12,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.bulk import insert_with_history
-from audit.context import acting_as
+from audit.context import acting_as, require_permission
 from kit.publish import BatchPublisher
+from kit.stored_events import stored_due, stored_process, stored_retry
 from support.email_message import MAX_MESSAGE_BYTES, UnparseableMessage, envelope, message_parse
 from support.models import InboundEmail
+from support.webhooks import MAX_WEBHOOK_ID_LENGTH, signature_verified, well_formed_id
 
 logger = logging.getLogger(__name__)
 # Stored messages reach the worker in batches, like webhook events.
@@ -120,3 +125,88 @@ class Intake:
     status: int
     body: dict = field(default_factory=dict)
     inbound: InboundEmail | None = None
+
+
+# What the push webhook takes (docs/contracts/email.md, Inbound 1).
+CONTENT_TYPE = "message/rfc822"
+
+
+def inbound_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
+    """Verify and store one pushed message; the result is the contract's response: 202
+    stored, 200 stored before (same ``webhook-id`` or same Message-ID), 401 bad signature,
+    413 too large, 422 not a parseable message (stored as rejected). The caller checks
+    the Content-Type (415) and reads at most one byte past ``MAX_MESSAGE_BYTES``."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    if len(body) > MAX_MESSAGE_BYTES:
+        return Intake(413, {"error": f"message larger than {MAX_MESSAGE_BYTES} bytes (25 MiB)"})
+    webhook_id = headers.get("webhook-id", "")
+    if not well_formed_id(webhook_id):
+        logger.warning("inbound email rejected: malformed webhook-id (%r...)", webhook_id[:40])
+        error = f"malformed webhook-id header: 1 to {MAX_WEBHOOK_ID_LENGTH} printable characters"
+        return Intake(401, {"error": error})
+    if not signature_verified(body, headers):
+        logger.warning("inbound email rejected: signature did not verify (id=%r)", webhook_id)
+        return Intake(401, {"error": "invalid or missing webhook signature"})
+
+    stored = inbound_store(source=InboundEmail.Source.WEBHOOK, delivery_id=webhook_id, raw=body)
+    if not stored.created:
+        return Intake(200, {"id": webhook_id, "status": "duplicate"}, stored.inbound)
+    if stored.error:
+        body = {"id": webhook_id, "status": "rejected", "error": stored.error}
+        return Intake(422, body, stored.inbound)
+    return Intake(202, {"id": webhook_id, "status": "accepted"}, stored.inbound)
+
+
+CHANGE = "support.change_inboundemail"
+
+# What processing may set on the message besides its outcome (support.inbound_effects).
+EFFECT_FIELDS = ("kind", "ticket", "matched_by", "warning")
+
+
+def _apply(inbound: InboundEmail) -> None:
+    # Imported when used: the effects come after intake in the import graph (they read
+    # tickets, customers and the conversation), and intake must not wait on them.
+    from support.inbound_effects import inbound_apply
+
+    inbound_apply(inbound=inbound)
+
+
+def inbound_process(*, inbound_id: int) -> InboundEmail.Status | None:
+    """Process one stored message at most once; safe to call any number of times.
+
+    Claimed like a webhook event (``kit.stored_events.stored_process``): only while
+    pending and due, by one worker. ``support.inbound_effects.inbound_apply`` writes the
+    ticket's conversation and sets ``kind``, ``ticket``, ``matched_by`` and ``warning`` on
+    the message; they and the status commit together. A failure leaves the message
+    pending with its error and a backed-off retry, and parks it as failed after
+    ``OPSDESK_WEBHOOK_MAX_ATTEMPTS``. Returns the new status, or None when there was
+    nothing to do.
+    """
+    return stored_process(
+        model=InboundEmail,
+        pk=inbound_id,
+        apply=_apply,
+        acting=lambda inbound: acting_as(inbound_actor(inbound.delivery_id)),
+        max_attempts=settings.OPSDESK_WEBHOOK_MAX_ATTEMPTS,
+        effect_fields=EFFECT_FIELDS,
+    )
+
+
+def inbound_due(*, limit: int = 500) -> list[int]:
+    """Ids of pending messages whose attempt is due, oldest first (the sweep)."""
+    return stored_due(model=InboundEmail, order=["next_attempt_at", "received_at"], limit=limit)
+
+
+class InboundPermissionError(PermissionDenied):
+    """``by`` may not do this to inbound email; nothing was changed (a 403 in a view)."""
+
+
+def inbound_retry(
+    *, inbound: InboundEmail, by: AbstractBaseUser | None, actor_reason: str = "retry requested"
+) -> bool:
+    """Put a failed message back in the queue (the staff page's Retry): the workers get it
+    once this commits, the sweep if the broker is down. False, and nothing changed, if it
+    had not failed. ``by`` needs ``support.change_inboundemail`` (None: the system)."""
+    require_permission(by, CHANGE, InboundPermissionError)
+    publish = INBOUND_PUBLISHER.add_after_commit
+    return stored_retry(model=InboundEmail, pk=inbound.pk, reason=actor_reason, publish=publish)

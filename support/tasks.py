@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from support import tickets
+from support import inbound, tickets
 from support.tickets import REPLY_MAX_ATTEMPTS, ReplySendDeferred, replies_unsent
 from support.webhooks import event_process, events_due
 
@@ -42,4 +42,21 @@ def replies_sweep() -> int:
     due = replies_unsent()
     for comment_id in due:
         reply_send.delay(comment_id)
+    return len(due)
+
+
+@shared_task(name="support.inbound_process", ignore_result=True)
+def inbound_process(inbound_ids: list[int]) -> None:
+    """Process stored inbound email as intake hands it over (one or a batch)."""
+    for inbound_id in inbound_ids:
+        inbound.inbound_process(inbound_id=inbound_id)
+
+
+@shared_task(name="support.inbound_sweep", ignore_result=True)
+def inbound_sweep(limit: int = 500) -> int:
+    """Process whatever inbound email is due: messages whose enqueue was lost, and
+    backed-off retries. Returns how many were tried."""
+    due = inbound.inbound_due(limit=limit)
+    for inbound_id in due:
+        inbound.inbound_process(inbound_id=inbound_id)
     return len(due)

@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError, hmac_data
 
 from audit.bulk import insert_with_history
 from audit.context import acting_as
 from kit.publish import BatchPublisher
+from kit.stored_events import stored_due, stored_process, stored_retry
 from support.models import WebhookEvent
 from support.webhook_schemas import ValidationError, parse_event
 
@@ -83,7 +83,7 @@ class _BytesWebhook(Webhook):
         return f"v1,{base64.b64encode(hmac_data(self._whsecret, signed)).decode()}"
 
 
-def _verified(body: bytes, headers: dict[str, str]) -> bool:
+def signature_verified(body: bytes, headers: dict[str, str]) -> bool:
     """True when any configured secret verifies the signature (secret rotation)."""
     try:
         text, verifier = body.decode(), Webhook
@@ -100,7 +100,8 @@ def _verified(body: bytes, headers: dict[str, str]) -> bool:
     return False
 
 
-def _well_formed_id(webhook_id: str) -> bool:
+def well_formed_id(webhook_id: str) -> bool:
+    """A webhook-id opsdesk keeps as is (see ``MAX_WEBHOOK_ID_LENGTH``)."""
     return len(webhook_id) <= MAX_WEBHOOK_ID_LENGTH and webhook_id.isprintable()
 
 
@@ -202,11 +203,11 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
     headers = {name.lower(): value for name, value in headers.items()}
     if len(body) > MAX_BODY_BYTES:
         return Intake(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
-    if not _well_formed_id(headers.get("webhook-id", "")):
+    if not well_formed_id(headers.get("webhook-id", "")):
         logger.warning("webhook rejected: malformed webhook-id (%r...)", headers["webhook-id"][:40])
         error = f"malformed webhook-id header: 1 to {MAX_WEBHOOK_ID_LENGTH} printable characters"
         return Intake(401, {"error": error})
-    if not _verified(body, headers):
+    if not signature_verified(body, headers):
         logger.warning(
             "webhook rejected: signature did not verify (id=%r)", headers.get("webhook-id")
         )
@@ -255,77 +256,43 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
     return Intake(202, {"id": webhook_id, "status": "accepted"}, event)
 
 
-def _backoff(attempts: int) -> dt.timedelta:
-    """30 s, 2 min, 8 min, 32 min, ... capped at 6 h."""
-    return dt.timedelta(seconds=min(30 * 4 ** (attempts - 1), 6 * 3600))
-
-
 def event_process(*, event_id: int) -> WebhookEvent.Status | None:
     """Process one stored event at most once; safe to call any number of times.
 
-    The event is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and only while it is
-    pending and due, so two workers (or a task and the sweep) never both process it. The
-    handler's writes and the status change commit together. A failing handler leaves the
-    event pending with its error and a backed-off ``next_attempt_at``; after
-    ``OPSDESK_WEBHOOK_MAX_ATTEMPTS`` it is parked as failed. Returns the new status, or
-    None when there was nothing to do.
+    The event is claimed (``kit.stored_events.stored_process``: ``SELECT ... FOR UPDATE
+    SKIP LOCKED``) only while it is pending and due, so two workers (or a task and the
+    sweep) never both process it. The handler's writes and the status change commit
+    together. A failing handler leaves the event pending with its error and a backed-off
+    ``next_attempt_at``; after ``OPSDESK_WEBHOOK_MAX_ATTEMPTS`` it is parked as failed.
+    Returns the new status, or None when there was nothing to do.
     """
-    now = timezone.now()
-    with transaction.atomic():
-        event = (
-            WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, status=WebhookEvent.Status.PENDING, next_attempt_at__lte=now)
-            .first()
-        )
-        if event is None:
-            return None
-        with acting_as(webhook_actor(event.webhook_id)):
-            handler = _handlers.get(event.type)
-            try:
-                if handler is None:
-                    raise LookupError(f"no handler for {event.type} events yet")
-                with transaction.atomic():
-                    handler(event, parse_event(event.payload)[1])
-            except Exception as exc:  # any handler failure is recorded, never lost
-                logger.exception("webhook %s failed", event.webhook_id)
-                event.attempts += 1
-                event.error = f"{type(exc).__name__}: {exc}"
-                if event.attempts >= settings.OPSDESK_WEBHOOK_MAX_ATTEMPTS:
-                    event.status = WebhookEvent.Status.FAILED
-                    event.next_attempt_at = None
-                else:
-                    event.next_attempt_at = now + _backoff(event.attempts)
-            else:
-                event.attempts += 1
-                event.status = WebhookEvent.Status.PROCESSED
-                event.processed_at = timezone.now()
-                event.error = ""
-                event.next_attempt_at = None
-            event.save()
-    return event.status
+    return stored_process(
+        model=WebhookEvent,
+        pk=event_id,
+        apply=_dispatch,
+        acting=lambda event: acting_as(webhook_actor(event.webhook_id)),
+        max_attempts=settings.OPSDESK_WEBHOOK_MAX_ATTEMPTS,
+    )
+
+
+def _dispatch(event: WebhookEvent) -> None:
+    handler = _handlers.get(event.type)
+    if handler is None:
+        raise LookupError(f"no handler for {event.type} events yet")
+    handler(event, parse_event(event.payload)[1])
 
 
 def events_due(*, limit: int = 500) -> list[int]:
     """Ids of pending events whose attempt is due, oldest first (the sweep)."""
-    return list(
-        WebhookEvent.objects.filter(
-            status=WebhookEvent.Status.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        .order_by("next_attempt_at", "received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    return stored_due(model=WebhookEvent, order=["next_attempt_at", "received_at"], limit=limit)
 
 
 def event_retry(*, event: WebhookEvent, actor_reason: str = "retry requested") -> bool:
     """Put a failed event back in the queue (the admin's "retry"): the workers get it
     once this commits, the sweep if the broker is down. False if it had not failed."""
-    with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update().get(pk=event.pk)
-        if event.status != WebhookEvent.Status.FAILED:
-            return False
-        event.status = WebhookEvent.Status.PENDING
-        event.next_attempt_at = timezone.now()
-        event._change_reason = actor_reason
-        event.save()
-        EVENT_PUBLISHER.add_after_commit(event.pk)
-    return True
+    return stored_retry(
+        model=WebhookEvent,
+        pk=event.pk,
+        reason=actor_reason,
+        publish=EVENT_PUBLISHER.add_after_commit,
+    )
