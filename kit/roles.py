@@ -57,6 +57,10 @@ GRANTS: dict[str, frozenset[str]] = {
     | {
         "support.add_ticket",
         "support.change_ticket",
+        # The email that reaches support: read it, its attachments, retry a failed one.
+        "support.view_inboundemail",
+        "support.change_inboundemail",
+        "support.view_emailattachment",
         "support.add_triagerule",
         "support.change_triagerule",
         "support.delete_triagerule",
@@ -81,6 +85,8 @@ GRANTS: dict[str, frozenset[str]] = {
         "support.add_case",
         "support.change_case",
         "support.change_webhookevent",
+        "support.view_inboundemail",
+        "support.view_emailattachment",
         "customers.change_order",
         "customers.change_entitlement",
         "customers.transfer_entitlement",

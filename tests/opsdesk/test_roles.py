@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 # Each role's permissions, written out. First dumped from a database freshly migrated
 # by opsdesk.0001 to 0007, before their grants moved to kit.roles.GRANTS (29 + 26 + 38
 # permissions), so a database migrated before or after that move ends with exactly these.
-# A later grant change edits GRANTS and this, and adds a sync migration (kit.roles).
+# A later grant change edits GRANTS and this, and adds a sync migration (kit.roles):
+# opsdesk.0009 the grants of inbound email (support 3, ops leads 2).
 EXPECTED_GRANTS = {
     roles.SUPPORT: {
         "billing.view_invoice",
@@ -41,12 +42,15 @@ EXPECTED_GRANTS = {
         "support.add_ticket",
         "support.add_triagecondition",
         "support.add_triagerule",
+        "support.change_inboundemail",
         "support.change_ticket",
         "support.change_triagecondition",
         "support.change_triagerule",
         "support.delete_triagecondition",
         "support.delete_triagerule",
         "support.view_case",
+        "support.view_emailattachment",
+        "support.view_inboundemail",
         "support.view_tag",
         "support.view_ticket",
         "support.view_triagecondition",
@@ -115,6 +119,8 @@ EXPECTED_GRANTS = {
         "support.change_case",
         "support.change_webhookevent",
         "support.view_case",
+        "support.view_emailattachment",
+        "support.view_inboundemail",
         "support.view_tag",
         "support.view_ticket",
         "support.view_triagecondition",
@@ -155,10 +161,11 @@ def test_the_table_grants_each_role_exactly_its_permissions():
 
 
 def apply_the_sync_migration() -> None:
-    """Run opsdesk.0008_roles_sync as `migrate` does: its code on the historical models of
-    that point of the history, in the test's transaction."""
+    """Run the latest sync migration (opsdesk.0009_roles_sync_inbound) as `migrate` does:
+    its code on the historical models of that point of the history, in the test's
+    transaction."""
     executor = MigrationExecutor(connection)
-    node = ("opsdesk", "0008_roles_sync")
+    node = ("opsdesk", "0009_roles_sync_inbound")
     state = executor.loader.project_state(node, at_end=False)
     with connection.schema_editor() as editor:
         executor.loader.get_migration(*node).apply(state, editor)
