@@ -417,7 +417,7 @@ EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = envemail("DEFAULT_FROM_EMAIL", "opsdesk <opsdesk@localhost>")
 # The sender of support's replies, and the address whose `+t<id>.<token>` variants route
 # the requester's answers back to their ticket (docs/contracts/email.md).
-OPSDESK_SUPPORT_FROM = envemail("OPSDESK_SUPPORT_FROM", DEFAULT_FROM_EMAIL)
+OPSDESK_SUPPORT_FROM = envemail("OPSDESK_SUPPORT_FROM", "support@opsdesk.localhost")
 # Inbound support email (docs/contracts/email.md): the mailbox the scheduler polls
 # (`imaps://user:password@host:993/INBOX`; unset: only the webhook brings mail in), and
 # the largest attachment kept, in MB (a larger one is listed without its content).
