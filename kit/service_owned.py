@@ -53,6 +53,10 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     ),
     "support.tag": frozenset(),
     "support.webhookevent": ALL,
+    # Stored as received (support.inbound.inbound_store), changed only by processing and
+    # Retry; its attachments are kept by processing.
+    "support.inboundemail": ALL,
+    "support.emailattachment": ALL,
     # Cases are opened by support.cases.case_open and worked in the ops inbox
     # (acknowledge, assign, resolve, waive).
     "support.case": ALL,

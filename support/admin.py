@@ -472,3 +472,6 @@ class TriageRuleAdmin(AuditedModelAdmin):
         (None, {"fields": ["name", "position", "is_active", "match_all", "stop_processing"]}),
         ("Then", {"fields": ["add_tags", "set_priority", "assign_queue", "assign_to"]}),
     ]
+
+
+from support import admin_inbound  # noqa: E402, F401 (registers inbound email's pages)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from audit.context import acting_as
 from customers.entitlements import entitlement_assign
 from customers.models import Entitlement, Order
-from support.models import Case, TicketComment, WebhookEvent
+from support.models import Case, EmailAttachment, InboundEmail, TicketComment, WebhookEvent
 from tests import builders
 
 PERSONAS = ("anonymous", "inactive", "support", "manager", "ops_lead", "superuser")
@@ -31,6 +31,7 @@ READ_ONLY = staff(200, 200, 200)  # the change page of a model it may only view
 NO_ADD = staff(403, 403, 403)  # rows come from imports, webhooks or services; a superuser may
 NO_DELETE = staff(403, 403, 403)  # roles never delete by hand; a superuser may (history keeps it)
 NOBODY = staff(403, 403, 403, 403)  # made by services only (or, for users, never deleted)
+INBOUND_READERS = staff(200, 403, 200)
 
 
 def model_pages(*, changelist, add, change, delete, history=ALL, audited=True):
@@ -75,6 +76,15 @@ MODELS = {
         changelist=ALL, add=staff(200, 403, 403), change=ALL, delete=NO_DELETE
     ),
     "support_webhookevent": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
+    # Inbound email: support and ops leads read it (account managers read the conversation
+    # on the ticket); it arrives by itself, nobody adds one.
+    "support_inboundemail": model_pages(
+        changelist=INBOUND_READERS,
+        add=NOBODY,
+        change=INBOUND_READERS,
+        delete=NO_DELETE,
+        history=INBOUND_READERS,
+    ),
     "support_triagerule": model_pages(
         changelist=ALL, add=staff(200, 403, 403), change=ALL, delete=staff(200, 403, 403)
     ),
@@ -139,6 +149,10 @@ VIEWS = {
     "support_ticket_comment": staff(405, 405, 405, 405),
     "support_ticket_reply_retry": staff(405, 405, 405, 405),
     "support_webhookevent_retry": staff(405, 405, 405, 405),
+    "support_inboundemail_retry": staff(405, 405, 405, 405),
+    # An email's original and attachments: whoever may view its ticket (every role).
+    "support_inboundemail_original": ALL,
+    "support_inboundemail_attachment": ALL,
     # Entitlement workflows: ops leads (transfer: ops leads only, docs/product.md).
     "customers_entitlement_workflow": staff(403, 403, 200),
     "customers_entitlement_assign_detail": staff(403, 403, 200),
@@ -204,6 +218,9 @@ def workflow_rows(other, entitlement, order, ticket, author) -> dict:
         event = WebhookEvent.objects.create(
             webhook_id="evt-failed", type="support.request", status=WebhookEvent.Status.FAILED
         )
+        failed_email = builders.inbound_email(
+            status=InboundEmail.Status.FAILED, attempts=6, error="RuntimeError: down"
+        )
         TicketComment.objects.create(
             ticket=ticket,
             kind=TicketComment.Kind.REPLY,
@@ -221,6 +238,7 @@ def workflow_rows(other, entitlement, order, ticket, author) -> dict:
         "support_case_recheck": billing,
         "support_webhookevent_retry": event,
         "support_ticket_reply_retry": ticket,
+        "support_inboundemail_retry": failed_email,
     }
 
 
@@ -254,6 +272,9 @@ def url_of(key: str, route: str, objects: dict) -> str:
     if key == "support_case_resolve":
         case = object_for(key, objects)
         return reverse("admin:support_case_resolve", args=[case.pk, "refund"])
+    if key == "support_inboundemail_attachment":
+        item = EmailAttachment.objects.get(inbound=objects["support_inboundemail"])
+        return reverse(f"admin:{key}", args=[item.inbound_id, item.pk])
     if key.endswith("_simple_history"):
         obj = object_for(key, objects)
         return base + route.split("^")[0] + f"{obj.pk}/history/{obj.history.first().pk}/"

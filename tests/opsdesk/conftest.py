@@ -14,7 +14,8 @@ from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
-from support.models import Case, Tag, Ticket, TriageRule, WebhookEvent
+from support.models import Case, EmailAttachment, Tag, Ticket, TriageRule, WebhookEvent
+from tests import builders
 from tests.opsdesk.admin_matrix import workflow_rows
 from tests.personas import staff_user
 from tests.records import populate
@@ -33,6 +34,10 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         case = Case.objects.get(customer=other)
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         rule = TriageRule.objects.create(name="VIP first")
+        email = builders.inbound_email(ticket=ticket, status="processed", kind="message")
+        EmailAttachment.objects.create(
+            inbound=email, filename="log.txt", content_type="text/plain", content=b"x", size=1
+        )
         delivery = DigestDelivery.objects.create(
             digest_date=dt.date(2026, 11, 2),
             recipient_key=f"user:{manager.pk}",
@@ -53,6 +58,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "support_tag": Tag.objects.get(name="vip"),
         "support_ticket": ticket,
         "support_webhookevent": event,
+        "support_inboundemail": email,
         "support_triagerule": rule,
         "support_case": case,
         "billing_invoice": other.invoices.get(),

@@ -29,7 +29,15 @@ from onboarding.services import checklist_generate
 from opsdesk.audit_log.selectors import AUDITED_APPS
 from opsdesk.casework.resolutions import RESOLUTIONS
 from opsdesk.models import DigestDelivery
-from support.models import Case, Ticket, TicketComment, TriageCondition, TriageRule
+from support.models import (
+    Case,
+    EmailAttachment,
+    InboundEmail,
+    Ticket,
+    TicketComment,
+    TriageCondition,
+    TriageRule,
+)
 from tests import builders
 from tests.admin_walk import admin_patterns
 from tests.records import active_contract
@@ -233,6 +241,9 @@ PARAMETER_VALUES = {
     ("app_list", "app_label"): lambda obj: sorted(
         {model._meta.app_label for model in admin.site._registry}
     ),
+    ("support_inboundemail_attachment", "attachment_id"): lambda email: list(
+        email.attachments.values_list("pk", flat=True)
+    ),
 }
 # Query parameters pages read and may show back (filters, search, where to return):
 # pages without an id in their path are also opened with each of them hostile.
@@ -314,6 +325,10 @@ def world(superuser, manager, agent, customer, templates):
         )
         for kind in TicketComment.Kind:
             builders.comment(ticket=ticket, kind=kind, author=agent, body="Noted")
+        for email in InboundEmail.objects.all():
+            EmailAttachment.objects.create(
+                inbound=email, filename="notes.txt", content_type="text/plain", content=b"x", size=1
+            )
     with acting_as("test:fixture"):
         rule = TriageRule.objects.create(name="VIP first", assign_queue="vip")
         TriageCondition.objects.create(

@@ -64,6 +64,7 @@ WORKFLOWS = {
     "reconciliation start": ("billing_reconciliationrun_start", SUPPORT_AND_MANAGER),
     "invoice import": ("billing_invoice_upload", SUPPORT_AND_MANAGER),
     "webhook event retry": ("support_webhookevent_retry", SUPPORT_AND_MANAGER),
+    "inbound email retry": ("support_inboundemail_retry", ("manager", "ops_lead")),
     "ticket action": ("support_ticket_act", ("manager", "ops_lead")),
     "ticket comment": ("support_ticket_comment", ("manager", "ops_lead")),
     "ticket reply retry": ("support_ticket_reply_retry", ("manager", "ops_lead")),

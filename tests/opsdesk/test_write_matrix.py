@@ -61,6 +61,8 @@ MODEL_WRITERS = {
     "support_ticket": writes(add=SUPPORT_AND_UP, change=SUPPORT_AND_UP, delete=SUPERUSER),
     # The world's event made its ticket: deleting it is refused (PROTECT).
     "support_webhookevent": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
+    # A message's page is the record; a superuser may delete one (its attachments with it).
+    "support_inboundemail": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "support_triagerule": writes(add=SUPPORT_AND_UP, change=SUPPORT_AND_UP, delete=SUPPORT_AND_UP),
     # A case's page is the record; it changes through the inbox's workflows.
     "support_case": writes(add=OPS_AND_UP, change=NOBODY_WRITES, delete=SUPERUSER),
@@ -114,6 +116,10 @@ VIEW_WRITERS = {
     "support_ticket_comment": SUPPORT_AND_UP,
     "support_ticket_reply_retry": SUPPORT_AND_UP,
     "support_webhookevent_retry": OPS_AND_UP,
+    "support_inboundemail_retry": SUPPORT_AND_UP,
+    # Downloads: GET only.
+    "support_inboundemail_original": NOBODY_WRITES,
+    "support_inboundemail_attachment": NOBODY_WRITES,
     "support_case_bulk": OPS_AND_UP,
     "support_case_acknowledge": OPS_AND_UP,
     "support_case_resolve_note": OPS_AND_UP,
