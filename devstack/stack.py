@@ -27,7 +27,12 @@ VAR = Path(os.environ.get("OPSDESK_VAR_DIR", ROOT / "var")).resolve()
 PY = sys.executable
 BIN = Path(PY).parent
 DEMO_USERS = ["support", "manager", "opslead", "admin"]
-CHROMIUM_INSTALL = "sudo apt-get install -y chromium"
+# Debian's packages the tests run for real, by the binary that shows each is installed:
+# Chromium for the browser tests, Dovecot for the IMAP tests (devstack/mailserver.py).
+TEST_PACKAGES = {
+    ("OPSDESK_CHROMIUM", "/usr/bin/chromium"): ["chromium"],
+    ("OPSDESK_DOVECOT", "/usr/sbin/dovecot"): ["dovecot-core", "dovecot-imapd"],
+}
 
 
 def say(message: str) -> None:
@@ -110,20 +115,31 @@ def run() -> int:
             say("embedded PostgreSQL stopped")
 
 
-def _chromium_ready(env: dict[str, str]) -> bool:
-    binary = env.get("OPSDESK_CHROMIUM", "/usr/bin/chromium")
-    if Path(binary).exists():
+def _missing_packages(env: dict[str, str]) -> list[str]:
+    return [
+        package
+        for (variable, default), packages in TEST_PACKAGES.items()
+        if not Path(env.get(variable, default)).exists()
+        for package in packages
+    ]
+
+
+def _test_packages_ready(env: dict[str, str]) -> bool:
+    """True when every package of TEST_PACKAGES is installed; under CI=true, installs
+    the missing ones first."""
+    missing = _missing_packages(env)
+    if not missing:
         return True
     if env.get("CI") == "true":
-        say("CI: installing Debian's chromium for the browser tests")
+        say(f"CI: installing Debian's {' '.join(missing)} for the tests")
         apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "apt-get"]
         subprocess.run([*apt, "update", "-qq"], check=True)
         subprocess.run(
-            [*apt, "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+            [*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
             check=True,
             env={**env, "DEBIAN_FRONTEND": "noninteractive"},
         )
-        return Path(binary).exists()
+        return not _missing_packages(env)
     return False
 
 
@@ -180,9 +196,10 @@ def _checks_and_pytest(env: dict[str, str], pytest_args: list[str]) -> int:
     ).returncode:
         return 1
 
-    if not _chromium_ready(env):
-        say("the browser tests need Debian's Chromium; install it with:")
-        print(f"    {CHROMIUM_INSTALL}", flush=True)
+    if not _test_packages_ready(env):
+        missing = " ".join(_missing_packages(env))
+        say("the browser and IMAP tests need Debian's Chromium and Dovecot; install them with:")
+        print(f"    sudo apt-get install -y --no-install-recommends {missing}", flush=True)
         return 1
 
     broker = None

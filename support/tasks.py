@@ -1,6 +1,7 @@
 from celery import shared_task
+from django.conf import settings
 
-from support import inbound, tickets
+from support import imap, inbound, tickets
 from support.tickets import REPLY_MAX_ATTEMPTS, ReplySendDeferred, replies_unsent
 from support.webhooks import event_process, events_due
 
@@ -60,3 +61,14 @@ def inbound_sweep(limit: int = 500) -> int:
     for inbound_id in due:
         inbound.inbound_process(inbound_id=inbound_id)
     return len(due)
+
+
+@shared_task(name="support.imap_poll", ignore_result=True)
+def imap_poll() -> imap.PollResult | None:
+    """Bring in new mail from ``OPSDESK_IMAP_URL`` (beat, every
+    ``OPSDESK_IMAP_POLL_SECONDS``; nothing without the URL). A mailbox that cannot be
+    reached is logged and tried on the next run, never raised; a run that finds another
+    still polling returns at once."""
+    if not settings.OPSDESK_IMAP_URL:
+        return None
+    return imap.imap_poll()
