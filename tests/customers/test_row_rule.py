@@ -32,6 +32,7 @@ from billing.models import ReconciliationRun
 from customers.models import Contact, Contract, Customer
 from onboarding.models import ChecklistTask
 from onboarding.services import checklist_generate, checklist_task_done
+from tests import builders
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +145,7 @@ def world(db, manager, other_manager, superuser, templates):
                 customer=customer,
                 status=ReconciliationRun.Status.SUCCEEDED,
             )
+            builders.inbound_email(ticket=customer.tickets.get())
     for customer in (alices, bobs):
         checklist_generate(contract=customer.contracts.get())
     return alices, bobs

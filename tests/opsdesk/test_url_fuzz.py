@@ -44,7 +44,8 @@ from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
-from support.models import Case, Tag, TriageRule, WebhookEvent
+from support.models import Case, EmailAttachment, Tag, TriageRule, WebhookEvent
+from tests import builders
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -225,6 +226,10 @@ def world(db, superuser, customer, templates):
     with acting_as("test:fixture"):
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         rule = TriageRule.objects.create(name="VIP first")
+        email = builders.inbound_email(ticket=other.tickets.get())
+        EmailAttachment.objects.create(
+            inbound=email, filename="log.txt", content_type="text/plain", content=b"x", size=1
+        )
         delivery = DigestDelivery.objects.create(
             digest_date=dt.date(2026, 11, 2),
             recipient_key=f"user:{superuser.pk}",
@@ -243,6 +248,7 @@ def world(db, superuser, customer, templates):
         "support/tag/": Tag.objects.get(name="vip"),
         "support/ticket/": other.tickets.get(),
         "support/webhookevent/": WebhookEvent.objects.first(),
+        "support/inboundemail/": email,
         "support/triagerule/": rule,
         "support/case/": Case.objects.get(customer=other),
         "billing/invoice/": other.invoices.get(),
@@ -273,6 +279,8 @@ def valid_values(name: str | None, route: str, names: list[str], world) -> list[
             values.append("refund" if name == "support_case_resolve" else "assign")
         elif slot in {"object_id", "id", "group1"}:
             values.append(str(obj.pk))
+        elif slot == "attachment_id":
+            values.append(str(obj.attachments.get().pk))
         elif slot == "group2":
             values.append(str(obj.history.first().pk))
         else:

@@ -18,10 +18,11 @@ from support.inbound import (
     inbound_retry,
     inbound_store,
 )
-from support.models import InboundEmail, Tag, Ticket
+from support.models import InboundEmail, Tag, Ticket, TicketComment
 from tests import builders
 from tests.concurrency import at_once
-from tests.support.mail_sender import message
+from tests.support.mail_sender import message, push
+from tests.support.sender import SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +201,31 @@ def test_two_workers_at_once_process_a_message_once(effect):
 
     assert sorted(results, key=str) == [None, "processed"]
     assert effect.calls == [email.pk]
+
+
+def test_a_pushed_message_becomes_one_conversation_entry_however_often_it_is_processed(
+    client, settings
+):
+    """End to end with the real effect (support.inbound_effects): intake, the worker's
+    task twice, the sweep; one ticket, one entry."""
+    settings.OPSDESK_WEBHOOK_SECRETS = [SECRET]
+    assert push(client, message(), webhook_id="msg_1").status_code == 202
+    email = InboundEmail.objects.get()
+
+    tasks.inbound_process.apply(args=[[email.pk, email.pk]])
+    assert tasks.inbound_sweep.apply().get() == 0
+
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.kind, email.matched_by) == (
+        "processed",
+        1,
+        "message",
+        "new_ticket",
+    )
+    entry = TicketComment.objects.get()
+    assert (entry.kind, entry.inbound, entry.ticket, entry.sender) == (
+        "customer",
+        email,
+        email.ticket,
+        "pat@acme.com",
+    )
