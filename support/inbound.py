@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # Stored messages reach the worker in batches, like webhook events.
 INBOUND_PUBLISHER = BatchPublisher("support.inbound_process")
 
+DELIVERY_ID_MAX = InboundEmail._meta.get_field("delivery_id").max_length
 # The history's actor is "email:<delivery id>" (200 characters at most).
 ACTOR_PREFIX = "email:"
 _ACTOR_MAX = 200
@@ -85,10 +86,13 @@ def inbound_store(*, source: str, delivery_id: str, raw: bytes) -> StoreResult:
     deliveries store one row. Bytes that are not a parseable email are stored as
     rejected, with ``error`` saying why. A new pending message is published to the worker
     once the caller's transaction commits (the sweep finds it if that publish is lost).
-    Messages over ``MAX_MESSAGE_BYTES`` are the caller's to refuse.
+    Messages over ``MAX_MESSAGE_BYTES`` are the caller's to refuse, as are delivery ids
+    that are empty, longer than ``DELIVERY_ID_MAX`` or not printable (``ValueError``).
     """
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ValueError(f"a message is at most {MAX_MESSAGE_BYTES} bytes, this is {len(raw)}")
+    if not 0 < len(delivery_id) <= DELIVERY_ID_MAX or not delivery_id.isprintable():
+        raise ValueError(f"a delivery id is 1 to {DELIVERY_ID_MAX} printable characters")
     values: dict = {"source": source, "delivery_id": delivery_id, "raw": raw, "size": len(raw)}
     error = ""
     try:

@@ -28,6 +28,7 @@ from customers.models import Contract
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
 from support.models import TriageRule
+from tests import builders
 from tests.records import populate
 
 pytestmark = pytest.mark.django_db
@@ -87,11 +88,13 @@ def changed_form(superuser_client: Client, model, obj) -> dict[str, list[str]]:
 @pytest.fixture
 def world(db, manager, other_manager, superuser, templates):
     """A row of every model with history: Bob's customer with one of everything, its
-    onboarding checklist, a reconciliation run, a triage rule and a digest delivery."""
+    onboarding checklist, a reconciliation run, a triage rule, an email to support and a
+    digest delivery."""
     [bobs] = populate(1, manager=other_manager)
     with acting_as("test:fixture"):
         ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         TriageRule.objects.create(name="VIP first")
+        builders.inbound_email(ticket=bobs.tickets.get())
         DigestDelivery.objects.create(
             digest_date=dt.date(2026, 11, 2),
             recipient_key=f"user:{other_manager.pk}",

@@ -329,3 +329,10 @@ def test_two_deliveries_of_one_message_at_once_store_it_once(same):
     email = InboundEmail.objects.get()
     assert [result.inbound.pk for result in results] == [email.pk, email.pk]
     assert email.history.count() == 1
+
+
+@pytest.mark.parametrize("delivery_id", ["", "x" * 256, "imap:INBOX\n7"])
+def test_a_delivery_id_that_cannot_be_kept_is_refused_before_anything_is_stored(delivery_id):
+    with pytest.raises(ValueError, match="a delivery id is 1 to 255 printable characters"):
+        inbound_store(source="imap", delivery_id=delivery_id, raw=message())
+    assert not InboundEmail.objects.exists()
