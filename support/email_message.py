@@ -21,6 +21,9 @@ from kit.text import one_line
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# The last <local@domain> of a From header: what a lenient mail server delivers to even
+# when the display name before it is not quoted as RFC 5322 asks (``<b>x</b> <a@b.c>``).
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>\s*$")
 
 
 class UnparseableMessage(ValueError):
@@ -57,10 +60,25 @@ def _header(message: EmailMessage, name: str) -> str:
     return str(value) if value is not None else ""
 
 
+def _sender(message: EmailMessage) -> tuple[str, str]:
+    """(display name, address) of From; the address is "" when there is none."""
+    value = _header(message, "From")
+    name, address = parseaddr(value)
+    if "@" in address:
+        return name, address
+    # The parsed header keeps only what it could read ("script" of the example above):
+    # look at the header as it came, unfolded.
+    raw = next((str(v) for k, v in message.raw_items() if k.lower() == "from"), "")
+    raw = re.sub(r"\r?\n[ \t]", " ", raw).strip()
+    angle = _ANGLE_ADDRESS.search(raw)
+    if angle is None:
+        return "", ""
+    return raw[: angle.start()].strip().strip('"'), angle[1]
+
+
 def sender_address(message: EmailMessage) -> str:
     """The From address as sent; "" when there is none."""
-    address = parseaddr(_header(message, "From"))[1]
-    return address if "@" in address else ""
+    return _sender(message)[1]
 
 
 def message_ids(value: str) -> list[str]:
@@ -76,7 +94,7 @@ def recipients(message: EmailMessage) -> list[str]:
 
 
 def envelope(message: EmailMessage) -> Envelope:
-    name, _ = parseaddr(_header(message, "From"))
+    name = _sender(message)[0]
     ids = message_ids(_header(message, "Message-ID"))
     return Envelope(
         message_id=ids[0] if ids else "",

@@ -336,3 +336,17 @@ def test_a_delivery_id_that_cannot_be_kept_is_refused_before_anything_is_stored(
     with pytest.raises(ValueError, match="a delivery id is 1 to 255 printable characters"):
         inbound_store(source="imap", delivery_id=delivery_id, raw=message())
     assert not InboundEmail.objects.exists()
+
+
+def test_a_display_name_with_markup_left_unquoted_is_still_the_senders_message(client):
+    # RFC 5322 wants the name quoted; mail servers deliver it anyway, so opsdesk takes the
+    # address from its angle brackets instead of refusing the message.
+    raw = message(sender="<script>alert(1)</script> <mallory@evil.example>")
+    response = push(client, raw, webhook_id="msg_1")
+
+    assert response.status_code == 202
+    email = InboundEmail.objects.get()
+    assert (email.from_name, email.from_address) == (
+        "<script>alert(1)</script>",
+        "mallory@evil.example",
+    )
