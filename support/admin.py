@@ -1,8 +1,11 @@
+import copy
 import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -19,8 +22,16 @@ from customers.models import Customer
 from kit.service_owned import service_owned
 from kit.text import one_line
 from support import admin_views, cases, tickets
-from support.models import Case, Tag, Ticket, TriageCondition, TriageRule, WebhookEvent
-from support.selectors import ticket_context, ticket_thread
+from support.models import (
+    Case,
+    Tag,
+    Ticket,
+    TicketComment,
+    TriageCondition,
+    TriageRule,
+    WebhookEvent,
+)
+from support.selectors import ticket_context, ticket_next_in_queue, ticket_thread
 from support.webhooks import MAX_DEPTH, event_retry, payload_depth
 
 PRIORITY_COLORS = {
@@ -54,15 +65,104 @@ class TicketForm(forms.ModelForm):
         return subject
 
 
+# The composer's buttons: what each sends (a comment kind) and the status it then sets.
+SENDS = {
+    "save": (None, None),
+    "reply": (TicketComment.Kind.REPLY, None),
+    "reply_pending": (TicketComment.Kind.REPLY, Ticket.Status.PENDING),
+    "reply_solved": (TicketComment.Kind.REPLY, Ticket.Status.SOLVED),
+    "note": (TicketComment.Kind.NOTE, None),
+}
+# The session's memory of the composer's "then open the next ticket in my queue" box.
+THEN_NEXT = "ticket-then-next"
+
+
+class TicketChangeForm(forms.ModelForm):
+    """The ticket page's one form: the triage fields beside the conversation and the
+    composer under it, sent by one of the composer's buttons (``send``).
+
+    Each triage field carries the value the page showed (Django's hidden initial), so
+    only what the person changed is applied: a change someone else made meanwhile to a
+    field they did not touch stays. ``refusal``, ``then_next_default`` and ``draft`` are
+    set per request by ``TicketAdmin.get_form``."""
+
+    send = forms.ChoiceField(choices=[(name, name) for name in SENDS], required=False)
+    body = forms.CharField(
+        max_length=20_000,
+        required=False,
+        strip=True,
+        label="Message",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "placeholder": "Write a reply to the requester, or a note only staff see",
+            }
+        ),
+    )
+    then_next = forms.BooleanField(required=False, label="then open the next ticket in my queue")
+
+    refusal = ""
+    then_next_default = True
+    draft = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in tickets.TICKET_UPDATE_FIELDS:
+            if name in self.fields:
+                self.fields[name].show_hidden_initial = True
+                widget = self.fields[name].widget
+                for link in ("add", "change", "delete", "view"):
+                    setattr(widget, f"can_{link}_related", False)
+        if "assignee" in self.fields:
+            # Who may be given a ticket, and whoever has it now (else a ticket whose
+            # assignee no longer works tickets could not be saved at all).
+            self.fields["assignee"].queryset = (
+                get_user_model()
+                .objects.filter(
+                    Q(pk__in=tickets.ticket_assignees().values("pk"))
+                    | Q(pk=self.instance.assignee_id)
+                )
+                .order_by("first_name", "username")
+            )
+            self.fields["assignee"].empty_label = "nobody"
+            self.fields["assignee"].label_from_instance = _person
+        self.fields["then_next"].initial = self.then_next_default
+        self.fields["body"].initial = self.draft
+
+    def clean(self):
+        data = super().clean()
+        kind, _ = SENDS[data.get("send") or "save"]
+        if kind and not data.get("body") and "body" not in self.errors:
+            what = "reply" if kind == TicketComment.Kind.REPLY else "note"
+            self.add_error("body", f"Write something first: the {what} is empty.")
+        if self.refusal:
+            raise forms.ValidationError(self.refusal)
+        return data
+
+
+def _person(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+class _Refused(Exception):
+    """``ticket_update`` refused the submit: the page is shown again from the same POST,
+    with the reason as the form's error."""
+
+
 @admin.register(Ticket)
 class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
-    """The ticket list, and the ticket page: the ticket, its conversation and, beside
-    them, the customer's state. The triage queue (``queue/``) is where work starts.
+    """The ticket list, and the ticket page: the ticket and its conversation, read-only,
+    with one form (``TicketChangeForm``) for its triage fields beside it and the composer
+    under it, and beside that the customer's state. The triage queue (``queue/``) is where
+    work starts.
 
-    Status, priority, assignee and tags are the ticket's actions (``support.tickets``,
-    the buttons beside the ticket and in the queue), never form fields: the priority's
-    deadline and the permission check are the services'. A ticket added here is opened
-    by ``ticket_create`` (its deadline, triage)."""
+    What the person changed and wrote goes through one service call,
+    ``tickets.ticket_update`` (``change_service_fields``: the service-owned fields it
+    applies; the form never saves the ticket): the priority's deadline, who may be
+    assigned and the permission check are the services'. A refusal shows the page again
+    with everything typed still there. After a submit the next ticket of the person's
+    queue opens (unless they untick that). What the requester wrote is never a field.
+    A ticket added here is opened by ``ticket_create`` (its deadline, triage)."""
 
     add_service = staticmethod(tickets.ticket_create)
     form = TicketForm
@@ -100,7 +200,13 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     search_help_text = (
         "Subject, requester email (a whole address matches only itself), customer name or tenant id"
     )
-    autocomplete_fields = ["customer", "assignee", "tags"]
+    # The assignee is a plain list: those who may work tickets are few (ticket_assignees).
+    autocomplete_fields = ["customer", "tags"]
+    # The ticket page's side panel, in this order; its template shows the rest as text.
+    change_fields = ["status", "priority", "assignee", "category", "tags", "queue", "customer"]
+    change_service_fields = tickets.TICKET_UPDATE_FIELDS
+    # The whole record, as a version in the ticket's history shows it (read-only there);
+    # of it, the ticket page's form holds only ``change_fields``.
     fieldsets = [
         (None, {"fields": ["subject", "message", ("requester_name", "requester_email")]}),
         (
@@ -112,7 +218,7 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                     "assignee",
                     "customer",
                     "tags",
-                    ("first_response_due_at", "first_responded_at"),
+                    ("first_response_due_at", "first_responded_at", "next_response_due_at"),
                 ]
             },
         ),
@@ -129,7 +235,15 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
             },
         ),
     ]
-    readonly_fields = service_owned(Ticket)
+    # What the requester wrote is never edited; the service-owned fields the page does
+    # not hand to ticket_update are shown, not edited.
+    readonly_fields = [
+        "subject",
+        "message",
+        "requester_name",
+        "requester_email",
+        *(name for name in service_owned(Ticket) if name not in tickets.TICKET_UPDATE_FIELDS),
+    ]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -138,6 +252,31 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, form=TicketChangeForm, **kwargs)
+        session = getattr(request, "session", {})
+        return type(
+            form.__name__,
+            (form,),
+            {
+                "refusal": request.__dict__.get("_ticket_refusal", ""),
+                "then_next_default": session.get(THEN_NEXT, True),
+                "draft": request.__dict__.get("_ticket_draft", ""),
+            },
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:
+            # Nothing was saved (the admin's transaction rolled back): the page again,
+            # from the same POST, the ticket read afresh, the refusal as the form's error.
+            request.__dict__.pop("_tickets", None)
+            request._ticket_refusal = str(refused)
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -156,13 +295,58 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 ),
             )
             return
-        # Only what the form changed: a status or priority an action set meanwhile
-        # is not written back as it was when the page loaded.
-        changed = [
-            name for name in form.changed_data if not Ticket._meta.get_field(name).many_to_many
-        ]
-        if changed:
-            obj.save(update_fields=[*changed, "updated_at"])
+        data = form.cleaned_data
+        kind, then_status = SENDS[data.get("send") or "save"]
+        try:
+            obj._done = tickets.ticket_update(
+                ticket=obj,
+                by=request.user,
+                changes={
+                    name: data[name]
+                    for name in tickets.TICKET_UPDATE_FIELDS
+                    if name in form.changed_data
+                },
+                comment_kind=kind,
+                body=data.get("body", ""),
+                then_status=then_status,
+            )
+        except tickets.TicketActionError as error:
+            raise _Refused(str(error)) from None
+        obj._then_next = data.get("then_next", False)
+        # "Save" with text in the composer: the triage is saved, the text is not lost.
+        obj._draft = data.get("body", "") if kind is None else ""
+
+    def save_related(self, request, form, formsets, change):
+        if not change:  # a changed ticket's tags are ticket_update's
+            super().save_related(request, form, formsets, change)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        if add:
+            return super().construct_change_message(request, form, formsets, add)
+        return " ".join(form.instance._done)
+
+    def response_change(self, request, obj):
+        """Say what was done, with a link back, then open the next ticket of my queue
+        (the triage queue when it is empty), or this one again when the person asked to
+        stay or left text in the composer."""
+        here = reverse("admin:support_ticket_change", args=[obj.pk])
+        request.session[THEN_NEXT] = obj._then_next
+        done = " ".join(obj._done) or "nothing was changed."
+        messages.success(
+            request,
+            format_html('On <a class="od-message-link" href="{}">#{}</a>: {}', here, obj.pk, done),
+        )
+        if obj._draft:
+            request.session[f"ticket-draft-{obj.pk}"] = obj._draft
+            messages.info(request, "Your text is still in the composer: it was not sent.")
+            return HttpResponseRedirect(f"{here}#composer")
+        if not obj._then_next:
+            return HttpResponseRedirect(f"{here}#conversation")
+        following = ticket_next_in_queue(user=request.user, after=obj)
+        if following is None:
+            messages.info(request, "Your queue is clear.")
+            return HttpResponseRedirect(reverse("admin:support_ticket_queue"))
+        return HttpResponseRedirect(reverse("admin:support_ticket_change", args=[following.pk]))
 
     def get_urls(self):
         def view(function):
@@ -175,11 +359,6 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 name="support_ticket_queue",
             ),
             path("<path:object_id>/act/", view(admin_views.ticket_act), name="support_ticket_act"),
-            path(
-                "<path:object_id>/comment/",
-                view(admin_views.ticket_comment),
-                name="support_ticket_comment",
-            ),
             path(
                 "<path:object_id>/reply-retry/",
                 view(admin_views.reply_retry_view),
@@ -209,21 +388,30 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         ticket = self.get_object(request, object_id)
         if ticket is not None:
+            if request.method == "GET":  # text a "Save" kept, handed back once
+                request._ticket_draft = request.session.pop(f"ticket-draft-{ticket.pk}", "")
             extra_context = {
                 **(extra_context or {}),
+                "title": ticket.subject,
+                # As stored: the form writes what was typed into the ticket it validates,
+                # and a refused submit must not show that as the ticket's state.
+                "stored": copy.copy(ticket),
                 "context": ticket_context(ticket=ticket),
                 "thread": ticket_thread(ticket=ticket),
-                "draft": request.session.pop(f"ticket-draft-{ticket.pk}", None),
                 "can_comment": self.has_change_permission(request, ticket),
-                "actions": {
-                    "priorities": Ticket.Priority.choices,
-                    "statuses": Ticket.Status.choices,
-                    "assignees": tickets.ticket_assignees(),
-                    "tag_names": list(Tag.objects.values_list("name", flat=True)),
-                },
+                "first_response": admin_views.first_response_state(ticket, timezone.now()),
                 "is_fullwidth": "1",
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            form = context["adminform"].form
+            context["triage_fields"] = [
+                form[name] for name in self.change_fields if name in form.fields
+            ]
+            context["composer"] = form if self.has_change_permission(request, obj) else None
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     priority_badge = choice_badge("priority", PRIORITY_COLORS)
 

@@ -1,4 +1,6 @@
-"""Support's own admin pages: the triage queue and the one-click ticket actions."""
+"""Support's own admin pages: the triage queue and its one-click ticket actions, the
+Retry buttons of a webhook event and of a parked reply. (The ticket page itself is
+``TicketAdmin``'s change form.)"""
 
 from __future__ import annotations
 
@@ -81,8 +83,8 @@ class TicketActionForm(forms.Form):
 
 @require_POST
 def ticket_act(request, object_id: str):
-    """One click in the queue or on the ticket page: assign (to me, to someone, to
-    nobody), set priority or status, add or remove a tag, resolve."""
+    """One click in the triage queue: assign (to me, to someone, to nobody), set priority
+    or status, add or remove a tag, resolve."""
     if not request.user.has_perm("support.change_ticket"):
         raise PermissionDenied
     ticket = object_or_404(Ticket, object_id)
@@ -137,39 +139,6 @@ def ticket_act(request, object_id: str):
     else:
         messages.success(request, message)
     return back
-
-
-class TicketCommentForm(forms.Form):
-    kind = forms.ChoiceField(choices=TicketComment.Kind.choices)
-    body = forms.CharField(max_length=20_000, strip=True)
-
-
-@require_POST
-def ticket_comment(request, object_id: str):
-    """Add an internal note or a reply from the ticket page; the text is never lost:
-    on an error it is handed back to the form."""
-    if not request.user.has_perm("support.change_ticket"):
-        raise PermissionDenied
-    ticket = object_or_404(Ticket, object_id)
-    page = reverse("admin:support_ticket_change", args=[ticket.pk])
-    form = TicketCommentForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise tickets.TicketActionError(
-                "Write something first: the note or reply is empty."
-                if "body" in form.errors and not request.POST.get("body", "").strip()
-                else form_errors(form)
-            )
-        message = tickets.ticket_comment(ticket=ticket, author=request.user, **form.cleaned_data)
-    except tickets.TicketActionError as error:
-        report_refusal(request, error, lead="Not saved.")
-        request.session[f"ticket-draft-{ticket.pk}"] = {
-            "kind": request.POST.get("kind", ""),
-            "body": request.POST.get("body", "")[:20_000],
-        }
-        return HttpResponseRedirect(f"{page}#conversation")
-    messages.success(request, message)
-    return HttpResponseRedirect(f"{page}#conversation")
 
 
 @require_POST

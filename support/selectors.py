@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from customers.models import Contract, Customer, Entitlement, UsageDaily
 from customers.selectors import contract_current, renewal_is_soon
-from support.models import Case, Ticket, TicketComment
+from support.filters import queue_order
+from support.models import Case, EmailAttachment, InboundEmail, Ticket, TicketComment
 
 IN_USE = [Entitlement.State.ASSIGNED, Entitlement.State.REDEEMED]
 
@@ -79,5 +81,71 @@ def ticket_context(
     )
 
 
-def ticket_thread(*, ticket: Ticket) -> list[TicketComment]:
-    return list(ticket.comments.select_related("author").order_by("created_at", "id"))
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One entry of a ticket's conversation as the ticket page shows it.
+
+    ``kind``: "request" (the ticket's own message, for a ticket not opened by email),
+    a ``TicketComment.Kind`` (``comment`` set: customer, reply, note) or an automatic
+    email's ``InboundEmail.Kind`` (``email`` set: auto_reply, bounce)."""
+
+    kind: str
+    at: dt.datetime
+    anchor: str
+    comment: TicketComment | None = None
+    email: InboundEmail | None = None
+
+
+# What an automatic email's one line shows; its raw message stays in the database.
+_EMAIL_LINE = ["id", "ticket_id", "kind", "matched_by", "from_address", "subject", "received_at"]
+
+
+def ticket_thread(*, ticket: Ticket) -> list[ThreadEntry]:
+    """The ticket's conversation in order: its request, the customer's messages (with
+    the email each came in and its attachments), replies, internal notes, and the
+    automatic replies and bounces that reached it.
+
+    Three queries whatever its length: the entries with their authors and emails, the
+    attachments of those emails, the automatic emails. No raw message or attachment
+    content is read (a page would load megabytes to show names and sizes). A ticket
+    opened by email has its first message as an entry, so its ``message`` (the same
+    text, kept for triage and search) is not shown twice."""
+    comments = list(
+        ticket.comments.select_related("author", "inbound")
+        .defer("inbound__raw")
+        .prefetch_related(
+            Prefetch("inbound__attachments", queryset=EmailAttachment.objects.defer("content"))
+        )
+        .order_by("created_at", "id")
+    )
+    emails = list(
+        InboundEmail.objects.filter(ticket=ticket)
+        .filter(
+            Q(kind__in=[InboundEmail.Kind.AUTO_REPLY, InboundEmail.Kind.BOUNCE])
+            | Q(matched_by=InboundEmail.MatchedBy.NEW_TICKET)
+        )
+        .only(*_EMAIL_LINE)
+        .order_by("received_at", "id")
+    )
+    opened_by_email = any(e.matched_by == InboundEmail.MatchedBy.NEW_TICKET for e in emails)
+    entries = [] if opened_by_email else [ThreadEntry("request", ticket.created_at, "request")]
+    entries += [ThreadEntry(c.kind, c.created_at, f"c{c.pk}", comment=c) for c in comments]
+    entries += [
+        ThreadEntry(e.kind, e.received_at, f"e{e.pk}", email=e)
+        for e in emails
+        if e.kind in (InboundEmail.Kind.AUTO_REPLY, InboundEmail.Kind.BOUNCE)
+    ]
+    # Stable: the request first, then by time (a comment before an email at the same time).
+    return sorted(entries, key=lambda entry: (entry.kind != "request", entry.at))
+
+
+def ticket_next_in_queue(*, user: AbstractBaseUser, after: Ticket) -> Ticket | None:
+    """The ticket ``user`` works next: the open tickets assigned to them, then the
+    unassigned ones, each in the triage queue's order (``queue_order``), ``after``
+    (the one just worked) left out. Waiting-on-customer tickets are not next: they
+    wait for the customer. Two short queries at most, on the queue's index."""
+    candidates = Ticket.objects.filter(status=Ticket.Status.OPEN).exclude(pk=after.pk)
+    return (
+        queue_order(candidates.filter(assignee=user)).first()
+        or queue_order(candidates.filter(assignee__isnull=True)).first()
+    )

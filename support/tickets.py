@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+from collections.abc import Mapping
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
@@ -219,7 +221,8 @@ def ticket_set_status(*, ticket: Ticket, status: str, by: AbstractBaseUser | Non
 @transaction.atomic
 def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body: str) -> str:
     """Record a note or a reply. A reply is emailed to the requester once the transaction
-    commits, and the first one stops the first-response clock. ``author`` is who acts."""
+    commits; the first one stops the first-response clock, and every one the
+    next-response clock. ``author`` is who acts."""
     _may(author, CHANGE)
     body = body.strip()
     if not body:
@@ -238,11 +241,126 @@ def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body:
     comment = TicketComment.objects.create(
         ticket=ticket, kind=kind, body=body, author=author, sent_to=ticket.requester_email
     )
+    # The reply answers the customer: the first one stops the first-response clock, and
+    # each stops the next-response clock their latest message started.
+    answered = []
     if ticket.first_responded_at is None:
         ticket.first_responded_at = comment.created_at
-        ticket.save(update_fields=["first_responded_at", "updated_at"])
+        answered.append("first_responded_at")
+    if ticket.next_response_due_at is not None:
+        ticket.next_response_due_at = None
+        answered.append("next_response_due_at")
+    if answered:
+        ticket.save(update_fields=[*answered, "updated_at"])
     publish_after_commit("support.reply_send", comment.pk)
     return f"Reply recorded; it is being sent to {ticket.requester_email}."
+
+
+# What the ticket page's form changes (``ticket_update``'s ``changes``), in the order
+# they are applied.
+TICKET_UPDATE_FIELDS = ("status", "priority", "assignee", "tags", "category", "queue", "customer")
+
+
+@transaction.atomic
+def ticket_update(
+    *,
+    ticket: Ticket,
+    by: AbstractBaseUser | None,
+    changes: Mapping[str, Any] | None = None,
+    comment_kind: str | None = None,
+    body: str = "",
+    then_status: str | None = None,
+) -> list[str]:
+    """One submit of the ticket page, all or nothing: the fields the person changed
+    (``changes``: field name -> new value, names from ``TICKET_UPDATE_FIELDS``), then a
+    note or a reply (``comment_kind``, ``body``), then a status (``then_status``: "Send
+    and mark waiting", "Send and solve"). Returns what was done, a sentence each.
+
+    A field not named keeps its current value, also when someone changed it since the
+    page loaded. Each part is the service that does it alone (``ticket_set_priority``
+    moves the deadline, ``ticket_assign`` takes only who may work tickets,
+    ``ticket_comment`` sends a reply to the requester, ...), so the rules are the queue's;
+    ``tags`` is the whole set the ticket should have. A refusal of any part raises
+    ``TicketActionError`` and nothing at all is changed."""
+    _may(by, CHANGE)
+    changes = dict(changes or {})
+    unknown = sorted(set(changes) - set(TICKET_UPDATE_FIELDS))
+    if unknown:
+        raise TicketActionError(f"{', '.join(unknown)} can't be changed here.")
+    if comment_kind not in (None, TicketComment.Kind.NOTE, TicketComment.Kind.REPLY):
+        raise TicketActionError(f"“{comment_kind}” is neither a note nor a reply.")
+    if then_status is not None and then_status not in Ticket.Status.values:
+        raise TicketActionError(f"“{then_status}” is not a status.")
+    ticket = _locked(ticket)
+    done = []
+    plain = []
+    for name in TICKET_UPDATE_FIELDS:
+        if name not in changes:
+            continue
+        value = changes[name]
+        if name == "status":
+            done.append(ticket_set_status(ticket=ticket, status=value, by=by))
+        elif name == "priority":
+            done.append(ticket_set_priority(ticket=ticket, priority=value, by=by))
+        elif name == "assignee":
+            done.append(
+                ticket_assign(ticket=ticket, assignee=value, by=by)
+                if value is not None
+                else ticket_unassign(ticket=ticket, by=by)
+            )
+        elif name == "tags":
+            done += _tags_set(ticket=ticket, tags=set(value or ()), by=by)
+        elif name == "category":
+            if value not in Ticket.Category.values:
+                raise TicketActionError(f"“{value}” is not a category.")
+            plain.append(name)
+        elif name == "queue":
+            value = one_line(value or "")[:50]
+            plain.append(name)
+        else:  # customer
+            if value is not None and not isinstance(value, Customer):
+                raise TicketActionError("Pick the customer from the list.")
+            plain.append(name)
+        changes[name] = value
+    if plain:
+        fresh = _locked(ticket)  # as the services above left it
+        for name in plain:
+            setattr(fresh, name, changes[name])
+        fresh.save(update_fields=[*plain, "updated_at"])
+        said = [f"{_field_label(name)} {_shown(fresh, name)}" for name in plain]
+        done.append(f"“{fresh}” now has {_listed(said)}.")
+    if comment_kind is not None:
+        done.append(ticket_comment(ticket=ticket, author=by, kind=comment_kind, body=body))
+    if then_status is not None:
+        done.append(ticket_set_status(ticket=ticket, status=then_status, by=by))
+    return done
+
+
+def _tags_set(*, ticket: Ticket, tags: set[Tag], by: AbstractBaseUser | None) -> list[str]:
+    current = set(ticket.tags.all())
+    return [
+        *(ticket_add_tag(ticket=ticket, tag=tag, by=by) for tag in sorted(tags - current, key=str)),
+        *(
+            ticket_remove_tag(ticket=ticket, tag=tag, by=by)
+            for tag in sorted(current - tags, key=str)
+        ),
+    ]
+
+
+def _field_label(name: str) -> str:
+    return str(Ticket._meta.get_field(name).verbose_name)
+
+
+def _shown(ticket: Ticket, name: str) -> str:
+    if name == "category":
+        return ticket.get_category_display().lower()
+    value = getattr(ticket, name)
+    return f"“{value}”" if value else "none"
+
+
+def _listed(words: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 logger = logging.getLogger(__name__)

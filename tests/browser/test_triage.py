@@ -75,9 +75,13 @@ def test_an_agent_takes_a_ticket_from_the_queue_and_answers_it(
     assert context.get_by_text("0 in use of 50").is_visible()
 
     page.get_by_placeholder("Write a reply").fill("We are on it; a fix ships today.")
-    page.get_by_role("button", name="Send reply to pat@acme.com").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send reply", exact=True).click()
+    # The next ticket of Sam's queue opens: the unassigned one; the message links back.
+    assert page.get_by_test_id("ticket-head").get_by_text("Trial question").is_visible()
     assert page.get_by_text("Reply recorded; it is being sent to pat@acme.com.").is_visible()
+    with page.expect_navigation():
+        page.get_by_role("link", name=f"#{tickets.pk}").click()
     assert page.get_by_test_id("comment-reply").get_by_text("We are on it").is_visible()
     screenshot("ticket-with-context")
 

@@ -146,7 +146,6 @@ VIEWS = {
     # POST-only actions answer GET with 405 before any permission check; who may POST
     # them is test_roles_that_may_not_run_a_workflow_get_403_and_nothing_changes's job.
     "support_ticket_act": staff(405, 405, 405, 405),
-    "support_ticket_comment": staff(405, 405, 405, 405),
     "support_ticket_reply_retry": staff(405, 405, 405, 405),
     "support_webhookevent_retry": staff(405, 405, 405, 405),
     "support_inboundemail_retry": staff(405, 405, 405, 405),

@@ -66,7 +66,7 @@ WORKFLOWS = {
     "webhook event retry": ("support_webhookevent_retry", SUPPORT_AND_MANAGER),
     "inbound email retry": ("support_inboundemail_retry", ("manager", "ops_lead")),
     "ticket action": ("support_ticket_act", ("manager", "ops_lead")),
-    "ticket comment": ("support_ticket_comment", ("manager", "ops_lead")),
+    "ticket page": ("support_ticket_change", ("manager", "ops_lead")),
     "ticket reply retry": ("support_ticket_reply_retry", ("manager", "ops_lead")),
     "checklist task done": ("onboarding_checklisttask_done", ()),
     "checklist task reopen": ("onboarding_checklisttask_reopen", ()),

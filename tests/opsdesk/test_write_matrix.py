@@ -113,7 +113,6 @@ VIEW_WRITERS = {
     "customers_entitlement_transfer_detail": OPS_AND_UP,
     "customers_customer_migrate_account": OPS_AND_UP,
     "support_ticket_act": SUPPORT_AND_UP,
-    "support_ticket_comment": SUPPORT_AND_UP,
     "support_ticket_reply_retry": SUPPORT_AND_UP,
     "support_webhookevent_retry": OPS_AND_UP,
     "support_inboundemail_retry": SUPPORT_AND_UP,
@@ -165,7 +164,8 @@ def post_only_bodies(objects: dict) -> dict[str, dict]:
     and values a form needs that the world's row cannot lend it."""
     return {
         "support_ticket_act": {"action": "priority", "priority": "urgent"},
-        "support_ticket_comment": {"kind": "note", "body": "Called the customer back."},
+        "support_ticket_change": {"send": "note"},  # the composer's button
+        "support_ticket_add": {"subject": "Export stuck"},  # text on the ticket's page
         "support_case_bulk": {"action": "acknowledge", "cases": [objects["support_case"].pk]},
         "support_ticket_reply_retry": {
             "reply": TicketComment.objects.get(

@@ -8,7 +8,10 @@ declaration: a new admin cannot ship without a decision on what its services own
 
 An add form may hold a service-owned field only when the admin's add goes through a
 service that takes it as a parameter (``ModelAdmin.add_service``): a new ticket's
-priority is ``ticket_create``'s, which sets the deadline from it.
+priority is ``ticket_create``'s, which sets the deadline from it. A change form may hold
+one only when the admin applies it through a service, never by saving the form
+(``ModelAdmin.change_service_fields``): the ticket page's status, priority, assignee and
+tags are ``ticket_update``'s.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ def test_no_admin_form_edits_a_field_a_service_owns(superuser, customer, templat
                 owned = set(service_owned(form_model))
                 if where == "add":
                     owned -= service_parameters(model_admin)
+                elif where == "change":
+                    owned -= set(getattr(model_admin, "change_service_fields", ()))
                 label = form_model._meta.label_lower
                 editable_anywhere += [f"{label}.{name} ({where})" for name in fields & owned]
         owned = set(service_owned(model))

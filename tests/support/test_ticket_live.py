@@ -9,6 +9,7 @@ from django.core import mail
 from opsdesk.celery import app
 from support.models import TicketComment
 from tests import builders
+from tests.support.ticket_pages import submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,10 +20,7 @@ def test_a_reply_is_emailed_by_the_worker(client, agent, customer):
     )
     client.force_login(agent)
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
-        client.post(
-            f"/admin/support/ticket/{ticket.pk}/comment/",
-            {"kind": "reply", "body": "Reset your SSO session, then sign in again."},
-        )
+        submit(client, ticket, "reply", body="Reset your SSO session, then sign in again.")
         deadline = time.monotonic() + 30
         while not mail.outbox and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -1,4 +1,5 @@
-"""The ticket page: the customer's context beside the ticket, notes and replies on it."""
+"""The ticket page: the customer's context beside the ticket, and the replies sent from it
+(the conversation and its form: test_ticket_conversation.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import smtplib
 
 import pytest
 import time_machine
-from django.contrib.messages import get_messages
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -23,33 +23,9 @@ from support.tickets import ReplySendDeferred, reply_send
 from tests import builders
 from tests.publishing import publish_thread_done
 from tests.records import grow, populate
+from tests.support.ticket_pages import make_ticket, page, submit
 
 pytestmark = pytest.mark.django_db
-
-
-def page(ticket: Ticket) -> str:
-    return f"/admin/support/ticket/{ticket.pk}/change/"
-
-
-def comment_url(ticket: Ticket) -> str:
-    return f"/admin/support/ticket/{ticket.pk}/comment/"
-
-
-def draft_of(response) -> str:
-    html = response.content.decode()
-    textarea = html[html.index('<textarea name="body"') :]
-    return textarea[textarea.index(">") + 1 : textarea.index("</textarea>")]
-
-
-def make_ticket(subject="Cannot log in", **fields) -> Ticket:
-    fields = {
-        "requester_email": "pat@acme.com",
-        "requester_name": "Pat",
-        "first_response_due_at": timezone.now() + dt.timedelta(hours=8),
-        **fields,
-    }
-    with acting_as("test:fixture"):
-        return builders.ticket(subject=subject, **fields)
 
 
 @pytest.fixture
@@ -162,7 +138,8 @@ def test_the_ticket_page_costs_the_same_for_a_small_and_a_big_customer(client, a
         return len(captured)
 
     client.get(page(quiet))  # warm per-process caches
-    # 16: the ticket's actions add who may be assigned and the tag names to pick from.
+    # 16, with the form's assignee list and its customer choice; a thread with customer
+    # messages adds their attachments (test_ticket_conversation.py).
     assert count(quiet) == count(busy) == 16
 
 
@@ -174,22 +151,6 @@ def test_the_context_takes_six_queries(django_assert_num_queries, acme_world):
         ticket_context(ticket=ticket)
 
 
-def test_an_internal_note_is_recorded_and_not_sent(client, agent, customer):
-    client.force_login(agent)
-    ticket = make_ticket(customer=customer)
-
-    response = client.post(comment_url(ticket), {"kind": "note", "body": "  Checked logs.  "})
-
-    assert response["Location"] == page(ticket) + "#conversation"
-    [note] = ticket.comments.all()
-    assert (note.kind, note.body, note.author, note.sent_to) == ("note", "Checked logs.", agent, "")
-    ticket.refresh_from_db()
-    assert ticket.first_responded_at is None
-    assert mail.outbox == []
-    html = client.get(page(ticket)).content.decode()
-    assert 'data-testid="comment-note"' in html and "Checked logs." in html
-
-
 def test_a_reply_is_recorded_stops_the_clock_and_is_emailed_after_commit(
     client, agent, customer, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -199,7 +160,7 @@ def test_a_reply_is_recorded_stops_the_clock_and_is_emailed_after_commit(
     monkeypatch.setattr("kit.publish._publish", lambda name, args: published.append((name, args)))
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(comment_url(ticket), {"kind": "reply", "body": "Try resetting SSO."})
+        submit(client, ticket, "reply", body="Try resetting SSO.")
     publish_thread_done()  # the publish thread is done
 
     [reply] = ticket.comments.all()
@@ -222,10 +183,10 @@ def test_a_reply_is_recorded_stops_the_clock_and_is_emailed_after_commit(
 def test_a_second_reply_keeps_the_first_response_time(client, agent, customer):
     client.force_login(agent)
     ticket = make_ticket(customer=customer)
-    client.post(comment_url(ticket), {"kind": "reply", "body": "one"})
+    submit(client, ticket, "reply", body="one")
     ticket.refresh_from_db()
     first = ticket.first_responded_at
-    client.post(comment_url(ticket), {"kind": "reply", "body": "two"})
+    submit(client, ticket, "reply", body="two")
     ticket.refresh_from_db()
     assert ticket.first_responded_at == first
     assert ticket.comments.count() == 2
@@ -273,44 +234,3 @@ def test_a_mail_server_error_leaves_the_reply_for_the_sweep(agent, customer, mon
     reply.refresh_from_db()
     assert reply.sent_at is not None
     assert [m.to for m in mail.outbox] == [["pat@acme.com"]]
-
-
-@pytest.mark.parametrize(
-    ("fields", "data", "message"),
-    [
-        (
-            {"requester_email": ""},
-            {"kind": "reply", "body": "Hello there"},
-            "Not saved. This ticket has no requester email, so a reply can't reach anyone; "
-            "add an internal note instead.",
-        ),
-        (
-            {},
-            {"kind": "note", "body": "   "},
-            "Not saved. Write something first: the note or reply is empty.",
-        ),
-        ({}, {"kind": "shout", "body": "Hello there"}, "Not saved. kind: Select a valid choice."),
-    ],
-)
-def test_a_comment_that_cannot_be_saved_says_why_and_keeps_the_text(
-    client, agent, fields, data, message
-):
-    client.force_login(agent)
-    ticket = make_ticket(**fields)
-
-    response = client.post(comment_url(ticket), data)
-    follow = client.get(response["Location"])
-
-    [said] = [str(m) for m in get_messages(follow.wsgi_request)]
-    assert said.startswith(message)
-    assert not ticket.comments.exists()
-    assert draft_of(follow) == data["body"]
-    # The draft is handed back once, not forever.
-    assert draft_of(client.get(page(ticket))) == ""
-
-
-def test_only_people_who_may_change_tickets_can_comment(client, ops_lead):
-    client.force_login(ops_lead)
-    ticket = make_ticket()
-    assert client.post(comment_url(ticket), {"kind": "note", "body": "x"}).status_code == 403
-    assert b'data-testid="comment-form"' not in client.get(page(ticket)).content

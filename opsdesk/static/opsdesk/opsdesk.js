@@ -30,3 +30,22 @@ document.addEventListener(
   },
   true,
 );
+
+// <form data-od-submit-once>: a second submit while the first is under way is dropped,
+// so a double click on "Send reply" sends one reply (the ticket page).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches?.("form[data-od-submit-once]")) return;
+  if (form.dataset.odSubmitting) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.odSubmitting = "1";
+});
+// Back to a page kept in the browser's cache: its form can be sent again.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  document.querySelectorAll("form[data-od-submit-once]").forEach((form) => {
+    delete form.dataset.odSubmitting;
+  });
+});
