@@ -13,6 +13,7 @@ SIDEBAR = [
             ("All tickets", "confirmation_number", "support", "ticket"),
             ("Exceptions", "report", "support", "case", "inbox"),
             ("Webhook events", "webhook", "support", "webhookevent"),
+            ("Inbound emails", "move_to_inbox", "support", "inboundemail"),
             ("Tags", "sell", "support", "tag"),
             ("Triage rules", "rule", "support", "triagerule"),
         ],

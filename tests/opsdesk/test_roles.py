@@ -467,7 +467,18 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         "All tickets",
         "Exceptions",
         "Webhook events",
+        "Inbound emails",
         "Tags",
         "Triage rules",
     ]
     assert titles(superuser)["Administration"] == ["Users", "Groups"]
+
+
+def test_every_model_of_the_admin_has_its_place_in_the_sidebar():
+    from django.contrib import admin
+
+    from opsdesk.shell.admin_site import SIDEBAR
+
+    listed = {(item[2], item[3]) for _, items in SIDEBAR for item in items}
+    registered = {(m._meta.app_label, m._meta.model_name) for m in admin.site._registry}
+    assert sorted(registered - listed) == []
