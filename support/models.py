@@ -28,8 +28,10 @@ class Tag(AuditedModel):
         return self.name
 
 
-class WebhookEvent(AuditedModel):
-    """A product webhook as received: the source of truth for its processing."""
+class StoredEvent(AuditedModel):
+    """What every input stored before it is processed keeps about its processing (product
+    webhook events, inbound email): its status, the attempts of ``kit.stored_events`` and
+    what went wrong or changed less than asked for."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -37,18 +39,10 @@ class WebhookEvent(AuditedModel):
         FAILED = "failed", "Failed"
         REJECTED = "rejected", "Rejected"
 
-    webhook_id = models.CharField(max_length=200, unique=True)
-    type = models.CharField(max_length=100, blank=True)
-    tenant_id = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
-    payload = models.JSONField(null=True, blank=True)
-    raw_body = models.TextField(blank=True, help_text="Kept when the body is not valid JSON.")
     error = models.TextField(blank=True)
     warning = models.TextField(
-        blank=True, help_text="Why a processed event changed less than it asked for."
-    )
-    details = models.JSONField(
-        default=list, blank=True, help_text="Why a rejected event did not match the schema."
+        blank=True, help_text="Why a processed input changed less than it asked for."
     )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(
@@ -60,6 +54,23 @@ class WebhookEvent(AuditedModel):
         help_text="When it happened; given by the source (webhook, import) when known.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-received_at"]
+
+
+class WebhookEvent(StoredEvent):
+    """A product webhook as received: the source of truth for its processing."""
+
+    webhook_id = models.CharField(max_length=200, unique=True)
+    type = models.CharField(max_length=100, blank=True)
+    tenant_id = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    raw_body = models.TextField(blank=True, help_text="Kept when the body is not valid JSON.")
+    details = models.JSONField(
+        default=list, blank=True, help_text="Why a rejected event did not match the schema."
+    )
 
     # The body as received never changes; history tracks what happens to the event
     # (status, attempts, errors) without a second copy of every payload.
@@ -221,7 +232,7 @@ class Ticket(AuditedModel):
         return self.status in self.OPEN_STATES
 
 
-class InboundEmail(AuditedModel):
+class InboundEmail(StoredEvent):
     """One email received for support (docs/contracts/email.md, Inbound), stored exactly as
     it arrived before anything reads it; the worker matches it to a ticket and records its
     effect. Like a webhook event, its status says where it stands and a failed one can be
@@ -230,12 +241,6 @@ class InboundEmail(AuditedModel):
     class Source(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"
         IMAP = "imap", "IMAP"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSED = "processed", "Processed"
-        FAILED = "failed", "Failed"
-        REJECTED = "rejected", "Rejected"
 
     class Kind(models.TextChoices):
         MESSAGE = "message", "Message"
@@ -260,17 +265,6 @@ class InboundEmail(AuditedModel):
     from_name = models.CharField(max_length=200, blank=True)
     subject = models.CharField(max_length=300, blank=True)
     kind = models.CharField(max_length=12, choices=Kind, blank=True)
-    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
-    error = models.TextField(blank=True)
-    warning = models.TextField(
-        blank=True, help_text="Why a processed message changed less than it might have."
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a failed attempt is tried again."
-    )
-    received_at = models.DateTimeField(default=timezone.now, editable=False)
-    processed_at = models.DateTimeField(null=True, blank=True)
     ticket = models.ForeignKey(
         "Ticket",
         on_delete=models.SET_NULL,
