@@ -24,6 +24,7 @@ from audit.context import acting_as, require_permission
 from kit.publish import BatchPublisher
 from kit.stored_events import stored_due, stored_process, stored_retry
 from support.email_message import MAX_MESSAGE_BYTES, UnparseableMessage, envelope, message_parse
+from support.inbound_effects import inbound_apply
 from support.models import InboundEmail
 from support.webhooks import MAX_WEBHOOK_ID_LENGTH, signature_verified, well_formed_id
 
@@ -168,10 +169,6 @@ EFFECT_FIELDS = ("kind", "ticket", "matched_by", "warning")
 
 
 def _apply(inbound: InboundEmail) -> None:
-    # Imported when used: the effects come after intake in the import graph (they read
-    # tickets, customers and the conversation), and intake must not wait on them.
-    from support.inbound_effects import inbound_apply
-
     inbound_apply(inbound=inbound)
 
 

@@ -3,9 +3,7 @@ its effect fails and parked as failed after the last attempt (docs/contracts/ema
 "processed by the worker, with retries")."""
 
 import datetime as dt
-import sys
 import threading
-import types
 
 import pytest
 import time_machine
@@ -59,9 +57,7 @@ class Effect:
 def effect(monkeypatch):
     effect = Effect()
     effect.ticket = builders.ticket()
-    module = types.ModuleType("support.inbound_effects")
-    module.inbound_apply = effect
-    monkeypatch.setitem(sys.modules, "support.inbound_effects", module)
+    monkeypatch.setattr(inbound, "inbound_apply", effect)
     return effect
 
 
