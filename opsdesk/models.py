@@ -1,4 +1,5 @@
-"""Records of the work that reads across apps: the daily digest deliveries."""
+"""Records of the work that reads across apps: the daily digest deliveries, and staff
+notifications (defined in opsdesk.notifications.models)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,13 @@ class DigestDelivery(AuditedModel):
 
     def __str__(self) -> str:
         return f"Digest {self.digest_date} for {self.email}"
+
+
+# Staff notifications' models, defined with their feature; imported here, the app's models.
+from opsdesk.notifications.models import (  # noqa: E402
+    ChatPost,
+    Notification,
+    NotificationPreference,
+)
+
+__all__ = ["ChatPost", "DigestDelivery", "Notification", "NotificationPreference"]
