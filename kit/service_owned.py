@@ -73,6 +73,8 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
         {"checklist", "template_item", "title", "text", "role", "state", "done_by", "done_at"}
     ),
     "opsdesk.digestdelivery": ALL,
+    # What opsdesk told a person (opsdesk.notifications): stored and sent by its services.
+    "opsdesk.notification": ALL,
     # Staff accounts and groups are superuser business, edited by hand.
     "auth.user": frozenset(),
     "auth.group": frozenset(),

@@ -11,7 +11,8 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 # The features' admin pages register their ModelAdmins on import.
 import opsdesk.casework.admin
 import opsdesk.customer_page.admin
-import opsdesk.health.admin  # noqa: F401
+import opsdesk.health.admin
+import opsdesk.notifications.admin  # noqa: F401
 from kit.admin import AdminParamsMixin
 
 admin.site.unregister(User)

@@ -117,6 +117,14 @@ def envurl(
     value = envstr(name, default)
     if not value:
         return value
+    return checked_url(name, value, schemes=schemes, host=host, secret=secret)
+
+
+def checked_url(
+    name: str, value: str, *, schemes: tuple[str, ...], host: bool = False, secret: bool = False
+) -> str:
+    """`value` when it is a URL as `envurl` wants one, else ImproperlyConfigured naming
+    `name`."""
     scheme = value.split("://", 1)[0] if "://" in value else ""
     try:
         hostname = urlsplit(value).hostname
@@ -135,6 +143,23 @@ def envurl(
             f"{name} must be a URL starting {expected}{with_host}, got {shown}"
         )
     return value
+
+
+def envurlmap(name: str, *, schemes: tuple[str, ...], secret: bool = False) -> dict[str, str]:
+    """``Name=url,Other name=url`` as {name: url}, each URL checked as `envurl` checks one
+    (a name may hold spaces; a URL holding a comma must %-encode it); {} when unset."""
+    mapping = {}
+    for item in envlist(name, ""):
+        key, sep, url = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ImproperlyConfigured(f"{name} must be a list of Name=URL, an item has no name")
+        if key in mapping:
+            raise ImproperlyConfigured(f"{name} names {key!r} twice")
+        mapping[key] = checked_url(
+            f"{name} ({key})", url.strip(), schemes=schemes, host=True, secret=secret
+        )
+    return mapping
 
 
 def envemail(name: str, default: str) -> str:
@@ -425,6 +450,22 @@ OPSDESK_IMAP_URL = envurl("OPSDESK_IMAP_URL", "", schemes=("imap", "imaps"), hos
 OPSDESK_IMAP_POLL_SECONDS = envint("OPSDESK_IMAP_POLL_SECONDS", 60, minimum=5)
 OPSDESK_ATTACHMENT_MAX_MB = envint("OPSDESK_ATTACHMENT_MAX_MB", 10, minimum=1, maximum=25)
 
+# --- Staff notifications (docs/product.md#staff-notifications) ---------------------------
+# Slack-compatible incoming webhooks (a URL holds its secret, so messages show its scheme
+# only): the default one, and one per team as `Group name=URL,...`; a notice of a team (or
+# of a person in that group) goes to the team's, else to the default one.
+OPSDESK_SLACK_WEBHOOK_URL = envurl(
+    "OPSDESK_SLACK_WEBHOOK_URL", "", schemes=("https", "http"), host=True, secret=True
+)
+OPSDESK_SLACK_WEBHOOK_URLS = envurlmap(
+    "OPSDESK_SLACK_WEBHOOK_URLS", schemes=("https", "http"), secret=True
+)
+# A chat server that does not answer within this many seconds (to connect, then between
+# bytes of its answer) is given up for this attempt; the post is retried with backoff.
+OPSDESK_SLACK_TIMEOUT_SECONDS = envfloat("OPSDESK_SLACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# How often a person who chose a roll-up gets it, unless they chose their own interval.
+OPSDESK_NOTIFY_ROLLUP_MINUTES = envint("OPSDESK_NOTIFY_ROLLUP_MINUTES", 60, minimum=5, maximum=1440)
+
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 # Secure cookies whenever debug is off; a plain-HTTP local stack may turn them off.
@@ -568,6 +609,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": envint("OPSDESK_WEBHOOK_SWEEP_SECONDS", 30, minimum=1),
         "options": {"expires": 25},
     },
+}
+# Staff notifications: the roll-up emails that are due, and the emails and chat posts
+# nobody is trying (their queueing or retries were lost).
+CELERY_BEAT_SCHEDULE["send-notification-rollups"] = {
+    "task": "opsdesk.notification_rollups_send",
+    "schedule": 60,
+    "options": {"expires": 55},
+}
+CELERY_BEAT_SCHEDULE["sweep-notifications"] = {
+    "task": "opsdesk.notifications_sweep",
+    "schedule": 300,
+    "options": {"expires": 240},
 }
 if OPSDESK_IMAP_URL:
     CELERY_BEAT_SCHEDULE["poll-imap-mailbox"] = {

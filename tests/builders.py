@@ -28,6 +28,7 @@ from django.utils import timezone
 from audit.context import UNATTRIBUTED, acting_as, current_actor
 from billing.models import Invoice
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product
+from opsdesk.models import Notification
 from support.models import Case, InboundEmail, Tag, Ticket, TicketComment
 
 ACTOR = "test:builder"
@@ -311,3 +312,21 @@ def invoice(*, customer: Customer | None = None, **fields) -> Invoice:
             **fields,
         }
         return Invoice.objects.create(**values)
+
+
+def notification(*, recipient, **fields) -> Notification:
+    """A notification for ``recipient`` that a ticket was assigned to them, subject
+    ``Notification <n>`` linking ticket 1's page, emailed now (status sent)."""
+    n = _number()
+    values = {
+        "kind": "ticket_assigned",
+        "subject": f"Notification {n}",
+        "text": "Assigned by Olga.",
+        "url": "/admin/support/ticket/1/change/",
+        "dedupe_key": f"test:{n}",
+        "status": Notification.Status.SENT,
+        "sent_at": timezone.now(),
+        **fields,
+    }
+    with _attributed():
+        return Notification.objects.create(recipient=recipient, **values)

@@ -59,6 +59,13 @@ SIDEBAR = [
         ],
     ),
     (
+        "Notifications",
+        [
+            ("My notifications", "notifications", "opsdesk", "notification"),
+            ("Notification settings", "tune", "opsdesk", "notification", "preferences"),
+        ],
+    ),
+    (
         "Administration",
         [
             ("Users", "person", "auth", "user"),
@@ -66,6 +73,10 @@ SIDEBAR = [
         ],
     ),
 ]
+
+# The signed-in person's own pages (their notifications and settings, like their
+# password): every staff member's, without a model permission.
+PERSONAL = {("opsdesk", "notification")}
 
 
 def environment_badge(request):
@@ -89,7 +100,8 @@ def navigation(request):
                 ),
             }
             for title, icon, app_label, model_name, *view in entries
-            if user.has_perm(f"{app_label}.view_{model_name}")
+            if (app_label, model_name) in PERSONAL
+            or user.has_perm(f"{app_label}.view_{model_name}")
             or user.has_perm(f"{app_label}.change_{model_name}")
         ]
         if items:

@@ -101,6 +101,7 @@ def world(db, manager, other_manager, superuser, templates):
             recipient=other_manager,
             email=other_manager.email,
         )
+        builders.notification(recipient=superuser)
     checklist_generate(contract=bobs.contracts.get())
     return bobs
 

@@ -104,6 +104,15 @@ MODELS = {
     "onboarding_checklist": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NOBODY),
     "onboarding_checklisttask": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NOBODY),
     "opsdesk_digestdelivery": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
+    # What opsdesk told a person: each staff member's own (the world's is the agent's);
+    # another's is not found (302 to the index) and its history refused.
+    "opsdesk_notification": model_pages(
+        changelist=ALL,
+        add=NOBODY,
+        change=staff(200, "302", "302", "302"),
+        delete=NOBODY,
+        history=staff(200, 403, 403, 403),
+    ),
     # Staff accounts and groups: superusers only; users are deactivated, never deleted.
     "auth_user": {
         **model_pages(
@@ -180,6 +189,8 @@ VIEWS = {
     # The digest and its delivery log: read by every role (customer health is
     # customer-related); only sending again is restricted.
     "opsdesk_digestdelivery_preview": ALL,
+    # Each staff member's own notification settings, like their password.
+    "opsdesk_notification_preferences": ALL,
     # Audit (the lead's customer audit pages): every staff role reads them.
     "customers_customer_audit": ALL,
     "customers_customer_as_of": ALL,

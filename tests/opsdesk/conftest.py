@@ -44,6 +44,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
             recipient=manager,
             email=manager.email,
         )
+        notification = builders.notification(recipient=agent)
     checklist = checklist_generate(contract=customer.contracts.get())
     event = WebhookEvent.objects.get()
     objects = {
@@ -67,6 +68,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "onboarding_checklist": checklist,
         "onboarding_checklisttask": ChecklistTask.objects.filter(checklist=checklist).first(),
         "opsdesk_digestdelivery": delivery,
+        "opsdesk_notification": notification,
         "auth_user": agent,
         "auth_group": Group.objects.get(name=roles.SUPPORT),
     }

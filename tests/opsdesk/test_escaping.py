@@ -342,6 +342,7 @@ def world(superuser, manager, agent, customer, templates):
             subject="Usage digest",
             error="SMTPServerDisconnected: gone",
         )
+        builders.notification(recipient=superuser, error="SMTPServerDisconnected: gone")
         for kind in Case.Kind:
             builders.case(
                 kind=kind,
@@ -385,6 +386,7 @@ def test_no_admin_page_shows_hostile_text_as_markup(world, superuser):
         "support_ticket_changelist",
         "customers_customer_audit_log",
         "opsdesk_digestdelivery_preview",
+        "opsdesk_notification_changelist",
         "support_case_inbox",
         "support_ticket_queue",
         "onboarding_checklisttask_mine",

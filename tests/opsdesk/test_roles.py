@@ -461,7 +461,9 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         "Digest",
         "Billing",
         "Audit",
+        "Notifications",
     ]
+    assert titles(agent)["Notifications"] == ["My notifications", "Notification settings"]
     assert titles(agent)["Support"] == [
         "Triage queue",
         "All tickets",

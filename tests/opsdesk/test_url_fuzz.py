@@ -236,6 +236,7 @@ def world(db, superuser, customer, templates):
             recipient=superuser,
             email=superuser.email,
         )
+        notification = builders.notification(recipient=superuser)
     checklist = checklist_generate(contract=customer.contracts.get())
     return {
         "customers/customer/": customer,
@@ -257,6 +258,7 @@ def world(db, superuser, customer, templates):
         "onboarding/checklist/": checklist,
         "onboarding/checklisttask/": ChecklistTask.objects.filter(checklist=checklist).first(),
         "opsdesk/digestdelivery/": delivery,
+        "opsdesk/notification/": notification,
         "auth/user/": superuser,
         "auth/group/": Group.objects.get(name=roles.SUPPORT),
     }

@@ -75,6 +75,7 @@ MODEL_WRITERS = {
     # The world's task is Acme's (Alice's): owner and due date are everyone's to change.
     "onboarding_checklisttask": writes(add=NOBODY_WRITES, change=EVERY_ROLE, delete=NOBODY_WRITES),
     "opsdesk_digestdelivery": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
+    "opsdesk_notification": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
     "auth_user": writes(add=SUPERUSER, change=SUPERUSER, delete=NOBODY_WRITES),
     "auth_group": writes(add=SUPERUSER, change=SUPERUSER, delete=SUPERUSER),
 }
@@ -130,6 +131,8 @@ VIEW_WRITERS = {
     "onboarding_checklisttask_done": EVERY_ROLE,
     "onboarding_checklisttask_reopen": NOBODY_WRITES,  # the world's task is not done
     "password_change": EVERY_ROLE,
+    # Each person saves their own notification settings.
+    "opsdesk_notification_preferences": EVERY_ROLE,
     "auth_user_password_change": SUPERUSER,
 }
 
