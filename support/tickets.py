@@ -32,7 +32,7 @@ from audit.context import require_permission
 from customers.models import Customer
 from kit.publish import publish_after_commit
 from kit.text import one_line
-from support import email_thread
+from support import email_thread, notices
 from support.models import Tag, Ticket, TicketComment
 from support.sla import first_response_due
 from support.triage import triage_apply
@@ -128,6 +128,7 @@ def ticket_assign(
     previous = ticket.assignee
     ticket.assignee = assignee
     ticket.save(update_fields=["assignee", "updated_at"])
+    notices.ticket_assigned_notify(ticket=ticket, assignee=assignee, by=by)
     taken = f" (taken over from {_label(previous)})" if previous else ""
     return f"“{ticket}” is now assigned to {_label(assignee)}{taken}."
 

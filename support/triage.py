@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from customers.selectors import contract_current
+from support import notices
 from support.models import Ticket, TriageCondition, TriageRule
 from support.sla import first_response_due
 
@@ -91,6 +92,7 @@ def triage_apply(*, ticket: Ticket, today: dt.date | None = None) -> list[Triage
     a queue, assign it. The change is saved once, with the rules named as its reason.
     """
     facts = ticket_facts(ticket=ticket, today=today)
+    assignee_before = ticket.assignee_id
     matched = []
     tags = []
     for rule in TriageRule.objects.filter(is_active=True).prefetch_related(
@@ -117,4 +119,6 @@ def triage_apply(*, ticket: Ticket, today: dt.date | None = None) -> list[Triage
         ticket.save()
         if tags:
             ticket.tags.add(*tags)
+        if ticket.assignee_id and ticket.assignee_id != assignee_before:
+            notices.ticket_assigned_notify(ticket=ticket, assignee=ticket.assignee, by=None)
     return matched
