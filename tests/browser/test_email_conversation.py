@@ -205,7 +205,14 @@ def test_a_reply_from_the_ticket_page_is_answered_by_email_through_imap_and_the_
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.SOLVED
     assert TicketComment.objects.filter(ticket=ticket, kind="customer").count() == 2
-    assert len(smtp_catcher.messages) == 1  # nothing answered the answers
+    to_jane = [m for m in smtp_catcher.messages if m.rcpt_tos == ["jane@globex.example"]]
+    assert len(to_jane) == 1  # nothing answered the answers
+    # Support was told of each of Jane's two answers (staff notifications), by email.
+    assert wait_for(
+        lambda: (
+            [m.rcpt_tos for m in smtp_catcher.messages if m not in to_jane] == [[agent.email]] * 2
+        )
+    )
 
     # The conversation as support reads it.
     page.goto(f"{live_server.url}/admin/support/ticket/{ticket.pk}/change/")
