@@ -180,8 +180,9 @@ def use(url: str) -> None:
 
 # Copies of the demo's tickets, numbered: the n-th copy is of the (n mod count)-th ticket,
 # created n mod 365 days (and some minutes) before now; copies older than two weeks are
-# closed (as most of a year's tickets are), the newest keep their template's status.
-# ``fingerprint`` is left empty: the copies are not deduplicated alerts.
+# closed (as most of a year's tickets are), the newest keep their template's status and
+# its service levels, moved by as much as the copy is older or younger (the queue's order
+# reads them). ``fingerprint`` is left empty: the copies are not deduplicated alerts.
 TICKETS_SQL = """
 WITH template AS (
   SELECT row_number() OVER (ORDER BY id) - 1 AS n, * FROM support_ticket
@@ -194,15 +195,27 @@ WITH template AS (
     subject, message, requester_email, requester_name, category, priority, status,
     first_response_due_at, first_responded_at, created_at, updated_at, assignee_id,
     customer_id, webhook_event_id, fingerprint, last_seen_at, latest_error_rate,
-    occurrence_count, tenant_id, queue
+    occurrence_count, tenant_id, queue, sla_policy_id, first_response_warn_at,
+    next_response_due_at, next_response_warn_at, resolution_due_at, resolution_warn_at,
+    sla_paused_at, sla_due_at, sla_warn_at
   )
   SELECT left(subject, 180) || ' (#' || g || ')', message, requester_email,
          requester_name, category, priority,
-         CASE WHEN at > now() - interval '14 days' THEN status ELSE 'closed' END,
+         CASE WHEN kept THEN status ELSE 'closed' END,
          at + interval '8 hours', CASE WHEN at < now() - interval '1 day'
          THEN at + interval '2 hours' END, at, at, assignee_id, customer_id, NULL, '',
-         NULL, NULL, occurrence_count, tenant_id, queue
-  FROM copies
+         NULL, NULL, occurrence_count, tenant_id, queue, sla_policy_id,
+         CASE WHEN kept THEN first_response_warn_at + shift END,
+         CASE WHEN kept THEN next_response_due_at + shift END,
+         CASE WHEN kept THEN next_response_warn_at + shift END,
+         CASE WHEN kept THEN resolution_due_at + shift END,
+         CASE WHEN kept THEN resolution_warn_at + shift END,
+         CASE WHEN kept THEN sla_paused_at + shift END,
+         CASE WHEN kept THEN sla_due_at + shift END,
+         CASE WHEN kept THEN sla_warn_at + shift END
+  FROM (
+    SELECT *, at > now() - interval '14 days' AS kept, at - created_at AS shift FROM copies
+  ) AS c
   RETURNING *
 )
 """

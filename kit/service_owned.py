@@ -29,9 +29,9 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     "customers.entitlement": ALL,
     # Reported by the product (usage.daily); a superuser may still correct a day.
     "customers.usagedaily": frozenset(),
-    # Tickets: status, priority (and its deadline), assignee and tags change through
-    # support.tickets (the actions of the ticket page and the queue); what came from a
-    # product event is the event's.
+    # Tickets: status, priority (and its deadlines), assignee and tags change through
+    # support.tickets (the actions of the ticket page and the queue); the service levels
+    # are support.ticket_sla's; what came from a product event is the event's.
     "support.ticket": frozenset(
         {
             "status",
@@ -39,8 +39,16 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
             "assignee",
             "tags",
             "first_response_due_at",
+            "first_response_warn_at",
             "first_responded_at",
             "next_response_due_at",
+            "next_response_warn_at",
+            "resolution_due_at",
+            "resolution_warn_at",
+            "sla_policy",
+            "sla_paused_at",
+            "sla_due_at",
+            "sla_warn_at",
             "webhook_event",
             "tenant_id",
             "fingerprint",
@@ -62,6 +70,10 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     "support.case": ALL,
     "support.triagerule": frozenset(),
     "support.triagecondition": frozenset(),
+    # Service levels are data ops leads edit in the admin (support.admin_sla).
+    "support.slapolicy": frozenset(),
+    "support.slatarget": frozenset(),
+    "support.slaholiday": frozenset(),
     "billing.invoice": frozenset({"imported_at"}),
     "billing.reconciliationrun": ALL,
     "onboarding.checklisttemplate": frozenset({"created_at", "updated_at"}),

@@ -220,8 +220,9 @@ OPSDESK_WEBHOOK_SECRETS = envlist(
     "whsec_b3BzZGVzay1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else "",
 )
 OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
-# First-response deadlines per ticket priority, in hours (docs/product.md#support-triage).
-OPSDESK_FIRST_RESPONSE_HOURS = {"urgent": 1, "high": 4, "normal": 8, "low": 24}
+# Service levels (docs/product.md#service-levels) are data (support.SlaPolicy); a clock
+# is about to breach once this share of its target is used (the queue's order, warnings).
+OPSDESK_SLA_WARN_SHARE = envfloat("OPSDESK_SLA_WARN_SHARE", 0.75, minimum=0.05, maximum=1)
 
 # --- Customer health (docs/product.md#customer-health-and-the-daily-digest) ---------------
 # The thresholds of the digest's flags (opsdesk/health/flags.py); rates are fractions.

@@ -218,8 +218,20 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                     "assignee",
                     "customer",
                     "tags",
-                    ("first_response_due_at", "first_responded_at", "next_response_due_at"),
                 ]
+            },
+        ),
+        (
+            "Service level",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "sla_policy",
+                    ("first_response_due_at", "first_responded_at", "first_response_warn_at"),
+                    ("next_response_due_at", "next_response_warn_at"),
+                    ("resolution_due_at", "resolution_warn_at"),
+                    ("sla_due_at", "sla_warn_at", "sla_paused_at"),
+                ],
             },
         ),
         (
@@ -373,7 +385,7 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
             .get_queryset(request)
             # With a select_related here the changelist skips ``list_select_related``:
             # name the assignee too, or every row fetches its own.
-            .select_related("customer__account_manager", "assignee")
+            .select_related("customer__account_manager", "assignee", "sla_policy")
             .prefetch_related("tags")
         )
 
@@ -399,7 +411,7 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 "context": ticket_context(ticket=ticket),
                 "thread": ticket_thread(ticket=ticket),
                 "can_comment": self.has_change_permission(request, ticket),
-                "first_response": admin_views.first_response_state(ticket, timezone.now()),
+                "clocks": admin_views.clock_lines(ticket, timezone.now()),
                 "is_fullwidth": "1",
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -419,9 +431,9 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
     def tag_list(self, obj):
         return ", ".join(tag.name for tag in obj.tags.all()) or "—"
 
-    @display(description="First response", ordering="first_response_due_at")
+    @display(description="Service level", ordering="sla_due_at")
     def time_left(self, obj):
-        return admin_views.first_response_state(obj, timezone.now())[0]
+        return admin_views.clock_state(obj, timezone.now())[0]
 
 
 @admin.register(WebhookEvent)

@@ -13,33 +13,106 @@ from django.core.validators import validate_slug
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_POST
 
 from kit.admin import AdminListView, back_redirect, form_errors, report_refusal
 from kit.params import object_or_404
-from support import tickets
+from support import sla, tickets
 from support.filters import TicketQueueFilter, queue_order, queue_rows
 from support.models import Tag, Ticket, TicketComment, WebhookEvent
 from support.webhooks import event_retry
 
 
-def first_response_state(ticket: Ticket, now: dt.datetime) -> tuple[str, str]:
-    """How the first-response deadline stands, as (text, tone): tone is "overdue",
-    "soon" (under an hour left), "ok", or "" when no clock runs."""
-    if ticket.first_responded_at:
-        return "answered", ""
-    if ticket.first_response_due_at is None or ticket.status not in Ticket.OPEN_STATES:
-        return "—", ""
-    due = ticket.first_response_due_at
+def span(delta: dt.timedelta) -> str:
+    """A duration as the queue says it: "35 min", "2 h 15 min" (under 10 hours), "30 h"
+    (under two days), "3 d"; whole units, rounded down."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 10:
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def _clock_text(name: str, due: dt.datetime, warn: dt.datetime | None, now: dt.datetime):
+    label = sla.CLOCK_NAMES[name]
     if due <= now:
-        return f"overdue by {timeuntil(now, due, depth=1)}", "overdue"
-    tone = "soon" if due - now < dt.timedelta(hours=1) else "ok"
-    return f"{timeuntil(due, now, depth=1)} left", tone
+        return f"{label} overdue by {span(now - due)}", "overdue"
+    return f"{label} in {span(due - now)}", "soon" if warn is not None and warn <= now else "ok"
+
+
+def _running(ticket: Ticket) -> list[tuple[str, dt.datetime, dt.datetime | None]]:
+    """(clock, deadline, warning) of each clock the ticket's stored fields say runs."""
+    running = []
+    if ticket.first_responded_at is None and ticket.first_response_due_at is not None:
+        running.append(
+            (sla.FIRST_RESPONSE, ticket.first_response_due_at, ticket.first_response_warn_at)
+        )
+    if ticket.next_response_due_at is not None:
+        running.append(
+            (sla.NEXT_RESPONSE, ticket.next_response_due_at, ticket.next_response_warn_at)
+        )
+    if ticket.resolution_due_at is not None:
+        running.append((sla.RESOLUTION, ticket.resolution_due_at, ticket.resolution_warn_at))
+    return running
+
+
+def clock_state(ticket: Ticket, now: dt.datetime) -> tuple[str, str]:
+    """The clock that matters now, as (text, tone): the running one with the nearest
+    deadline ("first response overdue by 2 h", "next response in 35 min", "resolution in
+    3 d"), or "paused: waiting on customer". Tone: "overdue", "soon" (its warning share
+    passed), "ok", "paused", or "" when no clock runs (solved, closed)."""
+    if ticket.status not in Ticket.OPEN_STATES:
+        return "—", ""
+    if ticket.status == Ticket.Status.PENDING:
+        return "paused: waiting on customer", "paused"
+    running = _running(ticket)
+    if not running:
+        return "—", ""
+    name, due, warn = min(running, key=lambda clock: clock[1])
+    return _clock_text(name, due, warn, now)
+
+
+def clock_lines(ticket: Ticket, now: dt.datetime) -> list[tuple[str, str, str, str]]:
+    """Each clock of the ticket page, as (testid, label, text, tone): the first response
+    (answered when, or how it stands), the next response while one is awaited, the
+    resolution while the ticket is open; paused ones say so."""
+    lines = []
+    is_open = ticket.status in Ticket.OPEN_STATES
+    waiting = ticket.status == Ticket.Status.PENDING
+    running = {name: (due, warn) for name, due, warn in _running(ticket)}
+    for name in (sla.FIRST_RESPONSE, sla.NEXT_RESPONSE, sla.RESOLUTION):
+        label = sla.CLOCK_NAMES[name].capitalize()
+        testid = name.replace("_", "-")
+        if name == sla.FIRST_RESPONSE and ticket.first_responded_at is not None:
+            when = timezone.localtime(ticket.first_responded_at)
+            late = (
+                ticket.first_response_due_at is not None
+                and ticket.first_responded_at > ticket.first_response_due_at
+            )
+            text = f"answered {when:%-d %b %Y %H:%M}" + (" (late)" if late else "")
+            lines.append((testid, label, text, "overdue" if late else ""))
+        elif not is_open:
+            continue
+        elif name in running and running[name][0] <= now:
+            due, warn = running[name]
+            lines.append((testid, label, _clock_text(name, due, warn, now)[0], "overdue"))
+        elif waiting and (name != sla.NEXT_RESPONSE or name in running):
+            lines.append((testid, label, "paused: waiting on customer", "paused"))
+        elif name in running:
+            due, warn = running[name]
+            text, tone = _clock_text(name, due, warn, now)
+            due_local = timezone.localtime(due)
+            lines.append((testid, label, f"{text} (due {due_local:%-d %b %Y %H:%M})", tone))
+    return lines
 
 
 class TriageQueueView(AdminListView):
-    """What to answer next: open tickets, unassigned first, nearest deadline first."""
+    """What to answer next: open tickets by risk (``queue_order``), each with the clock
+    that matters now."""
 
     title = "Triage queue"
     permission_required = ("support.view_ticket",)
@@ -47,12 +120,12 @@ class TriageQueueView(AdminListView):
     filterset_class = TicketQueueFilter
 
     def get_queryset(self):
-        return queue_rows(queue_order(self.filtered(Ticket.objects.all())))
+        self.now = timezone.now()
+        return queue_order(self.filtered(Ticket.objects.all()), now=self.now, rows=queue_rows)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        now = timezone.now()
-        rows = [(ticket, *first_response_state(ticket, now)) for ticket in context["object_list"]]
+        rows = [(ticket, *clock_state(ticket, self.now)) for ticket in context["object_list"]]
         context.update(
             rows=rows,
             can_change=self.request.user.has_perm("support.change_ticket"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import F, OuterRef, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from customers.models import Contract, Customer
@@ -19,16 +21,108 @@ STATUS_CHOICES = [
 ]
 
 
-def queue_order(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Unassigned first; then tickets still waiting for a first response, nearest
-    deadline first; answered ones after them; oldest first within a tie."""
-    return queryset.order_by(
-        F("assignee").asc(nulls_first=True),
-        F("first_responded_at").asc(nulls_first=True),
-        F("first_response_due_at").asc(nulls_last=True),
-        "created_at",
-        "pk",
-    )
+# Within the tickets at risk, the more urgent first.
+PRIORITY_WEIGHT = {
+    Ticket.Priority.URGENT: 0,
+    Ticket.Priority.HIGH: 1,
+    Ticket.Priority.NORMAL: 2,
+    Ticket.Priority.LOW: 3,
+}
+_KEY = ("pk", "queue_group", "queue_weight", "sla_due_at", "created_at")
+
+
+class QueueOrder:
+    """``queryset`` in the queue's order (docs/product.md#triage-queue), as the sequence a
+    paginator slices:
+
+    1. tickets a clock of which is overdue or about to be (its warning passed:
+       ``sla_warn_at``, ``OPSDESK_SLA_WARN_SHARE`` of the target), urgent to low, each
+       priority nearest deadline first;
+    2. the other tickets with a clock running, nearest deadline (``sla_due_at``) first;
+    3. those waiting on the customer or with no clock running;
+
+    oldest first within a tie. A slice is two queries whatever the number of tickets:
+    the ids of the slice, each part read in order from its index (``ticket_queue_*``:
+    the warning is checked in the index, a part never reads the rows it skips) and
+    merged by PostgreSQL, then those rows through ``rows`` (``queue_rows``), put in the
+    ids' order. ``count()`` and ``order_by()`` are the queryset's (the paginator counts
+    it)."""
+
+    ordered = True
+    model = Ticket
+
+    def __init__(self, queryset: QuerySet[Ticket], *, now: dt.datetime, rows=None):
+        self.queryset = queryset.order_by()
+        self.now = now
+        self.rows = rows or (lambda tickets: tickets)
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def order_by(self, *fields) -> QuerySet[Ticket]:
+        return self.queryset.order_by(*fields)
+
+    def first(self) -> Ticket | None:
+        found = self[0:1]
+        return found[0] if found else None
+
+    def __getitem__(self, key: slice) -> list[Ticket]:
+        if not isinstance(key, slice) or key.step is not None or key.stop is None:
+            raise TypeError("The queue is read a slice at a time, like queue[0:50].")
+        start, stop = key.start or 0, key.stop
+        if stop <= start:
+            return []
+        ids = [row[0] for row in self._keys(stop)[start:stop]]
+        found = {ticket.pk: ticket for ticket in self.rows(Ticket.objects.filter(pk__in=ids))}
+        return [found[pk] for pk in ids if pk in found]
+
+    def __iter__(self):
+        raise TypeError("The queue is read a slice at a time, like queue[0:50].")
+
+    def _keys(self, end: int) -> QuerySet:
+        """The sort keys of the first ``end`` tickets of each part, in the queue's order."""
+        now = self.now
+
+        def part(tickets: QuerySet, group: int, weight: int, *order) -> QuerySet:
+            return (
+                tickets.annotate(queue_group=Value(group), queue_weight=Value(weight))
+                .order_by(*order, "created_at", "pk")
+                .values_list(*_KEY)[:end]
+            )
+
+        at_risk = [
+            part(self.queryset.filter(priority=p, sla_warn_at__lte=now), 0, w, "sla_due_at")
+            for p, w in PRIORITY_WEIGHT.items()
+        ]
+        running = part(self.queryset.filter(sla_warn_at__gt=now), 1, 0, "sla_due_at")
+        others = part(
+            self.queryset.filter(sla_warn_at__isnull=True),
+            2,
+            0,
+            F("sla_due_at").asc(nulls_last=True),
+        )
+        return (
+            at_risk[0]
+            .union(*at_risk[1:], running, others, all=True)
+            .order_by(
+                "queue_group",
+                "queue_weight",
+                F("sla_due_at").asc(nulls_last=True),
+                "created_at",
+                "pk",
+            )
+        )
+
+
+def queue_order(
+    queryset: QuerySet[Ticket], *, now: dt.datetime | None = None, rows=None
+) -> QueueOrder:
+    """``queryset`` by risk, as ``QueueOrder`` says; ``rows``: what fetches the rows of
+    a slice (``queue_rows`` for the queue's page)."""
+    return QueueOrder(queryset, now=now or timezone.now(), rows=rows)
 
 
 def queue_rows(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
@@ -69,7 +163,7 @@ class TicketQueueFilter(django_filters.FilterSet):
     )
     overdue = django_filters.BooleanFilter(
         method="filter_overdue",
-        label="First response",
+        label="Service level",
         widget=forms.Select(choices=[("", "Any"), ("true", "Overdue"), ("false", "Not overdue")]),
     )
 
@@ -122,9 +216,6 @@ class TicketQueueFilter(django_filters.FilterSet):
         ).filter(current_plan=value)
 
     def filter_overdue(self, queryset, name, value):
-        overdue = Q(
-            status__in=Ticket.OPEN_STATES,
-            first_responded_at__isnull=True,
-            first_response_due_at__lte=timezone.now(),
-        )
+        # A running clock past its deadline (none runs while waiting on the customer).
+        overdue = Q(status=Ticket.Status.OPEN, sla_due_at__lte=timezone.now())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)

@@ -11,7 +11,6 @@ status. A message that matches nothing, or that no person wrote, is processed wi
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -34,7 +33,7 @@ from support.email_message import (
 )
 from support.email_thread import ticket_id_from_address
 from support.models import EmailAttachment, InboundEmail, Tag, Ticket, TicketComment
-from support.sla import first_response_due
+from support.ticket_sla import ticket_sla_refresh
 
 # Every ticket an email opens carries this tag.
 EMAIL_TAG = "email"
@@ -128,7 +127,7 @@ def inbound_apply(*, inbound: InboundEmail) -> None:
             )
         else:
             with acting_for(ticket):
-                _reopened(ticket=ticket, received_at=inbound.received_at, notes=notes)
+                _reopened(ticket=ticket, notes=notes)
             notices.customer_replied_notify(
                 ticket=ticket,
                 message_id=inbound.pk,
@@ -137,6 +136,9 @@ def inbound_apply(*, inbound: InboundEmail) -> None:
             )
     with acting_for(ticket):
         _entry_add(ticket=ticket, inbound=inbound, content=content, sender=sender, notes=notes)
+        # The message starts the next-response clock (unless one runs) and ends a wait on
+        # the customer at its own time (support.sla).
+        ticket_sla_refresh(ticket=ticket)
     inbound.ticket, inbound.matched_by = ticket, matched_by
     inbound.warning = " ".join(notes)
 
@@ -316,26 +318,16 @@ def _ticket_open(
     return ticket
 
 
-def _reopened(*, ticket: Ticket, received_at: dt.datetime, notes: list[str]) -> None:
-    """The customer wrote: a solved or waiting ticket is open again, and the
-    next-response clock runs from the message (unless it already runs for an earlier
-    unanswered one). Until the service levels have a next-response policy of their own,
-    the next response is due like a first response of the ticket's priority
-    (``sla.first_response_due``)."""
-    reopened = False
+def _reopened(*, ticket: Ticket, notes: list[str]) -> None:
+    """The customer wrote: a solved or waiting ticket is open again. (Its next-response
+    clock runs from the message once the message is in the conversation: the policy's
+    next-response target, support.ticket_sla.)"""
     if ticket.status in (Ticket.Status.SOLVED, Ticket.Status.PENDING):
         try:
             tickets.ticket_set_status(ticket=ticket, status=Ticket.Status.OPEN, by=None)
         except tickets.TicketActionError as exc:
             notes.append(f"Not reopened: {exc}")
-        else:
-            reopened = True
         ticket.refresh_from_db()
-    if reopened or ticket.next_response_due_at is None:
-        ticket.next_response_due_at = first_response_due(
-            priority=ticket.priority, opened_at=received_at
-        )
-        ticket.save(update_fields=["next_response_due_at", "updated_at"])
 
 
 def _entry_add(

@@ -6,13 +6,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
-from customers.models import Customer, trigram_index
+from customers.models import Contract, Customer, trigram_index
+from support import sla
 
 
 class Tag(AuditedModel):
@@ -165,6 +167,31 @@ class Ticket(AuditedModel):
     # Started by a customer's message (docs/contracts/email.md, Effects), stopped by the
     # next reply.
     next_response_due_at = models.DateTimeField(null=True, blank=True)
+    # Service levels (docs/product.md#service-levels): the policy the clocks follow and
+    # what support.sla says of them, kept by support.ticket_sla at every event. A
+    # deadline is when a clock's target is reached, a warning when its
+    # OPSDESK_SLA_WARN_SHARE is (both only while it runs; a stopped first response and
+    # resolution keep their deadline).
+    sla_policy = models.ForeignKey(
+        "SlaPolicy",
+        # A policy that tickets followed is kept: their deadlines were its promises.
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        help_text="The service level its clocks follow (from the customer's active contract).",
+    )
+    first_response_warn_at = models.DateTimeField(null=True, blank=True)
+    next_response_warn_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_warn_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="Since when its clocks wait on the customer."
+    )
+    # The nearest deadline and warning of the clocks that run (none while waiting on the
+    # customer): the queue's order (support.filters.queue_order).
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_warn_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(
         default=timezone.now,
         editable=False,
@@ -197,14 +224,20 @@ class Ticket(AuditedModel):
             models.Index(fields=["status", "first_response_due_at"], name="ticket_status_due"),
             # Customer page: a customer's tickets, newest first.
             models.Index(fields=["customer", "-created_at"], name="ticket_customer_recent"),
-            # Triage queue: the open tickets in its order (support.filters.queue_order),
-            # so a page of it reads 50 index entries, not every open ticket.
+            # Triage queue (support.filters.QueueOrder), each part in its order from an
+            # index, the warning checked in the index: the tickets at risk of one
+            # priority by deadline ...
             models.Index(
-                F("assignee").asc(nulls_first=True),
-                F("first_responded_at").asc(nulls_first=True),
-                F("first_response_due_at").asc(nulls_last=True),
+                fields=["priority", "sla_due_at", "sla_warn_at"],
+                condition=Q(status__in=["open", "pending"]),
+                name="ticket_queue_at_risk",
+            ),
+            # ... the other running clocks by deadline, then the rest oldest first.
+            models.Index(
+                F("sla_due_at").asc(nulls_last=True),
                 "created_at",
                 "id",
+                "sla_warn_at",
                 condition=Q(status__in=["open", "pending"]),
                 name="ticket_queue_order",
             ),
@@ -230,6 +263,149 @@ class Ticket(AuditedModel):
     def is_open(self) -> bool:
         """In ``OPEN_STATES``: what pages ask instead of spelling the states."""
         return self.status in self.OPEN_STATES
+
+
+def _zone_default() -> str:
+    return settings.TIME_ZONE
+
+
+class SlaPolicy(AuditedModel):
+    """A service level (docs/product.md#service-levels): which hours count and, per
+    priority, its targets (``SlaTarget``). A ticket follows the policy naming its
+    customer's active contract's plan, else the default one (``support.ticket_sla``)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    plans = ArrayField(
+        models.CharField(max_length=20, choices=Contract.Plan),
+        default=list,
+        blank=True,
+        help_text="The contract plans it applies to (a plan belongs to one policy).",
+    )
+    is_default = models.BooleanField(
+        default=False,
+        help_text="For customers without an active contract, unknown customers and plans "
+        "no policy names (one policy is the default).",
+    )
+    time_zone = models.CharField(
+        max_length=64, default=_zone_default, help_text="The zone of the business hours."
+    )
+    business_hours = models.JSONField(
+        default=dict,
+        help_text='Per weekday, from-to pairs: {"mon": [["09:00", "17:00"]], "tue": ...}; '
+        'days not named have none, "24:00" ends a day.',
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="slapolicy_one_default",
+                violation_error_message="Another policy is the default; one policy is.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        errors = {}
+        try:
+            sla.week_parse(self.business_hours)
+        except sla.CalendarError as error:
+            errors["business_hours"] = error.messages
+        if not sla.zone_valid(self.time_zone or ""):
+            errors["time_zone"] = [
+                f"“{self.time_zone}” is not a time zone; use a name like Europe/Berlin or UTC."
+            ]
+        unknown = sorted(set(self.plans or ()) - set(Contract.Plan.values))
+        if unknown:
+            errors["plans"] = [f"“{', '.join(unknown)}” is not a plan."]
+        elif self.plans:
+            taken = {
+                plan: other.name
+                for other in SlaPolicy.objects.exclude(pk=self.pk).filter(
+                    plans__overlap=list(self.plans)
+                )
+                for plan in other.plans
+                if plan in self.plans
+            }
+            if taken:
+                errors["plans"] = [
+                    f"{Contract.Plan(plan).label} already follows “{name}”: a plan has one policy."
+                    for plan, name in sorted(taken.items())
+                ]
+        if errors:
+            raise ValidationError(errors)
+
+
+class SlaTarget(AuditedModel):
+    """What a policy promises for one priority, in minutes of business time (or around
+    the clock)."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.CharField(max_length=10, choices=Ticket.Priority)
+    first_response_minutes = models.PositiveIntegerField()
+    next_response_minutes = models.PositiveIntegerField(
+        help_text="From each customer message to the next reply."
+    )
+    resolution_minutes = models.PositiveIntegerField()
+    business_hours = models.BooleanField(
+        default=True, help_text="Count the policy's business hours only; off: around the clock."
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["policy", "id"]
+        verbose_name = "SLA target"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "priority"], name="slatarget_one_per_priority"
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__in=["low", "normal", "high", "urgent"]),
+                name="slatarget_priority_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    first_response_minutes__gte=1,
+                    next_response_minutes__gte=1,
+                    resolution_minutes__gte=1,
+                ),
+                name="slatarget_minutes_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy}: {self.get_priority_display()}"
+
+
+class SlaHoliday(AuditedModel):
+    """A day a policy's business hours do not count (a date of its time zone)."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["policy", "date"]
+        verbose_name = "SLA holiday"
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "date"], name="slaholiday_one_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d %b %Y} {self.name}".strip()
 
 
 class InboundEmail(StoredEvent):

@@ -11,7 +11,7 @@ from django.db.models import Q
 from customers.models import Customer
 from kit.text import one_line
 from support.models import Tag, Ticket, WebhookEvent
-from support.sla import first_response_due
+from support.ticket_sla import ticket_sla_apply
 from support.triage import triage_apply
 from support.webhook_schemas import ErrorSpike, SupportRequest, happened_at
 from support.webhooks import handles
@@ -32,7 +32,7 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
         return existing
     opened_at = _happened_at(event)
     customer = Customer.objects.filter(external_id=data.tenant_id).first()
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         customer=customer,
         subject=one_line(data.subject) or "(no subject)",
         message=data.message,
@@ -43,8 +43,8 @@ def ticket_create_from_request(event: WebhookEvent, data: SupportRequest) -> Tic
         priority=data.severity,
         webhook_event=event,
         created_at=opened_at,
-        first_response_due_at=first_response_due(priority=data.severity, opened_at=opened_at),
     )
+    _opened(ticket)
     if customer is None:
         ticket.tags.add(_unmatched_tag())
     triage_apply(ticket=ticket)
@@ -89,26 +89,32 @@ def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
         ticket.save()
         return ticket
     customer = Customer.objects.filter(external_id=data.tenant_id).first()
-    priority = Ticket.Priority.HIGH
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         customer=customer,
         tenant_id=data.tenant_id,
         subject=one_line(f"Error spike: {data.fingerprint}")[:200],
         message=data.sample_message,
         category=Ticket.Category.INCIDENT,
-        priority=priority,
+        priority=Ticket.Priority.HIGH,
         webhook_event=event,
         fingerprint=data.fingerprint,
         occurrence_count=1,
         latest_error_rate=data.error_rate,
         last_seen_at=seen_at,
         created_at=seen_at,
-        first_response_due_at=first_response_due(priority=priority, opened_at=seen_at),
     )
+    _opened(ticket)
     if customer is None:
         ticket.tags.add(_unmatched_tag())
     triage_apply(ticket=ticket)
     return ticket
+
+
+def _opened(ticket: Ticket) -> None:
+    """Save a new ticket with its service levels, counted from when it happened (up to
+    now: the clocks are as of now)."""
+    ticket_sla_apply(ticket=ticket)
+    ticket.save()
 
 
 def _unmatched_tag() -> Tag:

@@ -34,7 +34,7 @@ from kit.publish import publish_after_commit
 from kit.text import one_line
 from support import email_thread, notices
 from support.models import Tag, Ticket, TicketComment
-from support.sla import first_response_due
+from support.ticket_sla import ticket_sla_apply
 from support.triage import triage_apply
 
 ADD = "support.add_ticket"
@@ -88,8 +88,9 @@ def ticket_create(
     priority: str = Ticket.Priority.NORMAL,
 ) -> Ticket:
     """Open a ticket by hand (a phone call, an email to someone's inbox): like one from
-    the product, it gets its first-response deadline from its priority and is triaged
-    (the rules may set its priority, queue, assignee and tags)."""
+    the product, it gets its service levels (``support.ticket_sla``: its customer's
+    policy, its priority's targets) and is triaged (the rules may set its priority,
+    queue, assignee and tags)."""
     _may(by, ADD)
     subject = one_line(subject or "")
     if not subject:
@@ -99,7 +100,7 @@ def ticket_create(
     if category not in Ticket.Category.values:
         raise TicketActionError(f"“{category}” is not a category.")
     opened_at = timezone.now()
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         subject=subject[:200],
         message=message or "",
         requester_email=requester_email or "",
@@ -109,8 +110,9 @@ def ticket_create(
         category=category,
         priority=priority,
         created_at=opened_at,
-        first_response_due_at=first_response_due(priority=priority, opened_at=opened_at),
     )
+    ticket_sla_apply(ticket=ticket, now=opened_at)
+    ticket.save()
     triage_apply(ticket=ticket)
     return ticket
 
@@ -147,7 +149,8 @@ def ticket_unassign(*, ticket: Ticket, by: AbstractBaseUser | None) -> str:
 
 @transaction.atomic
 def ticket_set_priority(*, ticket: Ticket, priority: str, by: AbstractBaseUser | None) -> str:
-    """Set the priority; an unanswered ticket's first-response deadline follows it."""
+    """Set the priority; the deadlines of the clocks still running follow it (an
+    unanswered ticket's first response, still counted from the opening)."""
     _may(by, CHANGE)
     if priority not in Ticket.Priority.values:
         raise TicketActionError(f"“{priority}” is not a priority.")
@@ -155,12 +158,7 @@ def ticket_set_priority(*, ticket: Ticket, priority: str, by: AbstractBaseUser |
     if ticket.priority == priority:
         return f"“{ticket}” already has priority {ticket.get_priority_display().lower()}."
     ticket.priority = priority
-    fields = ["priority", "updated_at"]
-    if ticket.first_responded_at is None:
-        ticket.first_response_due_at = first_response_due(
-            priority=priority, opened_at=ticket.created_at
-        )
-        fields.append("first_response_due_at")
+    fields = ["priority", *ticket_sla_apply(ticket=ticket), "updated_at"]
     ticket.save(update_fields=fields)
     return f"“{ticket}” now has priority {ticket.get_priority_display().lower()}."
 
@@ -192,13 +190,14 @@ def ticket_resolve(*, ticket: Ticket, by: AbstractBaseUser | None) -> str:
     if ticket.status not in Ticket.OPEN_STATES:
         raise TicketActionError(f"“{ticket}” is already {ticket.get_status_display().lower()}.")
     ticket.status = Ticket.Status.SOLVED
-    ticket.save(update_fields=["status", "updated_at"])
+    ticket.save(update_fields=["status", *ticket_sla_apply(ticket=ticket), "updated_at"])
     return f"“{ticket}” is solved."
 
 
 @transaction.atomic
 def ticket_set_status(*, ticket: Ticket, status: str, by: AbstractBaseUser | None) -> str:
-    """Any status to any other: waiting on the customer, solved, closed, or open again.
+    """Any status to any other: waiting on the customer (its clocks pause), solved,
+    closed (they stop), or open again (they go on).
 
     An error-spike ticket is reopened only while no other open ticket tracks the same
     error (later spikes add to that one)."""
@@ -209,9 +208,10 @@ def ticket_set_status(*, ticket: Ticket, status: str, by: AbstractBaseUser | Non
     if ticket.status == status:
         return f"“{ticket}” is already {ticket.get_status_display().lower()}."
     ticket.status = status
+    fields = ["status", *ticket_sla_apply(ticket=ticket), "updated_at"]
     try:
         with transaction.atomic():
-            ticket.save(update_fields=["status", "updated_at"])
+            ticket.save(update_fields=fields)
     except IntegrityError:
         raise TicketActionError(
             f"“{ticket}” can't be reopened: another open ticket tracks the same error."
@@ -248,9 +248,7 @@ def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body:
     if ticket.first_responded_at is None:
         ticket.first_responded_at = comment.created_at
         answered.append("first_responded_at")
-    if ticket.next_response_due_at is not None:
-        ticket.next_response_due_at = None
-        answered.append("next_response_due_at")
+    answered += ticket_sla_apply(ticket=ticket, now=comment.created_at)
     if answered:
         ticket.save(update_fields=[*answered, "updated_at"])
     publish_after_commit("support.reply_send", comment.pk)
@@ -327,7 +325,9 @@ def ticket_update(
         fresh = _locked(ticket)  # as the services above left it
         for name in plain:
             setattr(fresh, name, changes[name])
-        fresh.save(update_fields=[*plain, "updated_at"])
+        # Another customer may have another contract, so another service level.
+        sla = ticket_sla_apply(ticket=fresh) if "customer" in plain else []
+        fresh.save(update_fields=[*plain, *sla, "updated_at"])
         said = [f"{_field_label(name)} {_shown(fresh, name)}" for name in plain]
         done.append(f"“{fresh}” now has {_listed(said)}.")
     if comment_kind is not None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers.selectors import contract_current
 from support import notices
 from support.models import Ticket, TriageCondition, TriageRule
-from support.sla import first_response_due
+from support.ticket_sla import ticket_sla_apply
 
 Op = TriageCondition.Operator
 F = TriageCondition.Field
@@ -88,8 +88,8 @@ def rule_matches(rule: TriageRule, facts: dict[str, object]) -> bool:
 def triage_apply(*, ticket: Ticket, today: dt.date | None = None) -> list[TriageRule]:
     """Run the active rules on ``ticket`` in order; returns the rules that matched.
 
-    Actions: add tags, set priority (the first-response deadline follows it), put it in
-    a queue, assign it. The change is saved once, with the rules named as its reason.
+    Actions: add tags, set priority (the service levels follow it), put it in a queue,
+    assign it. The change is saved once, with the rules named as its reason.
     """
     facts = ticket_facts(ticket=ticket, today=today)
     assignee_before = ticket.assignee_id
@@ -112,9 +112,7 @@ def triage_apply(*, ticket: Ticket, today: dt.date | None = None) -> list[Triage
         if rule.stop_processing:
             break
     if matched:
-        ticket.first_response_due_at = first_response_due(
-            priority=ticket.priority, opened_at=ticket.created_at
-        )
+        ticket_sla_apply(ticket=ticket)
         ticket._change_reason = "triage: " + ", ".join(rule.name for rule in matched)
         ticket.save()
         if tags:

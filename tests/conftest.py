@@ -15,7 +15,7 @@ from audit.context import acting_as
 from customers.models import Customer
 from tests import builders
 
-pytest_plugins = ["tests.personas", "tests.checklists", "tests.mailserver"]
+pytest_plugins = ["tests.personas", "tests.checklists", "tests.mailserver", "tests.sla_policies"]
 
 # The live server's listen backlog is 10 (Django's WSGIServer); a burst of concurrent
 # deliveries (the webhook drill sends 50 at once) would see connection resets, as it

@@ -35,7 +35,7 @@ from opsdesk.demo.plan_shapes import (
 )
 from support.cases import case_dedupe_key
 from support.models import Case, Ticket
-from support.sla import first_response_due
+from support.sla import default_targets
 
 
 def plan_orders(
@@ -349,9 +349,9 @@ def plan_tickets(
             status = rng.choices(("open", "pending", "solved"), (35, 30, 35))[0]
         else:
             status = rng.choices(("solved", "closed", "pending", "open"), (45, 45, 5, 5))[0]
-        # Support's own rule (and its setting), so the demo's deadlines are the real ones.
-        due = first_response_due(priority=priority, opened_at=created_at)
-        target = due - created_at
+        # Replies planned around the default target; the deadlines themselves are support's
+        # (support.ticket_sla.tickets_sla_fill, when the tickets are written).
+        target = default_targets()[priority].first_response
         responded = None
         if status != "open" or rng.random() < 0.4:
             candidate = created_at + target * rng.uniform(0.1, 1.6)
@@ -378,7 +378,6 @@ def plan_tickets(
                     priority=priority,
                     status=status,
                     assignee=refs.users["support"] if assigned else None,
-                    first_response_due_at=due,
                     first_responded_at=responded,
                     created_at=created_at,
                 ),

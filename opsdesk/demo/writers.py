@@ -36,7 +36,7 @@ from opsdesk.demo.plan_shapes import (
 )
 from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket, WebhookEvent
-from support.sla import first_response_due
+from support.ticket_sla import tickets_sla_fill
 
 # --- Writing: insert what is missing, with history -------------------------------------
 
@@ -200,6 +200,7 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
         for item in plan.tickets
         if (plan.customer.pk, item.ticket.subject) not in asked
     ]
+    tickets_sla_fill(tickets=[item.ticket for item in new_tickets])  # support's own rules
     _insert([item.ticket for item in new_tickets], Ticket, created, "tickets")
     created["ticket tags"] += _tag_new_tickets(new_tickets, refs.tags)
 
@@ -308,9 +309,6 @@ def write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter) 
                     priority=request.priority,
                     status=Ticket.Status.OPEN,
                     webhook_event=event,
-                    first_response_due_at=first_response_due(
-                        priority=request.priority, opened_at=at + dt.timedelta(seconds=3)
-                    ),
                     created_at=at + dt.timedelta(seconds=3),
                 ),
                 request.tags,
@@ -378,6 +376,7 @@ def write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter) 
     new_tickets = [
         item for item in tickets if item.ticket.webhook_event.webhook_id not in known_events
     ]
+    tickets_sla_fill(tickets=[item.ticket for item in new_tickets])
     _insert([item.ticket for item in new_tickets], Ticket, created, "tickets")
     created["ticket tags"] += _tag_new_tickets(new_tickets, refs.tags)
     order.pk = (

@@ -2,14 +2,14 @@
 browser: the add form has no status, assignee or tags to set; the ticket page's side
 panel does, applied by the services when the person presses Save."""
 
-import datetime as dt
-
 import pytest
 
 from audit.context import acting_as
+from support import sla
 from support.models import Tag, Ticket, TriageCondition, TriageRule
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
+from tests.sla_policies import business_hours, first_response
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,9 +51,10 @@ def test_an_agent_opens_a_ticket_by_hand_and_works_it_from_its_page(
         page.get_by_role("button", name="Save and continue editing").click()
 
     ticket = Ticket.objects.get()
-    assert (ticket.priority, ticket.first_response_due_at - ticket.created_at) == (
+    # Urgent on Acme's Growth contract: one business hour.
+    assert (ticket.priority, ticket.first_response_due_at) == (
         "urgent",
-        dt.timedelta(hours=1),
+        sla.business_deadline(ticket.created_at, first_response("urgent"), business_hours()),
     )
     assert list(ticket.tags.values_list("name", flat=True)) == ["vip"]
     triage = page.get_by_test_id("ticket-triage")

@@ -10,6 +10,7 @@ from support.models import Tag, Ticket, TicketComment
 from tests import builders
 from tests.browser.session import sign_in
 from tests.personas import PASSWORD
+from tests.sla_policies import first_response_clock
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +24,13 @@ def tickets(customer):
             subject="Export stuck since this morning",
             requester_email="pat@acme.com",
             priority=Ticket.Priority.HIGH,
-            first_response_due_at=now - dt.timedelta(hours=2),
+            **first_response_clock(now - dt.timedelta(hours=2)),
         )
         builders.ticket(
             subject="Trial question",
             tenant_id="ghost-42",
             requester_email="kim@hooli.com",
-            first_response_due_at=now + dt.timedelta(hours=6),
+            **first_response_clock(now + dt.timedelta(hours=6)),
         )
         # Agents tag with existing tags; making one needs support.add_tag.
         Tag.objects.create(name="needs-engineering")
@@ -48,15 +49,15 @@ def test_an_agent_takes_a_ticket_from_the_queue_and_answers_it(
     first = rows.nth(0)
     assert first.get_by_text("Export stuck since this morning").is_visible()
     time_left = first.get_by_test_id("time-left")
-    assert time_left.inner_text().startswith("overdue by 2")
+    assert time_left.inner_text().startswith("first response overdue by 2 h")
     assert time_left.evaluate("el => getComputedStyle(el).color") == "rgb(185, 28, 28)"
     screenshot("triage-queue")
 
     first.get_by_role("button", name="Assign to me").click()
     page.wait_for_load_state("networkidle")
     assert page.get_by_text("is now assigned to Sam").is_visible()
-    # Assigned tickets move below the unassigned one.
-    assert page.get_by_test_id("queue-row").nth(1).get_by_text("Sam").is_visible()
+    # Overdue, it stays first whoever has it.
+    assert page.get_by_test_id("queue-row").nth(0).get_by_text("Sam").is_visible()
 
     row = page.locator(f'[data-ticket="{tickets.pk}"]')
     with page.expect_navigation():  # choosing submits: no second click

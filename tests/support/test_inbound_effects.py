@@ -184,38 +184,47 @@ def test_a_file_over_the_limit_is_listed_without_its_content(settings):
 # --- the ticket's status and clock --------------------------------------------------------
 
 
+# The tickets the messages answer were opened the day before (a Monday, 10:40:52); the
+# default service levels count business hours, Mon-Fri 09:00-17:00.
+OPENED = RECEIVED - dt.timedelta(days=1)
+
+
 @pytest.mark.parametrize("status", [Ticket.Status.SOLVED, Ticket.Status.PENDING])
-def test_a_solved_or_waiting_ticket_is_open_again_with_its_next_response_due(status):
-    ticket = builders.ticket(status=status, priority=Ticket.Priority.HIGH)
+def test_a_solved_or_waiting_ticket_is_open_again_with_its_next_response_due(status, sla_policies):
+    ticket = builders.ticket(status=status, priority=Ticket.Priority.HIGH, created_at=OPENED)
 
     processed(gmail_reply_to(ticket))
 
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.OPEN
-    # A high ticket's first response is due in 4 hours (OPSDESK_FIRST_RESPONSE_HOURS).
-    assert ticket.next_response_due_at == RECEIVED + dt.timedelta(hours=4)
+    # High: next response within 2 business hours of the message (half the first's 4 h),
+    # and no longer waiting from the message on.
+    assert ticket.next_response_due_at == RECEIVED + dt.timedelta(hours=2)
+    assert ticket.sla_paused_at is None
 
 
-def test_an_open_ticket_starts_its_next_response_clock_when_it_is_not_running():
-    ticket = builders.ticket(priority=Ticket.Priority.URGENT)
+def test_an_open_ticket_starts_its_next_response_clock_when_it_is_not_running(sla_policies):
+    ticket = builders.ticket(priority=Ticket.Priority.URGENT, created_at=OPENED)
 
     processed(gmail_reply_to(ticket))
 
     ticket.refresh_from_db()
     assert (ticket.status, ticket.next_response_due_at) == (
         "open",
-        RECEIVED + dt.timedelta(hours=1),
+        RECEIVED + dt.timedelta(minutes=30),
     )
 
 
-def test_a_running_next_response_clock_keeps_the_earlier_messages_deadline():
-    due = RECEIVED - dt.timedelta(minutes=30)
-    ticket = builders.ticket(next_response_due_at=due)
+def test_a_running_next_response_clock_keeps_the_earlier_messages_deadline(sla_policies):
+    ticket = builders.ticket(created_at=OPENED)
+    earlier = RECEIVED - dt.timedelta(minutes=30)
+    processed(received(raw_email("thunderbird_reply", ticket=ticket), received_at=earlier))
 
     processed(gmail_reply_to(ticket))
 
     ticket.refresh_from_db()
-    assert ticket.next_response_due_at == due
+    # Normal: 4 business hours from the first unanswered message.
+    assert ticket.next_response_due_at == earlier + dt.timedelta(hours=4)
 
 
 def test_a_closed_ticket_stays_closed_and_a_follow_up_ticket_is_opened():

@@ -17,13 +17,14 @@ from django.utils import timezone
 
 from audit.context import acting_as, acting_as_user
 from kit import roles
-from support import tickets
+from support import sla, tickets
 from support.models import EmailAttachment, InboundEmail, Tag, Ticket
 from support.selectors import ticket_next_in_queue, ticket_thread
 from tests import builders
 from tests.pages import messages_of
 from tests.personas import staff_user
 from tests.publishing import publish_thread_done
+from tests.sla_policies import business_hours, first_response
 from tests.support.ticket_pages import make_ticket, page, submit, textarea, ticket_form
 
 pytestmark = pytest.mark.django_db
@@ -81,10 +82,14 @@ def test_a_reply_with_a_triage_change_and_mark_waiting_is_one_submit(
         "pat@acme.com",
     )
     assert (ticket.status, ticket.priority) == ("pending", "high")
-    # The high priority's deadline (4 h), the clocks the reply stops.
-    assert ticket.first_response_due_at == ticket.created_at + dt.timedelta(hours=4)
+    # The high priority's deadline (4 business hours from the opening), the clocks the
+    # reply stops; waiting on the customer pauses the resolution.
+    assert ticket.first_response_due_at == sla.business_deadline(
+        ticket.created_at, first_response("high"), business_hours()
+    )
     assert ticket.first_responded_at == reply.created_at
     assert ticket.next_response_due_at is None
+    assert (ticket.sla_due_at, ticket.sla_paused_at) == (None, ticket.history.latest().history_date)
     assert published == [("support.reply_send", [reply.pk])]
     assert response["Location"] == QUEUE
     assert messages_of(response) == [
@@ -153,7 +158,9 @@ def test_save_applies_the_triage_through_the_services_and_sends_nothing(client, 
         "tier-2",
     )
     assert list(ticket.tags.values_list("name", flat=True)) == ["vip"]
-    assert ticket.first_response_due_at == ticket.created_at + dt.timedelta(hours=1)
+    # Waiting on the customer: the unanswered first response is paused, no deadline.
+    assert (ticket.first_response_due_at, ticket.sla_due_at) == (None, None)
+    assert ticket.sla_paused_at is not None
     assert not ticket.comments.exists()
     assert messages_of(response) == [
         link_to(ticket) + "“Cannot log in” is now waiting on customer. “Cannot log in” now "

@@ -23,7 +23,9 @@ from tests import builders
 
 pytestmark = pytest.mark.django_db
 
-NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)  # a Saturday
+# Business hours (the default service levels) start again on Monday at 09:00.
+MONDAY = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 ADD = "/admin/support/ticket/add/"
 
 
@@ -117,7 +119,7 @@ def test_a_ticket_added_in_the_admin_gets_its_deadline_and_is_triaged(
         "urgent",
         "open",
         NOW,
-        NOW + dt.timedelta(hours=1),
+        MONDAY + dt.timedelta(hours=10),  # urgent: 1 business hour
         "billing",
         agent,
         ["billing"],
@@ -151,7 +153,8 @@ def test_the_add_form_offers_only_what_opening_a_ticket_takes(client, agent):
 
 def test_the_ticket_page_sets_status_priority_assignee_and_tags_through_the_services(client, agent):
     """Even posted without the page (no value it showed to compare with), the fields go
-    through ``ticket_update``: the priority's deadline moves; the subject is not a field."""
+    through ``ticket_update``: the status, then the priority (a solved ticket's first
+    response stopped at normal's deadline); the subject is not a field."""
     ticket = make_ticket()
     vip = Tag.objects.create(name="vip")
     client.force_login(agent)
@@ -177,7 +180,7 @@ def test_the_ticket_page_sets_status_priority_assignee_and_tags_through_the_serv
         "urgent",
         agent.pk,
         ["vip"],
-        NOW + dt.timedelta(hours=1),
+        MONDAY + dt.timedelta(hours=17),
     )
 
 
@@ -191,7 +194,7 @@ def test_raising_the_priority_on_the_ticket_page_moves_the_deadline(client, agen
 
     assert response.status_code == 302
     assert response["Location"] == change_url(ticket)
-    assert stored(ticket)[2:] == ("urgent", None, [], NOW + dt.timedelta(hours=1))
+    assert stored(ticket)[2:] == ("urgent", None, [], MONDAY + dt.timedelta(hours=10))
     assert messages_of(response) == ["“Cannot log in” now has priority urgent."]
 
 
@@ -303,7 +306,7 @@ def test_the_system_acts_on_tickets_as_nobody(agent):
 
     assert stored(ticket)[2] == "high"
     assert (opened.first_response_due_at, opened.history.first().history_actor) == (
-        NOW + dt.timedelta(hours=24),
+        MONDAY + dt.timedelta(days=2, hours=17),  # low: 24 business hours, Wednesday 17:00
         "task:escalate",
     )
 

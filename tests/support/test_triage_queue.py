@@ -9,11 +9,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit.context import acting_as
 from customers.models import Contract, Customer
+from support import sla
 from support.models import Tag, Ticket
+from support.ticket_sla import ticket_sla_refresh
 from tests import builders
 from tests.pages import messages_of
 from tests.records import active_contract
+from tests.sla_policies import business_hours, first_response
 from tests.support.queue_pages import QUEUE, act_url, make_ticket, shown
 
 pytestmark = pytest.mark.django_db
@@ -26,47 +30,88 @@ def starter(db) -> Customer:
     return globex
 
 
-def test_unassigned_first_then_nearest_deadline_then_answered(client, agent, manager):
+def test_at_risk_first_by_priority_then_the_nearest_deadline_then_the_rest(client, agent, manager):
+    """About to breach: less than a quarter of the target left (each clock here has 8 h,
+    so its warning is 2 h before its deadline); who it is assigned to does not matter."""
     client.force_login(agent)
     now = timezone.now()
-    make_ticket("assigned, due in 1h", due_in_hours=1, assignee=manager)
-    make_ticket("unassigned, due in 8h", due_in_hours=8)
-    make_ticket("unassigned, overdue 2h", due_in_hours=-2)
-    make_ticket("unassigned, answered", due_in_hours=-30, first_responded_at=now)
-    make_ticket("unassigned, due in 1h", due_in_hours=1)
-    make_ticket("unassigned, no deadline", due_in_hours=None)
-    make_ticket("assigned, overdue 1h", due_in_hours=-1, assignee=agent)
+    make_ticket("low, overdue 2h", due_in_hours=-2, priority="low")
+    make_ticket("high, due in 8h", due_in_hours=8, priority="high")
+    make_ticket("answered", due_in_hours=-30, first_responded_at=now)
+    make_ticket("normal, overdue 1h", due_in_hours=-1, assignee=manager)
+    make_ticket("waiting on the customer", status=Ticket.Status.PENDING)
+    make_ticket("urgent, due in 20h", due_in_hours=20, priority="urgent")
+    make_ticket("urgent, due in 1h", due_in_hours=1, priority="urgent")
+    make_ticket("no deadline", due_in_hours=None)
+    make_ticket("normal, due in 3h", due_in_hours=3, assignee=agent)
 
     response = client.get(QUEUE)
 
     assert response.status_code == 200
     assert shown(response) == [
-        "unassigned, overdue 2h",
-        "unassigned, due in 1h",
-        "unassigned, due in 8h",
-        "unassigned, no deadline",
-        "unassigned, answered",
-        "assigned, overdue 1h",
-        "assigned, due in 1h",
+        # At risk, urgent to low.
+        "urgent, due in 1h",
+        "normal, overdue 1h",
+        "low, overdue 2h",
+        # Running, nearest deadline first.
+        "normal, due in 3h",
+        "high, due in 8h",
+        "urgent, due in 20h",
+        # No clock running: oldest first.
+        "answered",
+        "waiting on the customer",
+        "no deadline",
     ]
 
 
-def test_time_left_is_shown_and_overdue_is_red(client, agent):
+def test_my_tickets_are_in_the_same_order(client, agent):
+    client.force_login(agent)
+    make_ticket("mine, due in 5h", due_in_hours=5, assignee=agent)
+    make_ticket("mine, low, overdue", due_in_hours=-1, priority="low", assignee=agent)
+    make_ticket("mine, urgent, due in 1h", due_in_hours=1, priority="urgent", assignee=agent)
+    make_ticket("unassigned, overdue", due_in_hours=-3)
+
+    assert shown(client.get(QUEUE, {"assignee": "me"})) == [
+        "mine, urgent, due in 1h",
+        "mine, low, overdue",
+        "mine, due in 5h",
+    ]
+
+
+def test_the_clock_that_matters_is_shown_and_coloured(client, agent):
     client.force_login(agent)
     make_ticket("late", due_in_hours=-3.5)
     make_ticket("soon", due_in_hours=0.5)
     make_ticket("later", due_in_hours=5.5)
+    make_ticket("waiting", due_in_hours=2, status=Ticket.Status.PENDING)
+    with acting_as("test:fixture"):
+        now = timezone.now()
+        builders.ticket(
+            subject="next",
+            first_response_due_at=now - dt.timedelta(hours=2),
+            first_responded_at=now - dt.timedelta(hours=3),
+            next_response_due_at=now + dt.timedelta(minutes=35, seconds=30),
+            next_response_warn_at=now + dt.timedelta(hours=1),
+            resolution_due_at=now + dt.timedelta(days=3, hours=1),
+            sla_due_at=now + dt.timedelta(minutes=35, seconds=30),
+            sla_warn_at=now + dt.timedelta(hours=1),
+        )
 
     response = client.get(QUEUE)
 
     states = {ticket.subject: (text, tone) for ticket, text, tone in response.context["rows"]}
     assert states == {
-        "late": ("overdue by 3\xa0hours", "overdue"),
-        "soon": ("29\xa0minutes left", "soon"),
-        "later": ("5\xa0hours left", "ok"),
+        "late": ("first response overdue by 3 h 30 min", "overdue"),
+        "soon": ("first response in 29 min", "soon"),
+        "later": ("first response in 5 h 29 min", "ok"),
+        "waiting": ("paused: waiting on customer", "paused"),
+        "next": ("next response in 35 min", "ok"),
     }
     html = response.content.decode()
-    assert 'class="od-due od-due-overdue" data-testid="time-left">overdue by 3\xa0hours<' in html
+    assert (
+        'class="od-due od-due-overdue" data-testid="time-left">'
+        "first response overdue by 3 h 30 min<"
+    ) in html
 
 
 def test_solved_and_closed_tickets_leave_the_queue_unless_asked_for(client, agent):
@@ -160,7 +205,9 @@ def test_the_queue_costs_the_same_for_3_tickets_and_30(client, agent, customer, 
     client.get(QUEUE)  # warm per-process caches
     small = count()
     add(27)
-    assert count() == small == 10
+    # The count, the page's ids in order, its rows, their tags: one more than before the
+    # risk order (which reads the ids from its indexes, then the rows).
+    assert count() == small == 11
 
 
 def test_assign_to_me_records_who_did_it(client, agent, manager):
@@ -185,17 +232,26 @@ def test_setting_priority_moves_an_unanswered_tickets_deadline(client, agent):
 
     ticket.refresh_from_db()
     assert ticket.priority == "urgent"
-    assert ticket.first_response_due_at == ticket.created_at + dt.timedelta(hours=1)
+    # Still counted from the opening, in the default policy's business hours.
+    assert ticket.first_response_due_at == sla.business_deadline(
+        ticket.created_at, first_response("urgent"), business_hours()
+    )
 
 
 def test_setting_priority_keeps_an_answered_tickets_deadline(client, agent):
     client.force_login(agent)
-    ticket = make_ticket("help", first_responded_at=timezone.now())
+    opened = timezone.now() - dt.timedelta(hours=3)
+    with acting_as("test:fixture"):
+        ticket = builders.ticket(
+            subject="help", created_at=opened, first_responded_at=opened + dt.timedelta(hours=1)
+        )
+        ticket_sla_refresh(ticket=ticket)
     due = ticket.first_response_due_at
 
     client.post(act_url(ticket), {"action": "priority", "priority": "high"})
 
     ticket.refresh_from_db()
+    assert due == sla.business_deadline(opened, first_response("normal"), business_hours())
     assert (ticket.priority, ticket.first_response_due_at) == ("high", due)
 
 

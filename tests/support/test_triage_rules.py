@@ -113,7 +113,8 @@ def test_a_matching_rule_tags_sets_priority_and_deadline_queues_and_assigns(cust
     ticket.refresh_from_db()
     assert sorted(t.name for t in ticket.tags.all()) == ["sso", "vip"]
     assert (ticket.priority, ticket.queue, ticket.assignee) == ("urgent", "identity", agent)
-    assert ticket.first_response_due_at == ASKED + dt.timedelta(hours=1)
+    # Urgent on Growth: one business hour; asked on a Saturday, due Monday 10:00.
+    assert ticket.first_response_due_at == dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
     assert ticket.history.filter(history_change_reason="triage: Enterprise-size SSO").exists()
 
 

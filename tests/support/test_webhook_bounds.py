@@ -18,9 +18,10 @@ from pydantic import BaseModel, EmailStr
 from audit.context import acting_as
 from customers.entitlements import entitlements_issue
 from customers.models import Product, UsageDaily
-from support import webhook_schemas
+from support import sla, webhook_schemas
 from support.models import Ticket, WebhookEvent
 from tests import builders
+from tests.sla_policies import business_hours, first_response
 from tests.support.sender import SECRET, deliver, post, signed, support_request
 
 pytestmark = pytest.mark.django_db
@@ -464,7 +465,10 @@ def test_an_accepted_timestamp_means_the_same_moment_in_processing(customer, at)
     expected = dt.datetime.fromisoformat(at.upper().replace("Z", "+00:00"))
     ticket = Ticket.objects.get()
     assert ticket.created_at == expected
-    assert ticket.first_response_due_at == expected + dt.timedelta(hours=4)
+    # High, Growth: four business hours from that moment (support.sla).
+    assert ticket.first_response_due_at == sla.business_deadline(
+        expected, first_response("high"), business_hours()
+    )
 
 
 @pytest.mark.parametrize("at", [LATEST[0], EARLIEST[0]])

@@ -28,7 +28,7 @@ def receive(payload, webhook_id="msg_1"):
     return event_receive(body=body, headers=headers).event
 
 
-def test_a_support_request_becomes_one_ticket_with_the_customers_context(customer):
+def test_a_support_request_becomes_one_ticket_with_the_customers_context(customer, sla_policies):
     event = receive(support_request())
     assert event_process(event_id=event.pk) == "processed"
     ticket = Ticket.objects.get()
@@ -42,7 +42,9 @@ def test_a_support_request_becomes_one_ticket_with_the_customers_context(custome
     assert (ticket.requester_email, ticket.requester_name) == ("jo@acme.com", "Jo Doe")
     asked = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
     assert ticket.created_at == asked
-    assert ticket.first_response_due_at == asked + dt.timedelta(hours=4)  # high: 4 h
+    # Growth, high: 4 business hours; asked on a Saturday, due Monday 13:00.
+    assert ticket.sla_policy == sla_policies["Growth"]
+    assert ticket.first_response_due_at == dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
     assert list(ticket.tags.all()) == []
     assert ticket.history.earliest().history_actor == "webhook:msg_1"
     event.refresh_from_db()
@@ -51,13 +53,20 @@ def test_a_support_request_becomes_one_ticket_with_the_customers_context(custome
 
 
 @pytest.mark.parametrize(
-    ("severity", "hours"), [("urgent", 1), ("high", 4), ("normal", 8), ("low", 24)]
+    ("severity", "due"),
+    [
+        # Asked Saturday 21 November 09:30: business hours start Monday 09:00.
+        ("urgent", dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)),
+        ("high", dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)),
+        ("normal", dt.datetime(2026, 11, 23, 17, 0, tzinfo=dt.UTC)),
+        ("low", dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)),  # three business days
+    ],
 )
-def test_the_first_response_deadline_follows_the_priority(customer, severity, hours):
+def test_the_first_response_deadline_follows_the_priority(customer, sla_policies, severity, due):
     event_process(event_id=receive(support_request(severity=severity)).pk)
     ticket = Ticket.objects.get()
     assert ticket.priority == severity
-    assert ticket.first_response_due_at - ticket.created_at == dt.timedelta(hours=hours)
+    assert ticket.first_response_due_at == due
 
 
 def test_an_unknown_tenant_still_gets_a_ticket_tagged_unmatched(db):

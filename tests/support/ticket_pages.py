@@ -11,6 +11,7 @@ from webtest import TestResponse
 from audit.context import acting_as
 from support.models import Ticket
 from tests import builders
+from tests.sla_policies import first_response_clock
 
 
 def page(ticket: Ticket) -> str:
@@ -18,11 +19,13 @@ def page(ticket: Ticket) -> str:
 
 
 def make_ticket(subject: str = "Cannot log in", **fields) -> Ticket:
-    """A ticket from Pat (pat@acme.com) whose first response is due in 8 hours."""
+    """A ticket from Pat (pat@acme.com) whose first response is due in 8 hours (or at
+    ``first_response_due_at``), the clock the queue orders it by."""
+    due = fields.pop("first_response_due_at", timezone.now() + dt.timedelta(hours=8))
     fields = {
         "requester_email": "pat@acme.com",
         "requester_name": "Pat",
-        "first_response_due_at": timezone.now() + dt.timedelta(hours=8),
+        **first_response_clock(due, status=fields.get("status", "open")),
         **fields,
     }
     with acting_as("test:fixture"):

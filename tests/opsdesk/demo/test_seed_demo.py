@@ -551,7 +551,9 @@ def test_tickets_cover_every_priority_status_and_category_with_their_deadlines(d
     assert {t.category for t in tickets} == set(Ticket.Category.values)
     hours = {"urgent": 1, "high": 4, "normal": 8, "low": 24}
     for ticket in tickets:
-        assert ticket.first_response_due_at - ticket.created_at == dt.timedelta(
+        # The service levels' deadline (test_demo_sla.py): the target counted in business
+        # hours or around the clock, never sooner than that many hours.
+        assert ticket.first_response_due_at - ticket.created_at >= dt.timedelta(
             hours=hours[ticket.priority]
         )
         assert ticket.created_at <= NOW
