@@ -40,6 +40,10 @@ _EVERY_ROLE = frozenset(
         "support.view_webhookevent",
         "support.view_triagerule",
         "support.view_triagecondition",
+        # The service levels tickets follow (docs/product.md#service-levels).
+        "support.view_slapolicy",
+        "support.view_slatarget",
+        "support.view_slaholiday",
         "billing.view_invoice",
         "billing.view_reconciliationrun",
         "opsdesk.view_digestdelivery",
@@ -79,9 +83,18 @@ GRANTS: dict[str, frozenset[str]] = {
         "customers.change_contract",
     },
     # Runs and resolves the exception workflows and reconciliation, transfers
-    # entitlements, migrates accounts, resends digests and edits onboarding templates.
+    # entitlements, migrates accounts, resends digests, edits onboarding templates and the
+    # service levels (a policy's targets stay one per priority; a policy is deleted by a
+    # superuser only, and only while no ticket followed it).
     OPS_LEADS: _EVERY_ROLE
     | {
+        "support.add_slapolicy",
+        "support.change_slapolicy",
+        "support.add_slatarget",
+        "support.change_slatarget",
+        "support.add_slaholiday",
+        "support.change_slaholiday",
+        "support.delete_slaholiday",
         "support.add_case",
         "support.change_case",
         "support.change_webhookevent",

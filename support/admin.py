@@ -674,4 +674,4 @@ class TriageRuleAdmin(AuditedModelAdmin):
     ]
 
 
-from support import admin_inbound  # noqa: E402, F401 (registers inbound email's pages)
+from support import admin_inbound, admin_sla  # noqa: E402, F401 (register their pages)

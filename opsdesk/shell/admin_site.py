@@ -16,6 +16,7 @@ SIDEBAR = [
             ("Inbound emails", "move_to_inbox", "support", "inboundemail"),
             ("Tags", "sell", "support", "tag"),
             ("Triage rules", "rule", "support", "triagerule"),
+            ("SLA policies", "timer", "support", "slapolicy"),
         ],
     ),
     (

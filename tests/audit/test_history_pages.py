@@ -86,7 +86,7 @@ def changed_form(superuser_client: Client, model, obj) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def world(db, manager, other_manager, superuser, templates):
+def world(db, manager, other_manager, superuser, templates, sla_policies):
     """A row of every model with history: Bob's customer with one of everything, its
     onboarding checklist, a reconciliation run, a triage rule, an email to support and a
     digest delivery."""

@@ -88,6 +88,10 @@ MODELS = {
     "support_triagerule": model_pages(
         changelist=ALL, add=staff(200, 403, 403), change=ALL, delete=staff(200, 403, 403)
     ),
+    # Service levels: every role reads them, ops leads edit them, a superuser deletes one.
+    "support_slapolicy": model_pages(
+        changelist=ALL, add=staff(403, 403, 200), change=ALL, delete=NO_DELETE
+    ),
     "support_case": model_pages(
         changelist=ALL, add=staff(403, 403, 200), change=ALL, delete=NO_DELETE
     ),

@@ -14,7 +14,18 @@ from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery
-from support.models import Case, EmailAttachment, Tag, Ticket, TriageRule, WebhookEvent
+from support import sla
+from support.models import (
+    Case,
+    EmailAttachment,
+    SlaHoliday,
+    SlaPolicy,
+    SlaTarget,
+    Tag,
+    Ticket,
+    TriageRule,
+    WebhookEvent,
+)
 from tests import builders
 from tests.opsdesk.admin_matrix import workflow_rows
 from tests.personas import staff_user
@@ -34,6 +45,17 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         case = Case.objects.get(customer=other)
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         rule = TriageRule.objects.create(name="VIP first")
+        # A policy of no plan (adding a copy of it takes no plan from another one).
+        policy = SlaPolicy.objects.create(name="Premium", business_hours=sla.DEFAULT_HOURS)
+        for priority, target in sla.default_targets().items():
+            SlaTarget.objects.create(
+                policy=policy,
+                priority=priority,
+                first_response_minutes=target.first_response // dt.timedelta(minutes=1),
+                next_response_minutes=target.next_response // dt.timedelta(minutes=1),
+                resolution_minutes=target.resolution // dt.timedelta(minutes=1),
+            )
+        SlaHoliday.objects.create(policy=policy, date=dt.date(2026, 12, 25), name="Christmas")
         email = builders.inbound_email(ticket=ticket, status="processed", kind="message")
         EmailAttachment.objects.create(
             inbound=email, filename="log.txt", content_type="text/plain", content=b"x", size=1
@@ -61,6 +83,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "support_webhookevent": event,
         "support_inboundemail": email,
         "support_triagerule": rule,
+        "support_slapolicy": policy,
         "support_case": case,
         "billing_invoice": other.invoices.get(),
         "billing_reconciliationrun": run,

@@ -310,7 +310,7 @@ def test_the_check_finds_a_javascript_link_even_escaped():
 
 
 @pytest.fixture
-def world(superuser, manager, agent, customer, templates):
+def world(superuser, manager, agent, customer, templates, sla_policies):
     """The demo data, plus a row of each model and a case of each kind it lacks."""
     call_command(
         "seed_demo", "--customers=3", "--days=14", "--force", stdout=StringIO(), stderr=StringIO()

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db
 # by opsdesk.0001 to 0007, before their grants moved to kit.roles.GRANTS (29 + 26 + 38
 # permissions), so a database migrated before or after that move ends with exactly these.
 # A later grant change edits GRANTS and this, and adds a sync migration (kit.roles):
-# opsdesk.0009 the grants of inbound email (support 3, ops leads 2).
+# opsdesk.0009 the grants of inbound email (support 3, ops leads 2); opsdesk.0011 those of
+# the service levels (every role reads the three SLA models, ops leads edit them: 7).
 EXPECTED_GRANTS = {
     roles.SUPPORT: {
         "billing.view_invoice",
@@ -51,6 +52,9 @@ EXPECTED_GRANTS = {
         "support.view_case",
         "support.view_emailattachment",
         "support.view_inboundemail",
+        "support.view_slaholiday",
+        "support.view_slapolicy",
+        "support.view_slatarget",
         "support.view_tag",
         "support.view_ticket",
         "support.view_triagecondition",
@@ -79,6 +83,9 @@ EXPECTED_GRANTS = {
         "onboarding.view_templateitem",
         "opsdesk.view_digestdelivery",
         "support.view_case",
+        "support.view_slaholiday",
+        "support.view_slapolicy",
+        "support.view_slatarget",
         "support.view_tag",
         "support.view_ticket",
         "support.view_triagecondition",
@@ -116,11 +123,21 @@ EXPECTED_GRANTS = {
         "opsdesk.change_digestdelivery",
         "opsdesk.view_digestdelivery",
         "support.add_case",
+        "support.add_slaholiday",
+        "support.add_slapolicy",
+        "support.add_slatarget",
         "support.change_case",
+        "support.change_slaholiday",
+        "support.change_slapolicy",
+        "support.change_slatarget",
         "support.change_webhookevent",
+        "support.delete_slaholiday",
         "support.view_case",
         "support.view_emailattachment",
         "support.view_inboundemail",
+        "support.view_slaholiday",
+        "support.view_slapolicy",
+        "support.view_slatarget",
         "support.view_tag",
         "support.view_ticket",
         "support.view_triagecondition",
@@ -161,11 +178,11 @@ def test_the_table_grants_each_role_exactly_its_permissions():
 
 
 def apply_the_sync_migration() -> None:
-    """Run the latest sync migration (opsdesk.0009_roles_sync_inbound) as `migrate` does:
+    """Run the latest sync migration (opsdesk.0011_roles_sync_sla) as `migrate` does:
     its code on the historical models of that point of the history, in the test's
     transaction."""
     executor = MigrationExecutor(connection)
-    node = ("opsdesk", "0009_roles_sync_inbound")
+    node = ("opsdesk", "0011_roles_sync_sla")
     state = executor.loader.project_state(node, at_end=False)
     with connection.schema_editor() as editor:
         executor.loader.get_migration(*node).apply(state, editor)
@@ -472,6 +489,7 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         "Inbound emails",
         "Tags",
         "Triage rules",
+        "SLA policies",
     ]
     assert titles(superuser)["Administration"] == ["Users", "Groups"]
 

@@ -220,7 +220,7 @@ def template_of(route: str) -> tuple[str, list[str]]:
 
 
 @pytest.fixture
-def world(db, superuser, customer, templates):
+def world(db, superuser, customer, templates, sla_policies):
     """One row of every model (as the permission matrix's world), keyed by URL prefix."""
     (other,) = populate(1, start=90)
     with acting_as("test:fixture"):
@@ -251,6 +251,7 @@ def world(db, superuser, customer, templates):
         "support/webhookevent/": WebhookEvent.objects.first(),
         "support/inboundemail/": email,
         "support/triagerule/": rule,
+        "support/slapolicy/": sla_policies["Starter"],
         "support/case/": Case.objects.get(customer=other),
         "billing/invoice/": other.invoices.get(),
         "billing/reconciliationrun/": run,

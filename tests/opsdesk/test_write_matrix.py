@@ -64,6 +64,7 @@ MODEL_WRITERS = {
     # A message's page is the record; a superuser may delete one (its attachments with it).
     "support_inboundemail": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "support_triagerule": writes(add=SUPPORT_AND_UP, change=SUPPORT_AND_UP, delete=SUPPORT_AND_UP),
+    "support_slapolicy": writes(add=OPS_AND_UP, change=OPS_AND_UP, delete=SUPERUSER),
     # A case's page is the record; it changes through the inbox's workflows.
     "support_case": writes(add=OPS_AND_UP, change=NOBODY_WRITES, delete=SUPERUSER),
     "billing_invoice": writes(add=OPS_AND_UP, change=OPS_AND_UP, delete=SUPERUSER),
