@@ -78,6 +78,17 @@ def notice_after_commit(notice: StaffNotice) -> None:
         logger.exception("staff notice not sent: %r", notice)
 
 
+def notice_now(notice: StaffNotice) -> None:
+    """Tell ``notice`` now, inside the caller's transaction: its records are stored with
+    the caller's (a sweep's claim and its notices commit, or roll back, together). Raises
+    what a receiver raised, so the caller's transaction can roll back and try again."""
+    if notice.kind not in KIND_NAMES:
+        raise ValueError(f"unknown kind {notice.kind!r}")
+    if not notice.dedupe_key:
+        raise ValueError("a notice needs a dedupe_key")
+    staff_notice.send(sender=StaffNotice, notice=notice)
+
+
 def _notice_send(notice: StaffNotice) -> None:
     try:
         results = staff_notice.send_robust(sender=StaffNotice, notice=notice)

@@ -223,6 +223,12 @@ OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6, minimum
 # Service levels (docs/product.md#service-levels) are data (support.SlaPolicy); a clock
 # is about to breach once this share of its target is used (the queue's order, warnings).
 OPSDESK_SLA_WARN_SHARE = envfloat("OPSDESK_SLA_WARN_SHARE", 0.75, minimum=0.05, maximum=1)
+# The warning sweep (support.sla_alerts) runs this often; at a breach, the members of this
+# group hear too (the team lead's role); a warning or breach found more than this many
+# hours after its moment is recorded without a notice.
+OPSDESK_SLA_SWEEP_SECONDS = envint("OPSDESK_SLA_SWEEP_SECONDS", 60, minimum=10)
+OPSDESK_SLA_ESCALATE_TO = envstr("OPSDESK_SLA_ESCALATE_TO", "Ops leads")
+OPSDESK_SLA_ALERT_WINDOW_HOURS = envint("OPSDESK_SLA_ALERT_WINDOW_HOURS", 24, minimum=1)
 
 # --- Customer health (docs/product.md#customer-health-and-the-daily-digest) ---------------
 # The thresholds of the digest's flags (opsdesk/health/flags.py); rates are fractions.
@@ -613,6 +619,12 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Staff notifications: the roll-up emails that are due, and the emails and chat posts
 # nobody is trying (their queueing or retries were lost).
+# Warnings before a service level's deadline, and its breach (support.sla_alerts).
+CELERY_BEAT_SCHEDULE["send-sla-alerts"] = {
+    "task": "support.sla_alerts_send",
+    "schedule": OPSDESK_SLA_SWEEP_SECONDS,
+    "options": {"expires": max(OPSDESK_SLA_SWEEP_SECONDS - 5, 5)},
+}
 CELERY_BEAT_SCHEDULE["send-notification-rollups"] = {
     "task": "opsdesk.notification_rollups_send",
     "schedule": 60,

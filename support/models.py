@@ -241,6 +241,16 @@ class Ticket(AuditedModel):
                 condition=Q(status__in=["open", "pending"]),
                 name="ticket_queue_order",
             ),
+            # The warning sweep (support.sla_alerts): per clock, the open tickets whose
+            # warning has come, oldest first.
+            *(
+                models.Index(
+                    fields=[f"{clock}_warn_at"],
+                    condition=Q(status="open", **{f"{clock}_warn_at__isnull": False}),
+                    name=f"ticket_{clock}_warn",
+                )
+                for clock in (sla.FIRST_RESPONSE, sla.NEXT_RESPONSE, sla.RESOLUTION)
+            ),
             # Customer health: each customer's open urgent tickets, counted per customer
             # for the digest (a few entries, not the customer's every ticket).
             models.Index(
@@ -406,6 +416,45 @@ class SlaHoliday(AuditedModel):
 
     def __str__(self) -> str:
         return f"{self.date:%d %b %Y} {self.name}".strip()
+
+
+class SlaAlert(AuditedModel):
+    """A warning or breach of one ticket's clock, told once (``support.sla_alerts``): the
+    claim of the sweep that tells it. Unique per ticket, clock, kind and deadline, so two
+    sweeps, or two schedulers, tell nobody twice, and a deadline that moved (a priority
+    raised, a customer's new message) is a new one. ``notified`` is false for a deadline
+    found past ``OPSDESK_SLA_ALERT_WINDOW_HOURS`` (the sweep was not running then): it is
+    recorded, not told late."""
+
+    class Clock(models.TextChoices):
+        FIRST_RESPONSE = sla.FIRST_RESPONSE, "First response"
+        NEXT_RESPONSE = sla.NEXT_RESPONSE, "Next response"
+        RESOLUTION = sla.RESOLUTION, "Resolution"
+
+    class Kind(models.TextChoices):
+        WARNING = "warning", "Warning"
+        BREACH = "breach", "Breach"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="sla_alerts")
+    clock = models.CharField(max_length=20, choices=Clock)
+    kind = models.CharField(max_length=10, choices=Kind)
+    due_at = models.DateTimeField(help_text="The deadline warned of, or missed.")
+    notified = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["ticket", "created_at"]
+        verbose_name = "SLA alert"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "clock", "kind", "due_at"], name="slaalert_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_clock_display()} {self.kind} of ticket #{self.ticket_id}"
 
 
 class InboundEmail(StoredEvent):

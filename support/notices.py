@@ -90,6 +90,7 @@ def ticket_sla_notify(
     due_at: dt.datetime,
     breached: bool,
     leads: Sequence[int] | str = (),
+    at_once: bool = False,
 ) -> None:
     """Warn that ``ticket``'s ``clock`` (``first_response``, ``next_response``,
     ``resolution``) is due at ``due_at`` (``breached=False``), or say it was missed
@@ -98,7 +99,9 @@ def ticket_sla_notify(
 
     Once per clock and deadline: a sweep that runs twice, or two schedulers, tell nobody
     twice (the key is the kind, ticket, clock and deadline); a deadline that moved (a
-    priority raised) is a new one.
+    priority raised) is a new one. ``at_once``: stored inside the caller's transaction
+    (``kit.notify.notice_now``, for the sweep of ``support.sla_alerts``), else after it
+    commits.
     """
     kind = notify.SLA_BREACH if breached else notify.SLA_WARNING
     label = clock.replace("_", " ")
@@ -112,10 +115,11 @@ def ticket_sla_notify(
         "unassigned" if ticket.assignee_id is None else f"assigned to {_name(ticket.assignee)}"
     )
     key = f"{kind}:{ticket.pk}:{clock}:{due_at.isoformat()}"
+    tell = notify.notice_now if at_once else notify.notice_after_commit
     for recipients in (_ticket_people(ticket), leads):
         if not recipients:
             continue
-        notify.notice_after_commit(
+        tell(
             notify.StaffNotice(
                 kind=kind,
                 recipients=recipients if isinstance(recipients, str) else tuple(recipients),

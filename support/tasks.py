@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from support import imap, inbound, tickets
+from support import imap, inbound, sla_alerts, tickets
 from support.tickets import REPLY_MAX_ATTEMPTS, ReplySendDeferred, replies_unsent
 from support.webhooks import event_process, events_due
 
@@ -72,3 +72,15 @@ def imap_poll() -> imap.PollResult | None:
     if not settings.OPSDESK_IMAP_URL:
         return None
     return imap.imap_poll()
+
+
+@shared_task(name="support.sla_alerts_send", ignore_result=True)
+def sla_alerts_send() -> dict[str, int]:
+    """Tell the service-level warnings and breaches due now (beat, every
+    ``OPSDESK_SLA_SWEEP_SECONDS``); safe to run twice or from two schedulers."""
+    result = sla_alerts.sla_alerts_send()
+    return {
+        "warned": result.warned,
+        "breached": result.breached,
+        "recorded_late": result.recorded_late,
+    }
