@@ -11,6 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
+from audit import held
 from audit.context import current_actor
 from audit.guard import AuditedManager
 
@@ -39,9 +40,24 @@ def _history_user(request=None, **kwargs):
     return current_actor().user
 
 
+class AuditedHistoricalRecords(HistoricalRecords):
+    """simple-history's ``HistoricalRecords``, whose changed rows of a record can be held
+    back and written as one entry (``audit.held.history_as_one``)."""
+
+    def finalize(self, sender, **kwargs):
+        super().finalize(sender, **kwargs)
+        if sender is self.cls:
+            held.register(sender, self)
+
+    def create_historical_record(self, instance, history_type, using=None):
+        if held.held_back(instance, history_type):
+            return
+        super().create_historical_record(instance, history_type, using)
+
+
 def audited_history(**kwargs) -> HistoricalRecords:
     """The ``HistoricalRecords`` every opsdesk model uses."""
-    return HistoricalRecords(
+    return AuditedHistoricalRecords(
         bases=[HistoricalActor],
         # 64-bit like every other id: history outgrows its tables fastest.
         history_id_field=models.BigAutoField(primary_key=True),

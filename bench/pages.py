@@ -6,7 +6,8 @@ usage, 1,000,000 more tickets) and from the small one (200 customers, a few thou
 tickets): one counted request (``CaptureQueriesContext``: the number of queries and
 their SQL), then BENCH_PAGE_RUNS timed requests (wall time of the whole request; median
 and p95). The pages: the customer list, one customer's page and audit timeline (the
-customer of demo index 0, in both databases), the triage queue unfiltered and filtered,
+customer of demo index 0, in both databases), the triage queue (by risk) unfiltered,
+mine, overdue and filtered,
 the ops inbox, and the changelist searches (``?q=``) of customers, tickets, contacts and
 entitlements by a customer's name, a contact's email and an entitlement code, the terms
 taken from that customer.
@@ -124,7 +125,12 @@ def _pages(terms: dict[str, str]) -> list[Page]:
         Page("customer list", url("customers_customer_changelist")),
         Page("customer page", url("customers_customer_change", customer)),
         Page("audit timeline", url("customers_customer_audit", customer)),
+        # The queue by risk (support.filters.QueueOrder): breached and about to breach
+        # first, by priority, then the nearest deadline, then the rest; and "my tickets",
+        # the same order for the signed-in person.
         Page("triage queue", url("support_ticket_queue")),
+        Page("triage queue, my tickets", url("support_ticket_queue", assignee="me")),
+        Page("triage queue, overdue", url("support_ticket_queue", overdue="true")),
         Page(
             "triage queue, filtered",
             url("support_ticket_queue", priority="high", customer=terms["name"]),

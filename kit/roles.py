@@ -37,9 +37,13 @@ _EVERY_ROLE = frozenset(
         "support.view_ticket",
         "support.view_tag",
         "support.view_case",
+        # Problems: one error at several customers (docs/product.md#problems).
+        "support.view_problem",
         "support.view_webhookevent",
         "support.view_triagerule",
         "support.view_triagecondition",
+        # Support's macros (docs/product.md#macros): every role reads them.
+        "support.view_macro",
         # The service levels tickets follow (docs/product.md#service-levels).
         "support.view_slapolicy",
         "support.view_slatarget",
@@ -52,6 +56,12 @@ _EVERY_ROLE = frozenset(
         "onboarding.view_checklist",
         "onboarding.view_checklisttask",
         "onboarding.change_checklisttask",
+        # Saved views of the queue and the inbox: everyone keeps their own (sharing needs
+        # the page's work permission, docs/product.md#saved-views).
+        "opsdesk.view_savedview",
+        "opsdesk.add_savedview",
+        "opsdesk.change_savedview",
+        "opsdesk.delete_savedview",
     }
 )
 
@@ -61,6 +71,8 @@ GRANTS: dict[str, frozenset[str]] = {
     | {
         "support.add_ticket",
         "support.change_ticket",
+        # Works problems: links tickets, sends an update to their requesters, solves them.
+        "support.change_problem",
         # The email that reaches support: read it, its attachments, retry a failed one.
         "support.view_inboundemail",
         "support.change_inboundemail",
@@ -71,6 +83,9 @@ GRANTS: dict[str, frozenset[str]] = {
         "support.add_triagecondition",
         "support.change_triagecondition",
         "support.delete_triagecondition",
+        # Writes the macros it applies to tickets (retired by unticking "active").
+        "support.add_macro",
+        "support.change_macro",
     },
     # Edits their customers, contacts and contracts (the row rule in customers.access
     # stops them at the customers they manage).
@@ -88,6 +103,11 @@ GRANTS: dict[str, frozenset[str]] = {
     # superuser only, and only while no ticket followed it).
     OPS_LEADS: _EVERY_ROLE
     | {
+        # Works problems as support does (their update and solve reach the tickets).
+        "support.change_problem",
+        # Writes support's macros with them (applying one is working a ticket).
+        "support.add_macro",
+        "support.change_macro",
         "support.add_slapolicy",
         "support.change_slapolicy",
         "support.add_slatarget",
@@ -114,6 +134,8 @@ GRANTS: dict[str, frozenset[str]] = {
         "onboarding.add_templateitem",
         "onboarding.change_templateitem",
         "onboarding.delete_templateitem",
+        # Edits and deletes anyone's shared saved views (and shares views of both pages).
+        "opsdesk.manage_shared_savedview",
     },
 }
 

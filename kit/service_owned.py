@@ -55,10 +55,15 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
             "occurrence_count",
             "latest_error_rate",
             "last_seen_at",
+            # Linked and unlinked by support.problems (spikes, the problem page).
+            "problem",
             "created_at",
             "updated_at",
         }
     ),
+    # Problems are opened by error spikes at several tenants and worked on their page
+    # (support.problems: link, update, solve); support names them.
+    "support.problem": frozenset({"fingerprint", "status", "opened_at", "solved_at"}),
     "support.tag": frozenset(),
     "support.webhookevent": ALL,
     # Stored as received (support.inbound.inbound_store), changed only by processing and
@@ -69,6 +74,8 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     # (acknowledge, assign, resolve, waive).
     "support.case": ALL,
     "support.triagerule": frozenset(),
+    # Macros are data support writes in the admin; applying one is support.macros.
+    "support.macro": frozenset(),
     "support.triagecondition": frozenset(),
     # Service levels are data ops leads edit in the admin (support.admin_sla).
     "support.slapolicy": frozenset(),
@@ -87,6 +94,9 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     "opsdesk.digestdelivery": ALL,
     # What opsdesk told a person (opsdesk.notifications): stored and sent by its services.
     "opsdesk.notification": ALL,
+    # Saved views (opsdesk.saved_views.services): saved from their page; name, filters,
+    # sharing and position changed through saved_view_update (SavedViewAdmin).
+    "opsdesk.savedview": ALL,
     # Staff accounts and groups are superuser business, edited by hand.
     "auth.user": frozenset(),
     "auth.group": frozenset(),

@@ -3,8 +3,6 @@ generated from them when a contract becomes active (docs/product.md#onboarding).
 
 from __future__ import annotations
 
-import string
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -13,6 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
 from customers.models import Contract
+from kit import placeholders
 
 # What a template item's title and text may say about the customer, and what each means.
 PLACEHOLDERS = {
@@ -30,26 +29,9 @@ PLACEHOLDERS = {
 
 
 def placeholder_errors(text: str) -> list[str]:
-    """What is wrong with the ``{placeholders}`` of ``text``, as sentences (none: fine).
-
-    Parsed by ``string.Formatter``, exactly as rendering reads it.
-    """
-    allowed = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as error:
-        return [
-            f"The placeholders cannot be read ({error}). Write a literal brace as {{{{ or }}}}."
-        ]
-    errors = []
-    for _, field, spec, conversion in parsed:
-        if field is None:
-            continue
-        if field not in PLACEHOLDERS:
-            errors.append(f"Unknown placeholder {{{field}}}. Allowed: {allowed}.")
-        elif spec or conversion:
-            errors.append(f"Write the placeholder as {{{field}}}, without a format or conversion.")
-    return list(dict.fromkeys(errors))
+    """What is wrong with the ``{placeholders}`` of ``text``, as sentences (none: fine);
+    ``kit.placeholders`` reads them as rendering does."""
+    return placeholders.placeholder_errors(text, PLACEHOLDERS)
 
 
 class Role(models.TextChoices):

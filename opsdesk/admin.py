@@ -12,7 +12,8 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 import opsdesk.casework.admin
 import opsdesk.customer_page.admin
 import opsdesk.health.admin
-import opsdesk.notifications.admin  # noqa: F401
+import opsdesk.notifications.admin
+import opsdesk.saved_views.admin  # noqa: F401
 from kit.admin import AdminParamsMixin
 
 admin.site.unregister(User)

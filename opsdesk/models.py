@@ -1,5 +1,6 @@
-"""Records of the work that reads across apps: the daily digest deliveries, and staff
-notifications (defined in opsdesk.notifications.models)."""
+"""Records of the work that reads across apps: the daily digest deliveries, staff
+notifications (defined in opsdesk.notifications.models) and saved views (defined in
+opsdesk.saved_views.models)."""
 
 from __future__ import annotations
 
@@ -73,4 +74,7 @@ from opsdesk.notifications.models import (  # noqa: E402
     NotificationPreference,
 )
 
-__all__ = ["ChatPost", "DigestDelivery", "Notification", "NotificationPreference"]
+# Saved views of the queue and the inbox, defined with their feature.
+from opsdesk.saved_views.models import SavedView  # noqa: E402
+
+__all__ = ["ChatPost", "DigestDelivery", "Notification", "NotificationPreference", "SavedView"]

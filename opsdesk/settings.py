@@ -656,8 +656,14 @@ UNFOLD = {
     "ENVIRONMENT": "opsdesk.shell.admin_site.environment_badge",
     # Unfold's sign-in form with the username's length enforced (a 500 otherwise).
     "LOGIN": {"form": "opsdesk.shell.login_form.LoginForm"},
-    "STYLES": [lambda request: static("opsdesk/opsdesk.css")],
-    "SCRIPTS": [lambda request: static("opsdesk/opsdesk.js")],
+    "STYLES": [
+        lambda request: static("opsdesk/opsdesk.css"),
+        lambda request: static("opsdesk/saved_views.css"),
+    ],
+    "SCRIPTS": [
+        lambda request: static("opsdesk/opsdesk.js"),
+        lambda request: static("opsdesk/saved_views.js"),
+    ],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

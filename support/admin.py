@@ -21,7 +21,7 @@ from customers.admin import IndexedSearchMixin
 from customers.models import Customer
 from kit.service_owned import service_owned
 from kit.text import one_line
-from support import admin_views, cases, tickets
+from support import admin_macros, admin_reports, admin_views, cases, tickets
 from support.models import (
     Case,
     Tag,
@@ -241,6 +241,7 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 "fields": [
                     ("tenant_id", "webhook_event"),
                     ("fingerprint", "occurrence_count"),
+                    "problem",
                     ("latest_error_rate", "last_seen_at"),
                     ("created_at", "updated_at"),
                 ],
@@ -370,11 +371,17 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 view(admin_views.TriageQueueView.as_view(model_admin=self)),
                 name="support_ticket_queue",
             ),
+            *admin_reports.report_urls(self),
             path("<path:object_id>/act/", view(admin_views.ticket_act), name="support_ticket_act"),
             path(
                 "<path:object_id>/reply-retry/",
                 view(admin_views.reply_retry_view),
                 name="support_ticket_reply_retry",
+            ),
+            path(
+                "<path:object_id>/macro/",
+                view(admin_macros.ticket_macro_view),
+                name="support_ticket_macro",
             ),
             *super().get_urls(),
         ]
@@ -385,7 +392,7 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
             .get_queryset(request)
             # With a select_related here the changelist skips ``list_select_related``:
             # name the assignee too, or every row fetches its own.
-            .select_related("customer__account_manager", "assignee", "sla_policy")
+            .select_related("customer__account_manager", "assignee", "sla_policy", "problem")
             .prefetch_related("tags")
         )
 
@@ -412,6 +419,12 @@ class TicketAdmin(IndexedSearchMixin, AuditedModelAdmin):
                 "thread": ticket_thread(ticket=ticket),
                 "can_comment": self.has_change_permission(request, ticket),
                 "clocks": admin_views.clock_lines(ticket, timezone.now()),
+                # "Apply macro" beside the composer (support.admin_macros).
+                "macros": (
+                    list(admin_macros.macros.macros_offered())
+                    if admin_macros.may_apply_macros(request.user)
+                    else []
+                ),
                 "is_fullwidth": "1",
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -674,4 +687,4 @@ class TriageRuleAdmin(AuditedModelAdmin):
     ]
 
 
-from support import admin_inbound, admin_sla  # noqa: E402, F401 (register their pages)
+from support import admin_inbound, admin_problems, admin_sla  # noqa: E402, F401 (register their pages)

@@ -138,6 +138,23 @@ def queue_rows(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
     )
 
 
+def _assignee_choices_once(request) -> list[tuple[str, str]]:
+    """The assignee filter's choices, read once per request: the queue and the saved views
+    of it counted for the sidebar (opsdesk.saved_views) each build a FilterSet."""
+    memo = request.__dict__ if request is not None else {}
+    if "_queue_assignee_choices" not in memo:
+        staff = get_user_model().objects.filter(is_staff=True, is_active=True)
+        memo["_queue_assignee_choices"] = [
+            ("me", "Me"),
+            ("none", "Unassigned"),
+            *(
+                (str(u.pk), u.get_full_name() or u.get_username())
+                for u in staff.order_by("username")
+            ),
+        ]
+    return memo["_queue_assignee_choices"]
+
+
 class TicketQueueFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=STATUS_CHOICES, method="filter_status", label="Status", empty_label=None
@@ -176,15 +193,7 @@ class TicketQueueFilter(django_filters.FilterSet):
         if data is not None and not data.get("status"):
             data["status"] = "active"
         super().__init__(data, *args, request=request, **kwargs)
-        staff = get_user_model().objects.filter(is_staff=True, is_active=True)
-        self.filters["assignee"].extra["choices"] = [
-            ("me", "Me"),
-            ("none", "Unassigned"),
-            *(
-                (str(u.pk), u.get_full_name() or u.get_username())
-                for u in staff.order_by("username")
-            ),
-        ]
+        self.filters["assignee"].extra["choices"] = _assignee_choices_once(request)
 
     def filter_status(self, queryset, name, value):
         if value == "all":

@@ -162,6 +162,17 @@ class Ticket(AuditedModel):
     occurrence_count = models.PositiveIntegerField(default=0)
     latest_error_rate = models.FloatField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # One error at several customers (docs/product.md#problems): set by support.problems
+    # (a spike's fingerprint at a second tenant, or support by hand).
+    problem = models.ForeignKey(
+        "Problem",
+        # A problem is the record of what its tickets were part of: kept while they are.
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        help_text="The problem it is part of: one error seen at several customers.",
+    )
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     first_responded_at = models.DateTimeField(null=True, blank=True)
     # Started by a customer's message (docs/contracts/email.md, Effects), stopped by the
@@ -250,6 +261,13 @@ class Ticket(AuditedModel):
                     name=f"ticket_{clock}_warn",
                 )
                 for clock in (sla.FIRST_RESPONSE, sla.NEXT_RESPONSE, sla.RESOLUTION)
+            ),
+            # Problems (support.problems): the open tickets of one error fingerprint, whatever
+            # their tenant (the unique constraint above leads with the tenant).
+            models.Index(
+                fields=["fingerprint"],
+                condition=Q(status__in=["open", "pending"]) & ~Q(fingerprint=""),
+                name="ticket_open_fingerprint",
             ),
             # Customer health: each customer's open urgent tickets, counted per customer
             # for the digest (a few entries, not the customer's every ticket).
@@ -455,6 +473,50 @@ class SlaAlert(AuditedModel):
 
     def __str__(self) -> str:
         return f"{self.get_clock_display()} {self.kind} of ticket #{self.ticket_id}"
+
+
+class Problem(AuditedModel):
+    """One error seen at several customers: an ``incident.error_spike`` fingerprint at two
+    tenants or more, with the tickets it caused (``Ticket.problem``), worked together
+    (support.problems: linked, updated and solved as one)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SOLVED = "solved", "Solved"
+
+    fingerprint = models.CharField(max_length=200, help_text="The error group the product names.")
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    opened_at = models.DateTimeField(default=timezone.now, editable=False)
+    solved_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "solved"]), name="problem_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", solved_at__isnull=True)
+                | Q(status="solved", solved_at__isnull=False),
+                name="problem_solved_has_time",
+            ),
+            # One open problem per fingerprint; it also serves finding it for each spike.
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=Q(status="open"),
+                name="problem_one_open_per_fingerprint",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Problem #{self.pk}: {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
 
 
 class InboundEmail(StoredEvent):
@@ -849,3 +911,154 @@ class TriageCondition(AuditedModel):
             and not self.value.strip()
         ):
             raise ValidationError({"value": "Enter a value to compare with."})
+
+
+# Macros (docs/product.md#macros): what a macro's reply may say, each placeholder with
+# what it stands for; filled by support.macros when the macro is applied to a ticket.
+MACRO_PLACEHOLDERS = {
+    "ticket_number": "the ticket's number",
+    "ticket_subject": "the ticket's subject",
+    "requester_name": "the requester's name (their email when the ticket has no name)",
+    "requester_email": "the requester's email",
+    "customer": "the customer's name",
+    "assignee": "the name of whoever has the ticket once the macro is applied",
+    "agent": "the name of whoever applies the macro",
+}
+
+
+class Macro(AuditedModel):
+    """A canned answer support applies to a ticket in one step (``support.macros``): a
+    reply with placeholders, field changes and at most one workflow of a fixed set.
+    Checked when saved (``clean``): every placeholder is one the reply can fill."""
+
+    class Assign(models.TextChoices):
+        KEEP = "", "Leave as it is"
+        ME = "me", "Whoever applies the macro"
+        PERSON = "person", "The person below"
+        NOBODY = "nobody", "Nobody (unassign)"
+
+    class Workflow(models.TextChoices):
+        NONE = "", "None"
+        REISSUE_CODE = "reissue_code", "Reissue the code and send it"
+
+    # What each workflow's reply may say besides MACRO_PLACEHOLDERS.
+    WORKFLOW_PLACEHOLDERS = {
+        Workflow.REISSUE_CODE: {"new_code": "the new redemption code"},
+    }
+    # The status each workflow leaves the ticket in.
+    WORKFLOW_STATUS = {Workflow.REISSUE_CODE: Ticket.Status.SOLVED}
+
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Only active macros are offered on tickets."
+    )
+    reply = models.TextField(
+        blank=True,
+        help_text="Emailed to the requester; empty: no reply. Placeholders: "
+        + ", ".join(f"{{{name}}}" for name in MACRO_PLACEHOLDERS)
+        + "; with the workflow also {new_code}. A literal brace is written {{ or }}.",
+    )
+    set_status = models.CharField(
+        "status", max_length=10, choices=Ticket.Status, blank=True, help_text="Empty: unchanged."
+    )
+    set_priority = models.CharField(
+        "priority",
+        max_length=10,
+        choices=Ticket.Priority,
+        blank=True,
+        help_text="Empty: unchanged.",
+    )
+    add_tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    remove_tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    set_queue = models.CharField(
+        "queue", max_length=50, blank=True, help_text="The team queue; empty: unchanged."
+    )
+    assign = models.CharField(max_length=10, choices=Assign, blank=True, default=Assign.KEEP)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        # Staff are deactivated, never deleted: a macro naming one keeps its record.
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text='The person, when "assign" is "the person below".',
+    )
+    workflow = models.CharField(
+        max_length=20,
+        choices=Workflow,
+        blank=True,
+        default=Workflow.NONE,
+        help_text="Reissue the code and send it: the ticket customer's entitlement assigned "
+        "to the requester is revoked and reissued, the reply carries {new_code}, and the "
+        "ticket is solved.",
+    )
+
+    history = audited_history(m2m_fields=[add_tags, remove_tags])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="macro_name_set"),
+            models.CheckConstraint(
+                condition=Q(assign__in=["", "me", "person", "nobody"]),
+                name="macro_assign_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(assign="person", assignee__isnull=False)
+                | (~Q(assign="person") & Q(assignee__isnull=True)),
+                name="macro_assignee_when_person",
+            ),
+            models.CheckConstraint(
+                condition=Q(workflow__in=["", "reissue_code"]), name="macro_workflow_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def placeholders(self) -> dict[str, str]:
+        """The placeholders its reply may use: the ticket's, and its workflow's."""
+        return {**MACRO_PLACEHOLDERS, **self.WORKFLOW_PLACEHOLDERS.get(self.workflow, {})}
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from kit.placeholders import placeholder_errors, placeholder_names
+
+        errors: dict[str, list[str]] = {}
+        workflow_only = {
+            name: f"{{{name}}} is filled by the workflow “{self.Workflow(workflow).label}” "
+            "only: choose that workflow, or take the placeholder out."
+            for workflow, names in self.WORKFLOW_PLACEHOLDERS.items()
+            for name in names
+        }
+        problems = placeholder_errors(
+            self.reply or "", self.placeholders(), elsewhere=workflow_only
+        )
+        if problems:
+            errors["reply"] = problems
+        elif self.workflow:
+            used = placeholder_names(self.reply or "")
+            missing = [
+                f"{{{name}}}"
+                for name in self.WORKFLOW_PLACEHOLDERS.get(self.workflow, {})
+                if name not in used
+            ]
+            if missing:
+                errors["reply"] = [
+                    f"“{self.get_workflow_display()}” sends the new code in the reply: "
+                    f"put {', '.join(missing)} in it."
+                ]
+        ends_in = self.WORKFLOW_STATUS.get(self.workflow)
+        if ends_in and self.set_status and self.set_status != ends_in:
+            errors["set_status"] = [
+                f"“{self.get_workflow_display()}” leaves the ticket "
+                f"{Ticket.Status(ends_in).label.lower()}: leave the status empty or choose "
+                f"{Ticket.Status(ends_in).label}."
+            ]
+        if self.assign == self.Assign.PERSON and self.assignee_id is None:
+            errors["assignee"] = ["Choose the person to assign the ticket to."]
+        elif self.assign != self.Assign.PERSON and self.assignee_id is not None:
+            errors["assignee"] = ['Name a person only when "assign" is "the person below".']
+        if errors:
+            raise ValidationError(errors)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import connection
 from django.db.models import Q
 
 from customers.models import Customer
 from kit.text import one_line
 from support.models import Tag, Ticket, WebhookEvent
+from support.problems import fingerprint_lock, problem_spike_link
 from support.ticket_sla import ticket_sla_apply
 from support.triage import triage_apply
 from support.webhook_schemas import ErrorSpike, SupportRequest, happened_at
@@ -59,20 +59,20 @@ def _happened_at(event: WebhookEvent) -> dt.datetime:
 @handles("incident.error_spike")
 def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
     """One open ticket per (tenant, fingerprint): the first spike opens it, later ones
-    add to it (occurrences, latest rate, last seen).
+    add to it (occurrences, latest rate, last seen). The same fingerprint at a second
+    tenant makes a problem of their tickets (``support.problems.problem_spike_link``).
 
-    Spikes of one (tenant, fingerprint) are serialized with a transaction-scoped advisory
-    lock, so a burst processed by several workers opens one ticket and adds the rest to
-    it (seen under `make run`: without the lock the second of two simultaneous spikes hit
-    the unique constraint and waited 30 s for its retry). The partial unique constraint
-    stays as the backstop.
+    Spikes of one fingerprint, whatever the tenant, are serialized with a
+    transaction-scoped advisory lock (``fingerprint_lock``), so a burst processed by
+    several workers opens one ticket per tenant and adds the rest to it (seen under `make
+    run`: without a lock the second of two simultaneous spikes hit the unique constraint
+    and waited 30 s for its retry), and two tenants' spikes at once make one problem: the
+    second sees the first's ticket. A lock per (tenant, fingerprint) would not do: each
+    would see no other tenant's ticket yet. The partial unique constraints stay as the
+    backstops.
     """
     seen_at = _happened_at(event)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"error-spike:{data.tenant_id}:{data.fingerprint}"],
-        )
+    fingerprint_lock(data.fingerprint)
     ticket = (
         Ticket.objects.select_for_update()
         .filter(
@@ -87,6 +87,7 @@ def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
         ticket.latest_error_rate = data.error_rate
         ticket.last_seen_at = max(seen_at, ticket.last_seen_at or seen_at)
         ticket.save()
+        problem_spike_link(ticket=ticket, opened=False)
         return ticket
     customer = Customer.objects.filter(external_id=data.tenant_id).first()
     ticket = Ticket(
@@ -107,6 +108,7 @@ def ticket_record_error_spike(event: WebhookEvent, data: ErrorSpike) -> Ticket:
     if customer is None:
         ticket.tags.add(_unmatched_tag())
     triage_apply(ticket=ticket)
+    problem_spike_link(ticket=ticket, opened=True)
     return ticket
 
 

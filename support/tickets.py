@@ -195,13 +195,16 @@ def ticket_resolve(*, ticket: Ticket, by: AbstractBaseUser | None) -> str:
 
 
 @transaction.atomic
-def ticket_set_status(*, ticket: Ticket, status: str, by: AbstractBaseUser | None) -> str:
+def ticket_set_status(
+    *, ticket: Ticket, status: str, by: AbstractBaseUser | None, permission: str = CHANGE
+) -> str:
     """Any status to any other: waiting on the customer (its clocks pause), solved,
     closed (they stop), or open again (they go on).
 
     An error-spike ticket is reopened only while no other open ticket tracks the same
-    error (later spikes add to that one)."""
-    _may(by, CHANGE)
+    error (later spikes add to that one). ``permission``: what ``by`` needs, the ticket's
+    own, or ``support.change_problem`` when a problem's solve solves its tickets."""
+    _may(by, permission)
     if status not in Ticket.Status.values:
         raise TicketActionError(f"“{status}” is not a status.")
     ticket = _locked(ticket)
@@ -220,11 +223,14 @@ def ticket_set_status(*, ticket: Ticket, status: str, by: AbstractBaseUser | Non
 
 
 @transaction.atomic
-def ticket_comment(*, ticket: Ticket, author: AbstractBaseUser, kind: str, body: str) -> str:
+def ticket_comment(
+    *, ticket: Ticket, author: AbstractBaseUser, kind: str, body: str, permission: str = CHANGE
+) -> str:
     """Record a note or a reply. A reply is emailed to the requester once the transaction
     commits; the first one stops the first-response clock, and every one the
-    next-response clock. ``author`` is who acts."""
-    _may(author, CHANGE)
+    next-response clock. ``author`` is who acts; ``permission`` what they need, the
+    ticket's own, or ``support.change_problem`` for a problem's update to its tickets."""
+    _may(author, permission)
     body = body.strip()
     if not body:
         raise TicketActionError("Write something first: the note or reply is empty.")

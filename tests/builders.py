@@ -29,7 +29,7 @@ from audit.context import UNATTRIBUTED, acting_as, current_actor
 from billing.models import Invoice
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product
 from opsdesk.models import Notification
-from support.models import Case, InboundEmail, Tag, Ticket, TicketComment
+from support.models import Case, InboundEmail, Macro, Problem, Tag, Ticket, TicketComment
 
 ACTOR = "test:builder"
 # The first day the fixed-date defaults (contracts, entitlements) count from.
@@ -195,6 +195,21 @@ def ticket(*, tags: Iterable[Tag] = (), **fields) -> Ticket:
     return made
 
 
+def problem(*, tickets: Iterable[Ticket] = (), **fields) -> Problem:
+    """A problem of fingerprint ``E-B<n>`` titled ``Problem <n>``: open, opened now (a
+    solved one solved now); ``tickets`` linked to it."""
+    n = _number()
+    values = {"fingerprint": f"E-B{n}", "title": f"Problem {n}", **fields}
+    if values.get("status") == Problem.Status.SOLVED:
+        values.setdefault("solved_at", timezone.now())
+    with _attributed():
+        made = Problem.objects.create(**values)
+        for each in tickets:
+            each.problem = made
+            each.save(update_fields=["problem"])
+    return made
+
+
 def reply(*, ticket: Ticket, author, **fields) -> TicketComment:
     """A reply on ``ticket`` by ``author`` with body ``Reply <n>``, to the ticket's
     requester (``pat@acme.com`` when it has none), written now and not yet sent."""
@@ -269,6 +284,20 @@ def comment(*, ticket: Ticket, kind: str, author, **fields) -> TicketComment:
         return reply(ticket=ticket, author=author, **fields)
     with _attributed():
         return TicketComment.objects.create(ticket=ticket, kind=kind, author=author, **fields)
+
+
+def macro(*, add_tags: Iterable[Tag] = (), remove_tags: Iterable[Tag] = (), **fields) -> Macro:
+    """An active macro named ``Macro <n>`` whose reply is ``Thanks, {requester_name}.`` and
+    that changes nothing else unless told; ``add_tags`` and ``remove_tags`` set."""
+    n = _number()
+    values = {"name": f"Macro {n}", "reply": "Thanks, {requester_name}.", **fields}
+    with _attributed():
+        made = Macro.objects.create(**values)
+        if add_tags:
+            made.add_tags.add(*add_tags)
+        if remove_tags:
+            made.remove_tags.add(*remove_tags)
+    return made
 
 
 def case(**fields) -> Case:

@@ -75,6 +75,15 @@ def _month(value: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
+def _case_owners_once(request) -> list:
+    """Who may own a case, read once per request: the inbox and the saved views of it
+    counted for the sidebar (opsdesk.saved_views) each build a FilterSet."""
+    memo = request.__dict__ if request is not None else {}
+    if "_case_owners" not in memo:
+        memo["_case_owners"] = list(case_owners())
+    return memo["_case_owners"]
+
+
 class CaseInboxFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(
         choices=STATE_CHOICES, method="filter_state", label="State", empty_label=None
@@ -105,7 +114,7 @@ class CaseInboxFilter(django_filters.FilterSet):
         if data is not None and not data.get("state"):
             data["state"] = "active"
         super().__init__(data, *args, request=request, **kwargs)
-        self.owners = list(case_owners())
+        self.owners = _case_owners_once(request)
         self.filters["owner"].extra["choices"] = [
             ("me", "Me"),
             ("none", "Nobody"),
@@ -160,8 +169,15 @@ class CaseInboxView(AdminListView):
     template_name = "opsdesk/inbox.html"
     filterset_class = CaseInboxFilter
 
+    @staticmethod
+    def rows_for(user) -> QuerySet[Case]:
+        """The cases the inbox lists to ``user`` before its filters: every case, as every
+        role reads them. A saved view's count (opsdesk.saved_views) counts these, so it is
+        what the view's page lists."""
+        return Case.objects.all()
+
     def get_queryset(self):
-        return inbox_rows(inbox_order(self.filtered(Case.objects.all())))
+        return inbox_rows(inbox_order(self.filtered(self.rows_for(self.request.user))))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

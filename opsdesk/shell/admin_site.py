@@ -11,11 +11,16 @@ SIDEBAR = [
         [
             ("Triage queue", "inbox", "support", "ticket", "queue"),
             ("All tickets", "confirmation_number", "support", "ticket"),
+            ("Support report", "analytics", "support", "ticket", "report"),
+            ("Problems", "bug_report", "support", "problem"),
             ("Exceptions", "report", "support", "case", "inbox"),
+            # Its link also tells opsdesk/saved_views.js where the views' entries come from.
+            ("Saved views", "bookmarks", "opsdesk", "savedview"),
             ("Webhook events", "webhook", "support", "webhookevent"),
             ("Inbound emails", "move_to_inbox", "support", "inboundemail"),
             ("Tags", "sell", "support", "tag"),
             ("Triage rules", "rule", "support", "triagerule"),
+            ("Macros", "bolt", "support", "macro"),
             ("SLA policies", "timer", "support", "slapolicy"),
         ],
     ),

@@ -26,8 +26,8 @@ from audit.context import acting_as
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contract
 from onboarding.services import checklist_generate
-from opsdesk.models import DigestDelivery
-from support.models import TriageRule
+from opsdesk.models import DigestDelivery, SavedView
+from support.models import Macro, TriageRule
 from tests import builders
 from tests.records import populate
 
@@ -94,6 +94,8 @@ def world(db, manager, other_manager, superuser, templates, sla_policies):
     with acting_as("test:fixture"):
         ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         TriageRule.objects.create(name="VIP first")
+        Macro.objects.create(name="Escalate", set_queue="escalations")
+        builders.problem(tickets=[builders.ticket()])
         builders.inbound_email(ticket=bobs.tickets.get())
         DigestDelivery.objects.create(
             digest_date=dt.date(2026, 11, 2),
@@ -102,6 +104,10 @@ def world(db, manager, other_manager, superuser, templates, sla_policies):
             email=other_manager.email,
         )
         builders.notification(recipient=superuser)
+        # The superuser's own, shared (another's personal view is nobody else's page).
+        SavedView.objects.create(
+            owner=superuser, page="queue", name="Urgent", query="priority=urgent", shared=True
+        )
     checklist_generate(contract=bobs.contracts.get())
     return bobs
 

@@ -88,6 +88,14 @@ MODELS = {
     "support_triagerule": model_pages(
         changelist=ALL, add=staff(200, 403, 403), change=ALL, delete=staff(200, 403, 403)
     ),
+    # Macros: every role reads them, support and ops leads write them (retired by
+    # unticking "active"), a superuser deletes one.
+    "support_macro": model_pages(
+        changelist=ALL, add=staff(200, 403, 200), change=ALL, delete=NO_DELETE
+    ),
+    # Problems: every role reads them, support and ops leads work them (name, link,
+    # update, solve); error spikes make them, nobody adds one; one with tickets stays.
+    "support_problem": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     # Service levels: every role reads them, ops leads edit them, a superuser deletes one.
     "support_slapolicy": model_pages(
         changelist=ALL, add=staff(403, 403, 200), change=ALL, delete=NO_DELETE
@@ -116,6 +124,15 @@ MODELS = {
         change=staff(200, "302", "302", "302"),
         delete=NOBODY,
         history=staff(200, 403, 403, 403),
+    ),
+    # Saved views: the world's is Sam's (support), shared. Everyone sees it; its owner and
+    # ops leads (and superusers) change and delete it; views are saved from their page,
+    # never added here. (Another's personal view is not found: tests/opsdesk/saved_views.)
+    "opsdesk_savedview": model_pages(
+        changelist=ALL,
+        add=staff(403, 403, 403, 403),
+        change=ALL,
+        delete=staff(200, 403, 200),
     ),
     # Staff accounts and groups: superusers only; users are deactivated, never deleted.
     "auth_user": {
@@ -156,12 +173,24 @@ VIEWS = {
     "catch_all": staff(404, 404, 404, 404),
     # Support's work.
     "support_ticket_queue": ALL,
+    # The support report, its drill-down and CSV: whoever reads tickets (every role).
+    "support_ticket_report": ALL,
+    "support_ticket_report_tickets": ALL,
+    "support_ticket_report_csv": ALL,
     # POST-only actions answer GET with 405 before any permission check; who may POST
     # them is test_roles_that_may_not_run_a_workflow_get_403_and_nothing_changes's job.
     "support_ticket_act": staff(405, 405, 405, 405),
     "support_ticket_reply_retry": staff(405, 405, 405, 405),
+    # A macro's preview and its application: who works tickets (support).
+    "support_ticket_macro": staff(200, 403, 403),
     "support_webhookevent_retry": staff(405, 405, 405, 405),
     "support_inboundemail_retry": staff(405, 405, 405, 405),
+    # A problem's update and solve (confirmation pages), link and unlink (POST only):
+    # support and ops leads.
+    "support_problem_update": staff(200, 403, 200),
+    "support_problem_solve": staff(200, 403, 200),
+    "support_problem_link": staff(405, 405, 405, 405),
+    "support_problem_unlink": staff(405, 405, 405, 405),
     # An email's original and attachments: whoever may view its ticket (every role).
     "support_inboundemail_original": ALL,
     "support_inboundemail_attachment": ALL,
@@ -195,6 +224,9 @@ VIEWS = {
     "opsdesk_digestdelivery_preview": ALL,
     # Each staff member's own notification settings, like their password.
     "opsdesk_notification_preferences": ALL,
+    # "Save this view" (POST only; every role keeps views) and the sidebar's views.
+    "opsdesk_savedview_save": staff(405, 405, 405, 405),
+    "opsdesk_savedview_sidebar": ALL,
     # Audit (the lead's customer audit pages): every staff role reads them.
     "customers_customer_audit": ALL,
     "customers_customer_as_of": ALL,
@@ -282,6 +314,10 @@ def url_of(key: str, route: str, objects: dict) -> str:
         entitlement = objects["customers_entitlement"]
         return reverse("admin:customers_entitlement_workflow", args=["assign"]) + (
             f"?ids={entitlement.pk}"
+        )
+    if key == "support_ticket_macro":  # the preview of the world's macro on its ticket
+        return reverse(f"admin:{key}", args=[objects["support_ticket"].pk]) + (
+            f"?macro={objects['support_macro'].pk}"
         )
     if key == "support_case_resolve":
         case = object_for(key, objects)

@@ -13,11 +13,12 @@ from customers.models import Contact, Contract, Entitlement, Order, Product, Usa
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
-from opsdesk.models import DigestDelivery
+from opsdesk.models import DigestDelivery, SavedView
 from support import sla
 from support.models import (
     Case,
     EmailAttachment,
+    Macro,
     SlaHoliday,
     SlaPolicy,
     SlaTarget,
@@ -45,6 +46,8 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         case = Case.objects.get(customer=other)
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         rule = TriageRule.objects.create(name="VIP first")
+        # Applicable to the other customer's ticket by whoever works tickets.
+        macro = Macro.objects.create(name="Escalate", set_queue="escalations")
         # A policy of no plan (adding a copy of it takes no plan from another one).
         policy = SlaPolicy.objects.create(name="Premium", business_hours=sla.DEFAULT_HOURS)
         for priority, target in sla.default_targets().items():
@@ -67,6 +70,20 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
             email=manager.email,
         )
         notification = builders.notification(recipient=agent)
+        saved_view = SavedView.objects.create(
+            owner=agent, page="queue", name="Urgent", query="priority=urgent", shared=True
+        )
+        # An error at two tenants, one ticket with a requester (whom an update reaches);
+        # the other customer's ticket is one to link.
+        problem = builders.problem(
+            fingerprint="E-EXPORT",
+            tickets=[
+                builders.ticket(tenant_id="tenant-77", fingerprint="E-EXPORT"),
+                builders.ticket(
+                    tenant_id="tenant-78", fingerprint="E-EXPORT", requester_email="pat@example.com"
+                ),
+            ],
+        )
     checklist = checklist_generate(contract=customer.contracts.get())
     event = WebhookEvent.objects.get()
     objects = {
@@ -83,6 +100,8 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "support_webhookevent": event,
         "support_inboundemail": email,
         "support_triagerule": rule,
+        "support_macro": macro,
+        "support_problem": problem,
         "support_slapolicy": policy,
         "support_case": case,
         "billing_invoice": other.invoices.get(),
@@ -92,6 +111,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "onboarding_checklisttask": ChecklistTask.objects.filter(checklist=checklist).first(),
         "opsdesk_digestdelivery": delivery,
         "opsdesk_notification": notification,
+        "opsdesk_savedview": saved_view,
         "auth_user": agent,
         "auth_group": Group.objects.get(name=roles.SUPPORT),
     }

@@ -28,11 +28,12 @@ from customers.models import Entitlement, Order
 from onboarding.services import checklist_generate
 from opsdesk.audit_log.selectors import AUDITED_APPS
 from opsdesk.casework.resolutions import RESOLUTIONS
-from opsdesk.models import DigestDelivery
+from opsdesk.models import DigestDelivery, SavedView
 from support.models import (
     Case,
     EmailAttachment,
     InboundEmail,
+    Macro,
     Ticket,
     TicketComment,
     TriageCondition,
@@ -254,7 +255,9 @@ REFLECTED += ("back", "next", "target", "ids", "trace_page")
 QUERY = {
     "customers_entitlement_workflow": lambda obj: (
         "?" + urlencode({"ids": obj.pk, "back": hostile(None, "")})
-    )
+    ),
+    # A macro's preview on the ticket (the macro's name and reply, the ticket's text).
+    "support_ticket_macro": lambda ticket: f"?macro={Macro.objects.order_by('pk').first().pk}",
 }
 
 
@@ -330,7 +333,18 @@ def world(superuser, manager, agent, customer, templates, sla_policies):
                 inbound=email, filename="notes.txt", content_type="text/plain", content=b"x", size=1
             )
     with acting_as("test:fixture"):
+        # Its page shows its tickets and their customers; its update page, the requesters.
+        builders.problem(
+            tickets=[ticket, builders.ticket(customer=customer, requester_email="pat@acme.com")]
+        )
         rule = TriageRule.objects.create(name="VIP first", assign_queue="vip")
+        # Its reply shows the ticket's and the customer's (hostile) text on its preview.
+        Macro.objects.create(
+            name="Escalate",
+            reply="{requester_name} {customer} {ticket_subject} {new_code}",
+            workflow=Macro.Workflow.REISSUE_CODE,
+            set_queue="escalations",
+        )
         TriageCondition.objects.create(
             rule=rule, field="subject", operator="contains", value="urgent"
         )
@@ -343,6 +357,10 @@ def world(superuser, manager, agent, customer, templates, sla_policies):
             error="SMTPServerDisconnected: gone",
         )
         builders.notification(recipient=superuser, error="SMTPServerDisconnected: gone")
+        # Its name and filters made hostile: on the queue, the sidebar and its own pages.
+        SavedView.objects.create(
+            owner=superuser, page="queue", name="Urgent", query="priority=urgent", shared=True
+        )
         for kind in Case.Kind:
             builders.case(
                 kind=kind,

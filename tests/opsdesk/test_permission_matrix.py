@@ -68,6 +68,12 @@ WORKFLOWS = {
     "ticket action": ("support_ticket_act", ("manager", "ops_lead")),
     "ticket page": ("support_ticket_change", ("manager", "ops_lead")),
     "ticket reply retry": ("support_ticket_reply_retry", ("manager", "ops_lead")),
+    "ticket macro": ("support_ticket_macro", ("manager", "ops_lead")),
+    "problem update": ("support_problem_update", ("manager",)),
+    "problem solve": ("support_problem_solve", ("manager",)),
+    "problem link": ("support_problem_link", ("manager",)),
+    "problem unlink": ("support_problem_unlink", ("manager",)),
+    "save a view": ("opsdesk_savedview_save", ()),
     "checklist task done": ("onboarding_checklisttask_done", ()),
     "checklist task reopen": ("onboarding_checklisttask_reopen", ()),
 }

@@ -22,7 +22,10 @@ pytestmark = pytest.mark.django_db
 # permissions), so a database migrated before or after that move ends with exactly these.
 # A later grant change edits GRANTS and this, and adds a sync migration (kit.roles):
 # opsdesk.0009 the grants of inbound email (support 3, ops leads 2); opsdesk.0011 those of
-# the service levels (every role reads the three SLA models, ops leads edit them: 7).
+# the service levels (every role reads the three SLA models, ops leads edit them: 7); the
+# next those of support's macros (every role reads them, support and ops leads write them:
+# 7) and of problems (every role reads them, support and ops leads work them: 5); and
+# those of saved views (every role keeps its own: 4 each; ops leads manage shared ones: 1).
 EXPECTED_GRANTS = {
     roles.SUPPORT: {
         "billing.view_invoice",
@@ -39,11 +42,18 @@ EXPECTED_GRANTS = {
         "onboarding.view_checklisttask",
         "onboarding.view_checklisttemplate",
         "onboarding.view_templateitem",
+        "opsdesk.add_savedview",
+        "opsdesk.change_savedview",
+        "opsdesk.delete_savedview",
         "opsdesk.view_digestdelivery",
+        "opsdesk.view_savedview",
+        "support.add_macro",
         "support.add_ticket",
         "support.add_triagecondition",
         "support.add_triagerule",
         "support.change_inboundemail",
+        "support.change_macro",
+        "support.change_problem",
         "support.change_ticket",
         "support.change_triagecondition",
         "support.change_triagerule",
@@ -52,6 +62,8 @@ EXPECTED_GRANTS = {
         "support.view_case",
         "support.view_emailattachment",
         "support.view_inboundemail",
+        "support.view_macro",
+        "support.view_problem",
         "support.view_slaholiday",
         "support.view_slapolicy",
         "support.view_slatarget",
@@ -81,8 +93,14 @@ EXPECTED_GRANTS = {
         "onboarding.view_checklisttask",
         "onboarding.view_checklisttemplate",
         "onboarding.view_templateitem",
+        "opsdesk.add_savedview",
+        "opsdesk.change_savedview",
+        "opsdesk.delete_savedview",
         "opsdesk.view_digestdelivery",
+        "opsdesk.view_savedview",
         "support.view_case",
+        "support.view_macro",
+        "support.view_problem",
         "support.view_slaholiday",
         "support.view_slapolicy",
         "support.view_slatarget",
@@ -121,12 +139,20 @@ EXPECTED_GRANTS = {
         "onboarding.view_checklisttemplate",
         "onboarding.view_templateitem",
         "opsdesk.change_digestdelivery",
+        "opsdesk.add_savedview",
+        "opsdesk.change_savedview",
+        "opsdesk.delete_savedview",
+        "opsdesk.manage_shared_savedview",
         "opsdesk.view_digestdelivery",
+        "opsdesk.view_savedview",
         "support.add_case",
+        "support.add_macro",
         "support.add_slaholiday",
         "support.add_slapolicy",
         "support.add_slatarget",
         "support.change_case",
+        "support.change_macro",
+        "support.change_problem",
         "support.change_slaholiday",
         "support.change_slapolicy",
         "support.change_slatarget",
@@ -135,6 +161,8 @@ EXPECTED_GRANTS = {
         "support.view_case",
         "support.view_emailattachment",
         "support.view_inboundemail",
+        "support.view_macro",
+        "support.view_problem",
         "support.view_slaholiday",
         "support.view_slapolicy",
         "support.view_slatarget",
@@ -178,11 +206,11 @@ def test_the_table_grants_each_role_exactly_its_permissions():
 
 
 def apply_the_sync_migration() -> None:
-    """Run the latest sync migration (opsdesk.0011_roles_sync_sla) as `migrate` does:
+    """Run the latest sync migration (opsdesk.0013_roles_sync_issue19) as `migrate` does:
     its code on the historical models of that point of the history, in the test's
     transaction."""
     executor = MigrationExecutor(connection)
-    node = ("opsdesk", "0011_roles_sync_sla")
+    node = ("opsdesk", "0013_roles_sync_issue19")
     state = executor.loader.project_state(node, at_end=False)
     with connection.schema_editor() as editor:
         executor.loader.get_migration(*node).apply(state, editor)
@@ -484,11 +512,15 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
     assert titles(agent)["Support"] == [
         "Triage queue",
         "All tickets",
+        "Support report",
+        "Problems",
         "Exceptions",
+        "Saved views",
         "Webhook events",
         "Inbound emails",
         "Tags",
         "Triage rules",
+        "Macros",
         "SLA policies",
     ]
     assert titles(superuser)["Administration"] == ["Users", "Groups"]

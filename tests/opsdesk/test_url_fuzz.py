@@ -43,8 +43,8 @@ from customers.models import Contact, Contract, Entitlement, Order, Product, Usa
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
-from opsdesk.models import DigestDelivery
-from support.models import Case, EmailAttachment, Tag, TriageRule, WebhookEvent
+from opsdesk.models import DigestDelivery, SavedView
+from support.models import Case, EmailAttachment, Macro, Tag, TriageRule, WebhookEvent
 from tests import builders
 from tests.records import populate
 
@@ -132,6 +132,17 @@ QUERY_NAMES = {
     "_selected_action",
     "select_across",
     "index",
+    # Saved views: "Save this view" and the sidebar's page (opsdesk.saved_views).
+    "here",
+    "name",
+    "query",
+    "shared",
+    # The support report and its drill-down (support.admin_reports).
+    "as_of",
+    "weeks",
+    "week",
+    "clock",
+    "person",
 }
 
 
@@ -226,6 +237,7 @@ def world(db, superuser, customer, templates, sla_policies):
     with acting_as("test:fixture"):
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         rule = TriageRule.objects.create(name="VIP first")
+        macro = Macro.objects.create(name="Escalate", set_queue="escalations")
         email = builders.inbound_email(ticket=other.tickets.get())
         EmailAttachment.objects.create(
             inbound=email, filename="log.txt", content_type="text/plain", content=b"x", size=1
@@ -237,6 +249,10 @@ def world(db, superuser, customer, templates, sla_policies):
             email=superuser.email,
         )
         notification = builders.notification(recipient=superuser)
+        saved_view = SavedView.objects.create(
+            owner=superuser, page="queue", name="Urgent", query="priority=urgent"
+        )
+        problem = builders.problem(tickets=[builders.ticket(requester_email="pat@example.com")])
     checklist = checklist_generate(contract=customer.contracts.get())
     return {
         "customers/customer/": customer,
@@ -251,6 +267,8 @@ def world(db, superuser, customer, templates, sla_policies):
         "support/webhookevent/": WebhookEvent.objects.first(),
         "support/inboundemail/": email,
         "support/triagerule/": rule,
+        "support/macro/": macro,
+        "support/problem/": problem,
         "support/slapolicy/": sla_policies["Starter"],
         "support/case/": Case.objects.get(customer=other),
         "billing/invoice/": other.invoices.get(),
@@ -260,6 +278,7 @@ def world(db, superuser, customer, templates, sla_policies):
         "onboarding/checklisttask/": ChecklistTask.objects.filter(checklist=checklist).first(),
         "opsdesk/digestdelivery/": delivery,
         "opsdesk/notification/": notification,
+        "opsdesk/savedview/": saved_view,
         "auth/user/": superuser,
         "auth/group/": Group.objects.get(name=roles.SUPPORT),
     }

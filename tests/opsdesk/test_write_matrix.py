@@ -37,8 +37,10 @@ NOBODY_WRITES: tuple[str, ...] = ()
 MANAGER_AND_UP = ("manager", "superuser")
 OPS_AND_UP = ("ops_lead", "superuser")
 SUPPORT_AND_UP = ("support", "superuser")
+SUPPORT_OPS_AND_UP = ("support", "ops_lead", "superuser")
 SUPERUSER = ("superuser",)
 EVERY_ROLE = ("support", "manager", "ops_lead", "superuser")
+PROBLEM_WORKERS = ("support", "ops_lead", "superuser")
 
 
 def writes(*, add, change, delete) -> dict[str, tuple[str, ...]]:
@@ -65,6 +67,9 @@ MODEL_WRITERS = {
     "support_inboundemail": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "support_triagerule": writes(add=SUPPORT_AND_UP, change=SUPPORT_AND_UP, delete=SUPPORT_AND_UP),
     "support_slapolicy": writes(add=OPS_AND_UP, change=OPS_AND_UP, delete=SUPERUSER),
+    # Support and ops leads name a problem; it has tickets: deleting it is refused (PROTECT).
+    "support_problem": writes(add=NOBODY_WRITES, change=PROBLEM_WORKERS, delete=NOBODY_WRITES),
+    "support_macro": writes(add=SUPPORT_OPS_AND_UP, change=SUPPORT_OPS_AND_UP, delete=SUPERUSER),
     # A case's page is the record; it changes through the inbox's workflows.
     "support_case": writes(add=OPS_AND_UP, change=NOBODY_WRITES, delete=SUPERUSER),
     "billing_invoice": writes(add=OPS_AND_UP, change=OPS_AND_UP, delete=SUPERUSER),
@@ -77,6 +82,12 @@ MODEL_WRITERS = {
     "onboarding_checklisttask": writes(add=NOBODY_WRITES, change=EVERY_ROLE, delete=NOBODY_WRITES),
     "opsdesk_digestdelivery": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "opsdesk_notification": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
+    # The world's view is Sam's, shared: he and ops leads change and delete it.
+    "opsdesk_savedview": writes(
+        add=NOBODY_WRITES,
+        change=("support", "ops_lead", "superuser"),
+        delete=("support", "ops_lead", "superuser"),
+    ),
     "auth_user": writes(add=SUPERUSER, change=SUPERUSER, delete=NOBODY_WRITES),
     "auth_group": writes(add=SUPERUSER, change=SUPERUSER, delete=SUPERUSER),
 }
@@ -96,6 +107,9 @@ VIEW_WRITERS = {
             "app_list",
             "catch_all",
             "support_ticket_queue",
+            "support_ticket_report",
+            "support_ticket_report_tickets",
+            "support_ticket_report_csv",
             "support_case_inbox",
             "onboarding_checklist_overview",
             "onboarding_checklisttask_mine",
@@ -116,8 +130,14 @@ VIEW_WRITERS = {
     "customers_customer_migrate_account": OPS_AND_UP,
     "support_ticket_act": SUPPORT_AND_UP,
     "support_ticket_reply_retry": SUPPORT_AND_UP,
+    # Applying the world's macro (its preview's form) to the world's ticket.
+    "support_ticket_macro": SUPPORT_AND_UP,
     "support_webhookevent_retry": OPS_AND_UP,
     "support_inboundemail_retry": SUPPORT_AND_UP,
+    "support_problem_update": PROBLEM_WORKERS,
+    "support_problem_solve": PROBLEM_WORKERS,
+    "support_problem_link": PROBLEM_WORKERS,
+    "support_problem_unlink": PROBLEM_WORKERS,
     # Downloads: GET only.
     "support_inboundemail_original": NOBODY_WRITES,
     "support_inboundemail_attachment": NOBODY_WRITES,
@@ -134,6 +154,9 @@ VIEW_WRITERS = {
     "password_change": EVERY_ROLE,
     # Each person saves their own notification settings.
     "opsdesk_notification_preferences": EVERY_ROLE,
+    # Everyone saves views of the queue for themselves; the sidebar's only reads.
+    "opsdesk_savedview_save": EVERY_ROLE,
+    "opsdesk_savedview_sidebar": NOBODY_WRITES,
     "auth_user_password_change": SUPERUSER,
 }
 
@@ -176,6 +199,10 @@ def post_only_bodies(objects: dict) -> dict[str, dict]:
                 ticket=objects["support_ticket_reply_retry"], failed_at__isnull=False
             ).pk
         },
+        "opsdesk_savedview_save": {"page": "queue", "query": "priority=low", "name": "Low"},
+        # The other customer's ticket joins the problem; one of the problem's leaves it.
+        "support_problem_link": {"ticket": objects["support_ticket"].pk},
+        "support_problem_unlink": {"ticket": objects["support_problem"].tickets.first().pk},
         "customers_usagedaily_add": {"date": "2026-01-01"},  # (customer, date) is unique
         "customers_contact_add": {"email": "new.contact@example.com"},  # (customer, email) too
         "support_case_add": {  # a case's page has no form to lend its values

@@ -138,9 +138,9 @@ def test_the_ticket_page_costs_the_same_for_a_small_and_a_big_customer(client, a
         return len(captured)
 
     client.get(page(quiet))  # warm per-process caches
-    # 16, with the form's assignee list and its customer choice; a thread with customer
-    # messages adds their attachments (test_ticket_conversation.py).
-    assert count(quiet) == count(busy) == 16
+    # 17, with the form's assignee list, its customer choice and the macros it offers; a
+    # thread with customer messages adds their attachments (test_ticket_conversation.py).
+    assert count(quiet) == count(busy) == 17
 
 
 def test_the_context_takes_six_queries(django_assert_num_queries, acme_world):

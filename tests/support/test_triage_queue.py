@@ -206,8 +206,9 @@ def test_the_queue_costs_the_same_for_3_tickets_and_30(client, agent, customer, 
     small = count()
     add(27)
     # The count, the page's ids in order, its rows, their tags: one more than before the
-    # risk order (which reads the ids from its indexes, then the rows).
-    assert count() == small == 11
+    # risk order (which reads the ids from its indexes, then the rows); and the person's
+    # saved views of the queue (opsdesk.saved_views).
+    assert count() == small == 12
 
 
 def test_assign_to_me_records_who_did_it(client, agent, manager):
