@@ -151,7 +151,8 @@ def test_the_counts_read_the_pages_indexes(client, agent, ops_lead, tickets):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Seq Scan" not in plan, plan
     assert plan.count("Index Only Scan using ticket_") + plan.count("Index Scan using ") >= 2, plan
-    assert "Bitmap Index Scan on case_open_queue" in plan, plan
+    # A plain or a bitmap scan of the index, as the planner prefers on the day.
+    assert re.search(r"Index (Only )?Scan (using|on) case_open_queue", plan), plan
 
 
 def make_views(owner, number: int, *, start: int = 0, page: str = "queue") -> None:
