@@ -47,6 +47,7 @@ from django.db import connection
 from django.utils import timezone
 
 from customers.models import Contract
+from kit.charts import two_axis_options
 from support import sla
 from support.models import Ticket, TicketComment
 
@@ -502,35 +503,9 @@ class Report:
 
     @property
     def chart_options(self) -> str:
-        return json.dumps(
-            {
-                "animation": False,
-                "responsive": True,
-                "maintainAspectRatio": False,
-                "layout": {"padding": {"top": 8, "right": 8}},
-                "interaction": {"mode": "index", "intersect": False},
-                "plugins": {
-                    "legend": {
-                        "display": True,
-                        "align": "end",
-                        "labels": {"usePointStyle": True, "boxWidth": 6, "boxHeight": 6},
-                    },
-                },
-                "scales": {
-                    "x": {"grid": {"display": False}, "ticks": {"maxRotation": 0}},
-                    "y": {
-                        "beginAtZero": True,
-                        "title": {"display": True, "text": "Median first response (hours)"},
-                    },
-                    "y1": {
-                        "position": "right",
-                        "min": 0,
-                        "max": 100,
-                        "title": {"display": True, "text": "Within target (%)"},
-                        "grid": {"drawOnChartArea": False},
-                    },
-                },
-            }
+        return two_axis_options(
+            left={"title": {"display": True, "text": "Median first response (hours)"}},
+            right={"min": 0, "max": 100, "title": {"display": True, "text": "Within target (%)"}},
         )
 
     # --- CSV ---

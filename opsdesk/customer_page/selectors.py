@@ -22,6 +22,7 @@ from billing.reconciliation import (
     tolerance,
 )
 from customers.models import Contract, Customer, Entitlement, UsageDaily
+from kit.charts import two_axis_options
 from kit.months import add_months, month_end, month_start
 from opsdesk.health import flags as health
 from support.models import Case, Ticket
@@ -47,37 +48,15 @@ _ERROR_RATE_COLOR = "#0ea5e9"
 
 
 def _chart_options() -> str:
-    return json.dumps(
-        {
-            "animation": False,
-            "responsive": True,
-            "maintainAspectRatio": False,
-            "layout": {"padding": {"top": 8, "right": 8}},
-            "interaction": {"mode": "index", "intersect": False},
-            "plugins": {
-                "legend": {
-                    "display": True,
-                    "align": "end",
-                    "labels": {"usePointStyle": True, "boxWidth": 6, "boxHeight": 6},
-                },
-            },
-            "scales": {
-                "x": {"grid": {"display": False}, "ticks": {"maxTicksLimit": 13, "maxRotation": 0}},
-                "y": {
-                    "beginAtZero": True,
-                    "title": {"display": True, "text": "WAU"},
-                    "ticks": {"precision": 0},
-                },
-                "y1": {
-                    "position": "right",
-                    "beginAtZero": True,
-                    # Up to the anomaly floor at least, so everyday noise stays flat.
-                    "suggestedMax": settings.OPSDESK_HEALTH_ERROR_RATE_FLOOR * 100,
-                    "title": {"display": True, "text": "Error rate (%)"},
-                    "grid": {"drawOnChartArea": False},
-                },
-            },
-        }
+    return two_axis_options(
+        left={"title": {"display": True, "text": "WAU"}, "ticks": {"precision": 0}},
+        right={
+            "beginAtZero": True,
+            # Up to the anomaly floor at least, so everyday noise stays flat.
+            "suggestedMax": settings.OPSDESK_HEALTH_ERROR_RATE_FLOOR * 100,
+            "title": {"display": True, "text": "Error rate (%)"},
+        },
+        x_ticks={"maxTicksLimit": 13},
     )
 
 
