@@ -137,8 +137,8 @@ def test_a_count_stops_at_100_rows_and_says_99_plus(client, agent):
 
 def test_the_counts_read_the_pages_indexes(client, agent, ops_lead, tickets):
     """Each view's rows are its page's: PostgreSQL finds them through the indexes the
-    pages use (here the queue's partial index of open tickets by priority, and the
-    inbox's of open cases), never by reading a whole table."""
+    pages use (the queue's indexes of tickets, the inbox's of cases), never by reading
+    a whole table."""
     saved_view(agent, "Urgent", "priority=urgent")
     saved_view(agent, "Unassigned", "assignee=none")
     saved_view(agent, "Open cases", "kind=missing_invoice", page="inbox")
@@ -150,9 +150,15 @@ def test_the_counts_read_the_pages_indexes(client, agent, ops_lead, tickets):
         cursor.execute("EXPLAIN " + counting)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Seq Scan" not in plan, plan
-    assert plan.count("Index Only Scan using ticket_") + plan.count("Index Scan using ") >= 2, plan
-    # A plain or a bitmap scan of the index, as the planner prefers on the day.
-    assert re.search(r"Index (Only )?Scan (using|on) case_open_queue", plan), plan
+    # One index read per view: plain, index-only or bitmap, and on whichever of the
+    # table's indexes the planner prefers on the day (on a near-empty table it has
+    # chosen case_open_queue on one run and case_state_opened on the next).
+    reads = re.findall(r"(?:Index Only Scan|Index Scan|Bitmap Index Scan) (?:using|on) (\w+)", plan)
+    assert len(reads) == 3, plan
+    tables = sorted(
+        "case" if name.startswith(("case_", "support_case_")) else "ticket" for name in reads
+    )
+    assert tables == ["case", "ticket", "ticket"], plan
 
 
 def make_views(owner, number: int, *, start: int = 0, page: str = "queue") -> None:
