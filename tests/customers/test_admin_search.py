@@ -169,13 +169,18 @@ def plan_of(sql: str) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+# Each field's lowercased indexes: either serves ``lower(email) = ...`` (the per-customer
+# unique one through its second column), and the planner picks either on a near-empty table.
+CONTACT_EMAIL = ("contact_email_lower", "contact_email_unique_per_customer")
+
+
 @pytest.mark.parametrize(
     ("url", "indexes"),
     [
-        (TICKETS, {"ticket_requester_email_lower"}),
-        (CUSTOMERS, {"contact_email_lower"}),
-        (CONTACTS, {"contact_email_lower"}),
-        (ENTITLEMENTS, {"entitlement_assignee_lower", "entitlement_redeemed_by_lower"}),
+        (TICKETS, [("ticket_requester_email_lower",)]),
+        (CUSTOMERS, [CONTACT_EMAIL]),
+        (CONTACTS, [CONTACT_EMAIL]),
+        (ENTITLEMENTS, [("entitlement_assignee_lower",), ("entitlement_redeemed_by_lower",)]),
     ],
 )
 def test_a_whole_address_is_looked_up_in_the_lowercased_index_not_the_trigrams(
@@ -186,7 +191,8 @@ def test_a_whole_address_is_looked_up_in_the_lowercased_index_not_the_trigrams(
     searches = [q["sql"] for q in captured if "jo@acme.example" in q["sql"]]
     assert searches
     plans = "\n".join(plan_of(sql) for sql in searches)
-    assert {name for name in indexes if name in plans} == indexes
+    for either in indexes:
+        assert any(name in plans for name in either), (either, plans)
     assert "requester_email_trgm" not in plans and "contact_email_trgm" not in plans
 
 
