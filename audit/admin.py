@@ -5,16 +5,24 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.filters import (
+    FieldListFilter,
+    RelatedFieldListFilter,
+    RelatedOnlyFieldListFilter,
+)
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import HttpResponseNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
+from unfold.fields import UnfoldAdminReadonlyField
 
+from audit.context import current_actor
 from kit.admin import AdminParamsMixin, CappedCountPaginator
 from kit.params import pk_or_404
+from kit.people import admin_link, is_person_field, person_html, person_name
 
 
 class _ValidIdsOnly:
@@ -44,6 +52,79 @@ class SafeAutocompleteSelectMultiple(_ValidIdsOnly, AutocompleteSelectMultiple):
     pass
 
 
+class PeopleAutocompleteSelect(SafeAutocompleteSelect):
+    """The autocomplete of a field naming a person: kit.people's view (active staff by
+    name, allowed to whoever may view the form's model), not the users' admin's."""
+
+    url_name = "%s:auth_user_people"
+
+
+class PeopleAutocompleteSelectMultiple(SafeAutocompleteSelectMultiple):
+    url_name = "%s:auth_user_people"
+
+
+class _PersonChoices:
+    """A changelist filter on a person field lists people by name (kit.people), in one
+    query as Django's does."""
+
+    def _people(self, field, request, model_admin):
+        return field.remote_field.model._default_manager.complex_filter(
+            field.get_limit_choices_to()
+        )
+
+    def field_choices(self, field, request, model_admin):
+        people = self._people(field, request, model_admin)
+        return [
+            (person.pk, person_name(person))
+            for person in people.order_by("first_name", "last_name", "username")
+        ]
+
+
+class PersonFieldListFilter(_PersonChoices, RelatedFieldListFilter):
+    pass
+
+
+class PersonOnlyFieldListFilter(_PersonChoices, RelatedOnlyFieldListFilter):
+    def _people(self, field, request, model_admin):
+        pk_qs = (
+            model_admin.get_queryset(request)
+            .distinct()
+            .values_list(f"{self.field_path}__pk", flat=True)
+        )
+        return super()._people(field, request, model_admin).filter(pk__in=pk_qs)
+
+
+# Every filter on a person field names people: registered ahead of Django's own.
+FieldListFilter.register(
+    lambda f: bool(getattr(f, "remote_field", None)) and is_person_field(f),
+    PersonFieldListFilter,
+    take_priority=True,
+)
+
+
+def _person_column(name: str, description: str):
+    @admin.display(description=description, ordering=f"{name}__first_name")
+    def column(obj):
+        return person_name(getattr(obj, name)) or "-"
+
+    column.__name__ = name
+    return column
+
+
+def _readonly_link(self, remote_field, remote_obj):
+    """A read-only foreign key names its record, linked only when the person looking may
+    open it (Django links it always, and the page refused them); a person reads as their
+    name and email."""
+    viewer = current_actor().user
+    site = self.model_admin.admin_site
+    if isinstance(remote_obj, remote_field.model) and is_person_field(remote_field.field):
+        return person_html(viewer, remote_obj, site=site)
+    return admin_link(viewer, remote_obj, site=site)
+
+
+UnfoldAdminReadonlyField.get_admin_url = _readonly_link
+
+
 class RecordPageMixin:
     """For models whose rows change only through workflows: the object's page is the
     record, not a form. Without the change permission on the object, Django's admin shows
@@ -57,6 +138,25 @@ class RecordPageMixin:
         return super().has_change_permission(request, obj)
 
 
+class SystemMadeMixin:
+    """For models whose rows only the system makes (events that arrived, imported
+    invoices, reconciliation runs, usage reports): the admin adds none. So no "+" on the
+    list, no "Save and add another", no "+" beside a field that picks one, and an empty
+    list does not offer to create one. The model's add permission still gates the
+    workflow that makes them (an import, a run), which asks ``may_make``."""
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return False
+
+    def may_make(self, request) -> bool:
+        """The person's model add permission: may they start what makes these rows."""
+        return super().has_add_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_make": self.may_make(request)}
+        return super().changelist_view(request, extra_context)
+
+
 class AuditedModelAdmin(AdminParamsMixin, SimpleHistoryAdmin, ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
@@ -65,18 +165,49 @@ class AuditedModelAdmin(AdminParamsMixin, SimpleHistoryAdmin, ModelAdmin):
     history_list_per_page = 50
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        person = is_person_field(db_field)
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
-            kwargs["widget"] = SafeAutocompleteSelect(
-                db_field, self.admin_site, using=kwargs.get("using")
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+            widget = PeopleAutocompleteSelect if person else SafeAutocompleteSelect
+            kwargs["widget"] = widget(db_field, self.admin_site, using=kwargs.get("using"))
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if person and field is not None:
+            field.label_from_instance = person_name
+        return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
+        person = is_person_field(db_field)
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
-            kwargs["widget"] = SafeAutocompleteSelectMultiple(
-                db_field, self.admin_site, using=kwargs.get("using")
-            )
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+            widget = PeopleAutocompleteSelectMultiple if person else SafeAutocompleteSelectMultiple
+            kwargs["widget"] = widget(db_field, self.admin_site, using=kwargs.get("using"))
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if person and field is not None:
+            field.label_from_instance = person_name
+        return field
+
+    def get_list_display(self, request):
+        """A column of a person field shows their name (kit.people), not the username."""
+        columns = []
+        for column in super().get_list_display(request):
+            field = _model_field(self.model, column) if isinstance(column, str) else None
+            person = field is not None and field.many_to_one and is_person_field(field)
+            if person and column not in self.list_editable:
+                columns.append(_person_column(column, str(field.verbose_name).capitalize()))
+            else:
+                columns.append(column)
+        return columns
+
+    def get_list_filter(self, request):
+        """A person field filtered on "related only" names people too."""
+        filters = []
+        for spec in super().get_list_filter(request):
+            if (
+                isinstance(spec, tuple | list)
+                and spec[1] is RelatedOnlyFieldListFilter
+                and is_person_field(_model_field(self.model, spec[0]))
+            ):
+                spec = (spec[0], PersonOnlyFieldListFilter)
+            filters.append(spec)
+        return filters
 
     @admin.display(description="Actor")
     def actor(self, record) -> str:
@@ -120,6 +251,13 @@ class AuditedModelAdmin(AdminParamsMixin, SimpleHistoryAdmin, ModelAdmin):
                 "has_delete_permission": False,
             }
         return super().render_history_view(request, template, context, **kwargs)
+
+
+def _model_field(model, name: str):
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:  # a method, an admin attribute or a lookup path
+        return None
 
 
 def choice_badge(field: str, colors: dict[str, str], *, description: str = ""):

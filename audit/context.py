@@ -27,6 +27,7 @@ class Actor:
 
 
 _current: ContextVar[Actor | None] = ContextVar("opsdesk_actor", default=None)
+_recorded_at: ContextVar[Any] = ContextVar("opsdesk_recorded_at", default=None)
 
 
 def current_actor() -> Actor:
@@ -81,3 +82,22 @@ def require_permission(by: Any, permission: str, error: type[Exception]) -> None
         return
     if not by.is_active or not by.has_perm(permission):
         raise error("You may not do this: it needs the permission " + permission)
+
+
+def recorded_moment() -> Any:
+    """The moment ``recorded_at`` names for the history rows written now, or None (now)."""
+    return _recorded_at.get()
+
+
+@contextlib.contextmanager
+def recorded_at(moment: Any) -> Iterator[None]:
+    """Date every history row written inside the block at ``moment`` instead of now.
+
+    Only for replaying the past (the demo data, ``opsdesk.demo``): a service called inside
+    records what it did as having happened then. The application's own writes never
+    use it: their history is dated by the clock."""
+    token = _recorded_at.set(moment)
+    try:
+        yield
+    finally:
+        _recorded_at.reset(token)

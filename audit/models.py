@@ -12,7 +12,7 @@ from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
 from audit import held
-from audit.context import current_actor
+from audit.context import current_actor, recorded_moment
 from audit.guard import AuditedManager
 
 
@@ -73,6 +73,8 @@ def _stamp_actor(sender, history_instance, **kwargs):
     history_instance.history_for = actor.done_for
     if not history_instance.history_change_reason and actor.reason:
         history_instance.history_change_reason = actor.reason
+    if (moment := recorded_moment()) is not None:
+        history_instance.history_date = moment
 
 
 pre_create_historical_record.connect(_stamp_actor, dispatch_uid="audit.stamp_actor")

@@ -54,6 +54,9 @@ from django.utils.text import capfirst
 from simple_history.models import ModelChange
 from simple_history.utils import get_m2m_reverse_field_name
 
+from kit.people import person_name
+from kit.text import readable_value
+
 PAGE_SIZE = 50
 # Rows of one bulk operation closer together than this read as one entry.
 BULK_GAP = dt.timedelta(seconds=1)
@@ -424,7 +427,30 @@ def _related_wanted(drafts: Iterable[_Draft]) -> dict[type[models.Model], set]:
                 value = getattr(draft.row, model_field.attname)
                 if value is not None:
                     wanted[model_field.related_model].add(value)
+        # The person who acted, named by their name rather than their username.
+        if (user_id := getattr(draft.row, "history_user_id", None)) is not None:
+            wanted[_history_user_model(draft.row)].add(user_id)
     return wanted
+
+
+def _history_user_model(row):
+    return type(row)._meta.get_field("history_user").related_model
+
+
+def _actor(row, related: Mapping[tuple, Any]) -> str:
+    """Who acted: a person by their name (kit.people), "task:… for <name>" for what ran on
+    a person's behalf; system actors as recorded."""
+    label = row.history_actor
+    user_id = getattr(row, "history_user_id", None)
+    user = related.get((_history_user_model(row), user_id)) if user_id is not None else None
+    if user is None:
+        return label
+    username = user.get_username()
+    if label == username:
+        return person_name(user)
+    if label.endswith(f" for {username}"):
+        return label[: -len(username)] + person_name(user)
+    return label
 
 
 def _fetch_related(wanted: Mapping[type[models.Model], set]) -> dict[tuple, Any]:
@@ -444,12 +470,12 @@ def _display(model_field, value, related: Mapping[tuple, Any], moment: str = _PR
         return EMPTY
     if model_field.many_to_one:
         obj = related.get((model_field.related_model, value))
-        return str(obj) if obj is not None else f"#{value} (deleted)"
+        return _name(obj) if obj is not None else f"#{value} (deleted)"
     if model_field.many_to_many:
         names = []
         for pk in value:
             obj = related.get((model_field.related_model, pk))
-            names.append(str(obj) if obj is not None else f"#{pk} (deleted)")
+            names.append(_name(obj) if obj is not None else f"#{pk} (deleted)")
         return ", ".join(sorted(names))
     if isinstance(model_field, ArrayField):
         return ", ".join(_display(model_field.base_field, item, related) for item in value)
@@ -461,7 +487,12 @@ def _display(model_field, value, related: Mapping[tuple, Any], moment: str = _PR
         return formats.date_format(timezone.localtime(value), moment)
     if isinstance(value, dt.date):
         return formats.date_format(value, "j M Y")
-    return str(value)
+    return readable_value(value)
+
+
+def _name(obj) -> str:
+    """A related record's name; a person's is their full name."""
+    return person_name(obj) if hasattr(obj, "get_full_name") else str(obj)
 
 
 def _change(model_field, old, new, related: Mapping[tuple, Any]) -> Change:
@@ -509,7 +540,7 @@ def _entry(draft: _Draft, verbs, related, subject_ref: str) -> Entry:
     record = _record(row, related)
     return Entry(
         at=row.history_date,
-        actor=row.history_actor,
+        actor=_actor(row, related),
         reason=row.history_change_reason or "",
         done_for=parse_record_label(row.history_for),
         record=record,

@@ -1,6 +1,6 @@
 """``python -m bench [webhooks] [health] [reconcile]`` (``make bench``): the benchmarks
 named, all of them without arguments; exits non-zero when one fails. ``health`` is in
-``bench.health``, ``reconcile`` in ``bench.reconcile``.
+``bench.health``, ``reconcile`` in ``bench.reconcile``, ``search`` in ``bench.search``.
 
 ``webhooks``: sustained webhook intake against a bare insert. Serves opsdesk with
 gunicorn (sync workers, no access log) on a free local port and loads it with ``wrk``:
@@ -55,6 +55,7 @@ from bench import (
     reconcile,
     report,
     say,
+    search,
     testtime,
 )
 from bench.report import Row
@@ -560,6 +561,7 @@ BENCHMARKS = {
     "health": health.main,
     "reconcile": reconcile.main,
     "pages": pages.main,
+    "search": search.main,
     "history": history.main,
     "testtime": testtime.main,
 }

@@ -47,6 +47,7 @@ class Page:
     name: str
     url: str | None  # None: the page does not exist (yet)
     search: bool = False
+    status: int = 200  # what it answers (a search's exact hit redirects: 302)
 
 
 @dataclass
@@ -197,7 +198,7 @@ def _content_types() -> set[tuple]:
 
 
 def _measure(
-    urls: dict[str, str], runs: int
+    urls: dict[str, str], runs: int, make_pages=None
 ) -> tuple[dict[str, dict[str, str]], dict[str, list[Page]], dict[str, dict[str, Fetch]]]:
     """Every page on every database (``urls``: scale -> database URL): one counted request
     each, then ``runs`` timed rounds, each round fetching the page from every database in
@@ -215,7 +216,7 @@ def _measure(
         ContentType.objects.clear_cache()
         types.add(frozenset(_content_types()))
         terms[scale] = _terms(terms["small"]["tenant"] if terms else None)
-        pages[scale] = _pages(terms[scale])
+        pages[scale] = (make_pages or _pages)(terms[scale])
         clients[scale] = _client()  # its session lives in this database
     same_types = len(types) == 1  # else the cached content types must go at each switch
 
@@ -292,14 +293,16 @@ def _detail(fetch: Fetch) -> str:
     return f" (SQL {fetch.sql_ms:.0f} ms{rows})"
 
 
-def _row(page: Page, large: Fetch | None, small: Fetch | None, small_customers: int) -> Row:
+def _row(
+    page: Page, large: Fetch | None, small: Fetch | None, small_customers: int, bench: str = "pages"
+) -> Row:
     if page.url is None or large is None or small is None:
-        return Row.check("pages", page.name, "missing (no such page yet)", False, "exists")
-    if large.status != 200 or small.status != 200:
-        return Row.failed("pages", f"{page.name}: HTTP {large.status} (small {small.status})")
+        return Row.check(bench, page.name, "missing (no such page yet)", False, "exists")
+    if large.status != page.status or small.status != page.status:
+        return Row.failed(bench, f"{page.name}: HTTP {large.status} (small {small.status})")
     counts = large.unbounded_counts()
     row = Row.held(
-        "pages", page.name,
+        bench, page.name,
         f"{large.median_ms:.0f} ms, p95 {large.p95_ms:.0f}, {large.queries} q{_detail(large)}",
         f"{small.median_ms:.0f} ms, p95 {small.p95_ms:.0f}, {small.queries} q{_detail(small)} "
         f"({small_customers} customers)",
@@ -311,9 +314,11 @@ def _row(page: Page, large: Fetch | None, small: Fetch | None, small_customers: 
     return row
 
 
-def main() -> list[Row]:
+def main(*, bench: str = "pages", make_pages=None) -> list[Row]:
+    """``make_pages``: the pages to measure from the terms (``_pages``'s, by default);
+    ``bench``: the name of the run's files and rows (``bench.search`` measures its own)."""
     runs = knob("BENCH_PAGE_RUNS", 15)
-    files = RunFiles("pages")
+    files = RunFiles(bench)
     env = dict(os.environ)
     with contextlib.ExitStack() as cleanup:
         server = database_server(env, cleanup)
@@ -321,8 +326,10 @@ def main() -> list[Row]:
         small = dataset.prepare(server, dataset.small())
         from django.db import connections
 
-        say(f"pages: {runs} timed rounds each, interleaving the two databases")
-        terms, all_pages, fetched = _measure({"small": small["url"], "large": big["url"]}, runs)
+        say(f"{bench}: {runs} timed rounds each, interleaving the two databases")
+        terms, all_pages, fetched = _measure(
+            {"small": small["url"], "large": big["url"]}, runs, make_pages
+        )
         pages, small_fetched, big_fetched = all_pages["large"], fetched["small"], fetched["large"]
         cleanup.callback(connections.close_all)
         indexes = _trigram_indexes()
@@ -336,9 +343,8 @@ def main() -> list[Row]:
 
     rows: list[Row] = []
     for page in pages:
-        rows.append(
-            _row(page, big_fetched.get(page.name), small_fetched.get(page.name), small["customers"])
-        )
+        large_fetch, small_fetch = big_fetched.get(page.name), small_fetched.get(page.name)
+        rows.append(_row(page, large_fetch, small_fetch, small["customers"], bench))
     for name, page_plans in plans.items():
         # Held: every LIKE statement can read a trigram index (the lookup and the index
         # expression match). Reported: the statements the planner still runs as a scan,
@@ -355,7 +361,7 @@ def main() -> list[Row]:
             measured += f"; {unusable} cannot use one"
         rows.append(
             Row.check(
-                "pages", f"{name}: trigram index", measured if usable else "no LIKE statement",
+                bench, f"{name}: trigram index", measured if usable else "no LIKE statement",
                 bool(usable) and not unusable, "every LIKE can read a gin_trgm_ops index",
             )
         )  # fmt: skip

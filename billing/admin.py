@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin, choice_badge
+from audit.admin import AuditedModelAdmin, SystemMadeMixin, choice_badge
 from billing.imports import InvoiceImportError, invoices_import_file
 from billing.models import Invoice, ReconciliationRun
 from billing.reconciliation import BILLING_KINDS, parse_month
@@ -32,7 +32,7 @@ class UploadForm(forms.Form):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditedModelAdmin):
+class InvoiceAdmin(SystemMadeMixin, AuditedModelAdmin):  # imported from the billing system
     list_display = [
         "number",
         "customer",
@@ -64,7 +64,7 @@ class InvoiceAdmin(AuditedModelAdmin):
 
     def upload_view(self, request):
         """Upload an export: the counts, and every rejected row with its line and reason."""
-        if not self.has_add_permission(request):
+        if not self.may_make(request):
             raise PermissionDenied
         result = None
         form = UploadForm(request.POST or None, request.FILES or None)
@@ -108,7 +108,7 @@ class StartRunForm(forms.Form):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(AuditedModelAdmin):
+class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
     """The runs, newest first; a run's page shows its progress while it runs and then
     what it found. Runs are started from here ("Reconcile a month") or by beat."""
 
@@ -191,7 +191,7 @@ class ReconciliationRunAdmin(AuditedModelAdmin):
 
     def start_view(self, request):
         """Queue the reconciliation of a month; the worker runs it."""
-        if not self.has_add_permission(request):
+        if not self.may_make(request):
             raise PermissionDenied
         form = StartRunForm(
             request.POST or None,

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
-from customers.models import CURRENCY_CODE, Customer
+from customers.models import CURRENCY_CODE, Customer, trigram_index
 
 
 class Invoice(AuditedModel):
@@ -56,6 +56,8 @@ class Invoice(AuditedModel):
         indexes = [
             # Reconciliation and the billing tab: a customer's invoices by period.
             models.Index(fields=["customer", "period_start"], name="invoice_customer_period"),
+            # The global search (opsdesk.search): an invoice number, whole or part, any case.
+            trigram_index("number", "invoice_number_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -310,7 +310,9 @@ def findings_for(
     contract = (Contract, row.contract_id) if row.contract_id else None
     first_invoice = (Invoice, issued[0].pk) if issued else None
 
-    def finding(kind, summary, expected, found, expected_amount, found_amount, subject, *extra):
+    def finding(
+        kind, summary, expected, found, expected_amount, found_amount, subject, *extra, since=None
+    ):
         return Finding(
             kind=kind,
             key=case_dedupe_key(kind, ident, month, *extra),
@@ -322,7 +324,8 @@ def findings_for(
             expected_amount=expected_amount,
             found_amount=found_amount,
             subject=subject,
-            details=details,
+            # When the problem began (support.Case.began_at): the month, or ``since``.
+            details={**details, "since": f"{since or row.month:%Y-%m-%d}"},
         )
 
     found = []
@@ -409,6 +412,7 @@ def findings_for(
                 invoice.amount_paid,
                 (Invoice, invoice.pk),
                 invoice.external_id,
+                since=invoice.due_at,
             )
         )
     return found

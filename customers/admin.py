@@ -2,47 +2,29 @@ import copy
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
-from django.db import models
-from django.db.models import Count, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.utils.text import smart_split, unescape_string_literal
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin, RecordPageMixin, SafeAutocompleteSelect, choice_badge
+from audit.admin import (
+    AuditedModelAdmin,
+    RecordPageMixin,
+    SafeAutocompleteSelect,
+    SystemMadeMixin,
+    choice_badge,
+)
 from customers.access import customers_editable_by, user_may_edit_customer
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.admin_workflows import EntitlementWorkflowsMixin
+from customers.answers import contract_seat_changes
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
-
-
-def _is_email(term: str) -> bool:
-    try:
-        validate_email(term)
-    except ValidationError:
-        return False
-    return True
-
-
-def _holding(model, field: str, term: str) -> QuerySet:
-    """The rows of ``model`` whose ``field`` holds ``term``, any case. A whole email
-    address in an email field is that address (its ``LOWER()`` index): every address
-    shares trigrams such as "EXA" and ".CO", so a substring match of one reads most of a
-    trigram index. Anything else is a substring (``icontains``, its trigram index)."""
-    if isinstance(model._meta.get_field(field), models.EmailField) and _is_email(term):
-        return model.objects.alias(_lowered=Lower(field)).filter(_lowered=term.lower())
-    return model.objects.filter(**{f"{field}__icontains": term})
-
-
-def matching(model, fields: list[str], term: str, *, column: str = "pk") -> QuerySet:
-    """A subquery of ``column`` of the rows of ``model`` where one of ``fields`` holds
-    ``term``: a UNION of one SELECT per field, each planned alone and so able to read
-    that field's index (an OR of them in one WHERE lets PostgreSQL scan the table)."""
-    selects = [_holding(model, field, term).order_by().values(column) for field in fields]
-    return selects[0].union(*selects[1:])
+from kit.indexed_search import holding as _holding
+from kit.indexed_search import matching
 
 
 class IndexedSearchMixin:
@@ -239,6 +221,48 @@ class EditableCustomersAutocomplete(SafeAutocompleteSelect):
         return super().get_url() + "?editable=1"
 
 
+class AccountManagerFilter(admin.SimpleListFilter):
+    """Whose customers: me, anyone (all), unassigned, or one account manager by name.
+    Its parameter is the one Django's own filter of the field used, so links that name a
+    manager (the home page's "your customers") keep working."""
+
+    title = "account manager"
+    parameter_name = "account_manager__id__exact"
+
+    def lookups(self, request, model_admin):
+        from kit.people import person_name
+
+        managers = (
+            get_user_model()
+            .objects.filter(managed_customers__isnull=False)
+            .distinct()
+            .order_by("first_name", "last_name", "username")
+        )
+        return [
+            ("me", "Me"),
+            ("none", "Unassigned"),
+            *((str(user.pk), person_name(user)) for user in managers),
+        ]
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if choice["display"] == "All":
+                choice = {**choice, "display": "Anyone"}
+            yield choice
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "me":
+            return queryset.filter(account_manager=request.user)
+        if value == "none":
+            return queryset.filter(account_manager__isnull=True)
+        if value:
+            if not value.isdigit():
+                raise IncorrectLookupParameters("The account manager is not one.")
+            return queryset.filter(account_manager_id=int(value))
+        return queryset
+
+
 class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
     """Registered by ``opsdesk.admin`` with the cross-app overview on its change page."""
 
@@ -252,7 +276,7 @@ class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
         "created_at",
     ]
     list_select_related = ["account_manager"]
-    list_filter = ["status", "account_manager"]
+    list_filter = ["status", AccountManagerFilter]
     search_fields = ["name", "external_id", "crm_id", "contacts__email"]
     search_related = {"pk": (Contact, "customer_id", ["email"])}
     search_help_text = (
@@ -297,6 +321,9 @@ class ContactAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
 
 @admin.register(Contract)
 class ContractAdmin(ManagedByUserMixin, AuditedModelAdmin):
+    # Who changed the seats, when, from what and why (customers.answers), above the form.
+    change_form_before_template = "customers/seat_changes.html"
+
     list_display = [
         "customer",
         "plan",
@@ -313,6 +340,11 @@ class ContractAdmin(ManagedByUserMixin, AuditedModelAdmin):
     search_fields = ["customer__name", "customer__external_id"]
     autocomplete_fields = ["customer"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context["seat_changes"] = contract_seat_changes(contract=obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     status_badge = choice_badge(
         "status",
@@ -340,8 +372,10 @@ class ProductAdmin(AuditedModelAdmin):
         return obj._entitlements
 
 
-@admin.register(Order)
 class OrderAdmin(RecordPageMixin, OrderTraceMixin, AuditedModelAdmin):
+    """Registered by ``opsdesk.record_pages`` with what happened to it and its open cases
+    above the record."""
+
     list_display = [
         "external_id",
         "customer",
@@ -372,7 +406,6 @@ class OrderAdmin(RecordPageMixin, OrderTraceMixin, AuditedModelAdmin):
         return service_owned(Order)
 
 
-@admin.register(Entitlement)
 class EntitlementAdmin(
     RecordPageMixin,
     IndexedSearchMixin,
@@ -380,6 +413,9 @@ class EntitlementAdmin(
     EntitlementWorkflowsMixin,
     AuditedModelAdmin,
 ):
+    """Registered by ``opsdesk.record_pages`` with whether its person has access (and why
+    not) and its open cases above the record."""
+
     list_display = [
         "code",
         "customer",
@@ -435,7 +471,7 @@ class EntitlementAdmin(
 
 
 @admin.register(UsageDaily)
-class UsageDailyAdmin(AuditedModelAdmin):
+class UsageDailyAdmin(SystemMadeMixin, AuditedModelAdmin):  # reported by the product
     list_display = [
         "customer",
         "date",

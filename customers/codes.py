@@ -23,3 +23,11 @@ def redemption_code_generate(rng: random.Random | None = None) -> str:
         "".join(choose(REDEMPTION_CODE_ALPHABET) for _ in range(REDEMPTION_CODE_GROUP_LENGTH))
         for _ in range(REDEMPTION_CODE_GROUPS)
     )
+
+
+def redemption_code_bare(typed: str) -> str:
+    """A code as typed (any case, with or without its dashes or spaces) reduced to what
+    identifies it: upper case, without dashes or spaces. ``K7qp 4xmd-9rtw`` and
+    ``K7QP-4XMD-9RTW`` are both ``K7QP4XMD9RTW`` (the index ``entitlement_code_bare_trgm``
+    holds every code so)."""
+    return "".join(char for char in typed.upper() if char not in "- ")

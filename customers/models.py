@@ -6,13 +6,20 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower, Upper
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, Replace, Upper
 from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
+from kit.text import count_of
 
 CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
+
+
+def bare_code(field: str) -> Replace:
+    """A redemption code as ``customers.codes.redemption_code_bare`` writes it: upper
+    case, without its dashes."""
+    return Replace(Upper(field), Value("-"), Value(""))
 
 
 def trigram_index(field: str, name: str) -> GinIndex:
@@ -193,7 +200,7 @@ class Contract(AuditedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer} · {self.get_plan_display()} · {self.seats} seats"
+        return f"{self.customer} · {self.get_plan_display()} · {count_of(self.seats, 'seat')}"
 
 
 class Product(AuditedModel):
@@ -274,6 +281,10 @@ class Order(AuditedModel):
                 name="order_refunded_has_date",
             ),
         ]
+        indexes = [
+            # The global search (opsdesk.search): an order id, whole or part, any case.
+            trigram_index("external_id", "order_external_id_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
@@ -349,6 +360,11 @@ class Entitlement(AuditedModel):
             trigram_index("assignee_email", "entitlement_assignee_trgm"),
             trigram_index("redeemed_by_email", "entitlement_redeemed_by_trgm"),
             models.Index(Lower("redeemed_by_email"), name="entitlement_redeemed_by_lower"),
+            # The global search (opsdesk.search): a code, whole or part, typed with or
+            # without its dashes (customers.codes.redemption_code_bare).
+            GinIndex(
+                OpClass(bare_code("code"), name="gin_trgm_ops"), name="entitlement_code_bare_trgm"
+            ),
         ]
 
     def __str__(self) -> str:

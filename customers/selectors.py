@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
-from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from customers.models import Contract, Customer
 
@@ -33,6 +47,23 @@ def contract_current(*, customer: Customer) -> Contract | None:
     """The customer's current contract (the active one, else the latest), or None when it
     has none; one query."""
     return contracts_current_first(customer).first()
+
+
+def contract_on(*, customer_id: int, on: dt.date) -> tuple[Contract | None, bool]:
+    """The customer's contract that ran on ``on`` (of several, the current one first),
+    else its current contract; and whether it ran on ``on``. One query. What an
+    entitlement comes under (customers.answers)."""
+    runs = ExpressionWrapper(
+        Q(start_date__lte=on) & (Q(end_date__isnull=True) | Q(end_date__gte=on)),
+        output_field=BooleanField(),
+    )
+    found = (
+        Contract.objects.filter(customer_id=customer_id)
+        .annotate(_runs=runs)
+        .order_by(F("_runs").desc(), *_CURRENT_FIRST)
+        .first()
+    )
+    return found, bool(found and found._runs)
 
 
 def current_contract_subquery(customer_ref: OuterRef, field: str) -> Subquery:

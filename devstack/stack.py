@@ -2,7 +2,9 @@
 
 ``run``  — PostgreSQL (embedded under var/ unless ``DATABASE_URL``), a Redis broker
            (embedded under var/ unless ``CELERY_BROKER_URL``), migrations, the demo data
-           once, then the web server, a Celery worker and beat under one process manager.
+           once, today's digests when their time has passed, then the web server, a
+           Celery worker and beat under one process manager, on ``PORT`` (default 8000;
+           links in emails follow it unless ``OPSDESK_BASE_URL`` is set).
            Ctrl-C stops everything, the embedded database included.
 ``test`` — the checks of ``make test``: ruff, the import layers (lint-imports),
            ``makemigrations --check``, ``check --deploy``, then pytest against real
@@ -63,8 +65,30 @@ def _wait_for_socket(path: Path, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def web_env(env: dict[str, str]) -> str:
+    """Default the web server's ``PORT`` (8000) and the links emails carry
+    (``OPSDESK_BASE_URL``) to that port, unless set; returns the port."""
+    port = env.setdefault("PORT", "8000")
+    env.setdefault("OPSDESK_BASE_URL", f"http://127.0.0.1:{port}")
+    return port
+
+
+def send_todays_digests() -> None:
+    """Today's digests, when their scheduled time (``OPSDESK_DIGEST_HOUR``/``_MINUTE``) has
+    passed: beat would send them only tomorrow. Through ``send_digests`` (one claimed
+    delivery per recipient and date), so a restart sends nothing twice."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command("send_digests", if_due=True)
+    except CommandError as error:  # recorded on the deliveries; the app still starts
+        say(f"today's digests: {error}")
+
+
 def _prepare_database(env: dict[str, str]) -> None:
-    """Migrate, and seed the demo data on the first run, in this process (one Django start)."""
+    """Migrate, seed the demo data on the first run, and send today's digests if due, in
+    this process (one Django start)."""
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsdesk.settings")
     import django
@@ -75,6 +99,7 @@ def _prepare_database(env: dict[str, str]) -> None:
     call_command("migrate", interactive=False, verbosity=1)
     # The demo data once: a database that holds customers is left as it is.
     call_command("seed_demo", if_empty=True)
+    send_todays_digests()
     connections.close_all()
 
 
@@ -83,7 +108,7 @@ def run() -> int:
 
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "true")
-    port = env.setdefault("PORT", "8000")
+    port = web_env(env)
     VAR.mkdir(parents=True, exist_ok=True)
     started_postgres = _database(env)
     manager = Manager()

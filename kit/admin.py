@@ -8,6 +8,8 @@ went wrong the same way.
 - ``back_url`` / ``back_redirect``: the way back to the page a form was posted from.
 - ``form_errors``, ``report_refused_filters``, ``report_refusal``: the text of a form or
   filter that is not understood and of an action that was refused.
+- ``AsOfForm``: a report's "as of" date and number of weeks (the support report, the
+  scorecard).
 
 A path id is read with ``kit.params.object_or_404``; a query parameter with the other
 ``kit.params`` readers.
@@ -22,12 +24,14 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import ListView
 from unfold.views import UnfoldModelAdminViewMixin
 
-from kit.params import page_param
+from kit.dates import DateInput
+from kit.params import DATE_MIN, date_in_range, page_param
 
 # The lead of the message of an action that was refused and changed nothing.
 NOTHING_CHANGED = "Nothing changed."
@@ -92,6 +96,41 @@ def report_refusal(request, why: object, *, lead: str = NOTHING_CHANGED) -> None
     """Say that an action was refused and why: "Nothing changed. <why>" (``lead``: what
     did not happen, "Not saved.", "Not retried.")."""
     messages.error(request, f"{lead} {why}")
+
+
+# --- Reports read from history ------------------------------------------------------
+
+WEEKS_DEFAULT = 12
+WEEKS_MAX = 52
+
+
+class AsOfForm(forms.Form):
+    """A report's moment and span: ``as_of`` (the end of that day; empty: now), from
+    ``DATE_MIN`` to today, and ``weeks`` (1 to ``WEEKS_MAX``; empty: ``WEEKS_DEFAULT``).
+    A report that reads history up to a moment cannot read the future."""
+
+    as_of = forms.DateField(
+        label="As of (end of day)",
+        required=False,
+        widget=DateInput(),
+        validators=[date_in_range],
+    )
+    weeks = forms.IntegerField(
+        label="Weeks",
+        required=False,
+        min_value=1,
+        max_value=WEEKS_MAX,
+        widget=forms.NumberInput(attrs={"placeholder": str(WEEKS_DEFAULT)}),
+    )
+
+    def clean_as_of(self):
+        as_of = self.cleaned_data["as_of"]
+        today = timezone.localdate()
+        if as_of is not None and as_of > today:
+            raise forms.ValidationError(
+                f"Give a date from {DATE_MIN:%Y-%m-%d} to today ({today:%Y-%m-%d})."
+            )
+        return as_of
 
 
 # --- The way back ---------------------------------------------------------------------

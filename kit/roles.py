@@ -136,6 +136,8 @@ GRANTS: dict[str, frozenset[str]] = {
         "onboarding.delete_templateitem",
         # Edits and deletes anyone's shared saved views (and shares views of both pages).
         "opsdesk.manage_shared_savedview",
+        # The operations scorecard (docs/product.md#scorecard).
+        "opsdesk.view_scorecard",
     },
 }
 

@@ -6,12 +6,14 @@ checklist per contract), so a second run creates nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from collections import Counter
 
 from django.utils import timezone
 
+from audit.context import acting_as, acting_as_user, recorded_at
 from customers.models import Contract
 from onboarding.models import ChecklistTemplate, Role, TemplateItem
 from onboarding.services import checklist_generate, checklist_task_done
@@ -127,7 +129,9 @@ def seed_templates(created: Counter) -> None:
 
 def seed_checklists(*, seed: int, today: dt.date, created: Counter) -> None:
     """Checklists of the active contracts started in the last 90 days; the tasks due
-    before today were mostly done, a few are overdue."""
+    before today were mostly done, a few are overdue. Their history is the demo's past:
+    each checklist generated when its contract went live (by the activation task), each
+    task done by its owner at the moment it was done."""
     contracts = (
         Contract.objects.filter(
             status=Contract.Status.ACTIVE,
@@ -142,7 +146,8 @@ def seed_checklists(*, seed: int, today: dt.date, created: Counter) -> None:
     for contract in contracts:
         rng = random.Random(f"{seed}:onboarding:{contract.customer.external_id}")
         start = dt.datetime.combine(contract.start_date, dt.time(9), tz)
-        checklist = checklist_generate(contract=contract, activated_at=start)
+        with acting_as("task:checklist_generate"), recorded_at(start):
+            checklist = checklist_generate(contract=contract, activated_at=start)
         created["checklists"] += 1
         for task in checklist.tasks.select_related("owner").order_by("due_date", "position"):
             created["checklist tasks"] += 1
@@ -151,9 +156,22 @@ def seed_checklists(*, seed: int, today: dt.date, created: Counter) -> None:
             day = max(contract.start_date, task.due_date - dt.timedelta(days=rng.randint(0, 3)))
             at = dt.datetime.combine(day, dt.time(rng.randint(9, 17), rng.randint(0, 59)), tz)
             if at < timezone.now():
-                checklist_task_done(task=task, user=task.owner, at=at)
+                by = acting_as_user(task.owner) if task.owner else contextlib.nullcontext()
+                with by, recorded_at(at):
+                    checklist_task_done(task=task, user=task.owner, at=at)
 
 
-def seed_onboarding(*, seed: int, today: dt.date, created: Counter) -> None:
-    seed_templates(created)
+def seed_onboarding(
+    *,
+    seed: int,
+    today: dt.date,
+    created: Counter,
+    set_up_at: dt.datetime | None = None,
+    set_up_by=None,
+) -> None:
+    """The templates (set up by ``set_up_by`` at ``set_up_at``; default the current actor,
+    now) and the checklists."""
+    by = acting_as_user(set_up_by) if set_up_by else contextlib.nullcontext()
+    with by, recorded_at(set_up_at):
+        seed_templates(created)
     seed_checklists(seed=seed, today=today, created=created)

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.urls import path
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -13,8 +14,13 @@ import opsdesk.casework.admin
 import opsdesk.customer_page.admin
 import opsdesk.health.admin
 import opsdesk.notifications.admin
+import opsdesk.record_pages.admin
 import opsdesk.saved_views.admin  # noqa: F401
 from kit.admin import AdminParamsMixin
+from kit.people import PeopleAutocompleteView
+
+# The index page is each person's home (opsdesk.home), not a list of applications.
+admin.site.index_title = "Home"
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -25,6 +31,14 @@ class UserAdmin(AdminParamsMixin, BaseUserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
+
+    def get_urls(self):
+        # The autocomplete of every field naming a person (audit.admin's
+        # PeopleAutocompleteSelect): allowed by the form's model, not by this admin.
+        people = self.admin_site.admin_view(
+            PeopleAutocompleteView.as_view(admin_site=self.admin_site)
+        )
+        return [path("people/", people, name="auth_user_people"), *super().get_urls()]
 
     def has_delete_permission(self, request, obj=None):
         # History is append-only and names its users: someone who leaves is made

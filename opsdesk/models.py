@@ -50,6 +50,9 @@ class DigestDelivery(AuditedModel):
     class Meta:
         verbose_name_plural = "digest deliveries"
         ordering = ["-digest_date", "email"]
+        # The operations scorecard (opsdesk.scorecard) has no model of its own; its
+        # permission lives with the project's first model.
+        permissions = [("view_scorecard", "Can view the operations scorecard")]
         constraints = [
             models.UniqueConstraint(
                 fields=["digest_date", "recipient_key"], name="digest_one_per_recipient_and_date"

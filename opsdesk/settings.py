@@ -416,6 +416,9 @@ AXES_ENABLE_ADMIN = False
 
 # --- Internationalization ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# One date style on every page ("5 Jan 2026 14:30") and dates typed as 2026-01-05: the
+# formats of opsdesk/formats/en/ replace US English's (kit.dates, docs/product.md).
+FORMAT_MODULE_PATH = ["opsdesk.formats"]
 TIME_ZONE = envtimezone("OPSDESK_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -651,6 +654,13 @@ UNFOLD = {
     "SITE_TITLE": "opsdesk",
     "SITE_HEADER": "opsdesk",
     "SITE_SYMBOL": "support_agent",
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("opsdesk/favicon.svg"),
+        }
+    ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "ENVIRONMENT": "opsdesk.shell.admin_site.environment_badge",
@@ -664,6 +674,11 @@ UNFOLD = {
         lambda request: static("opsdesk/opsdesk.js"),
         lambda request: static("opsdesk/saved_views.js"),
     ],
+    # The command palette (Ctrl+K) finds records through the global search
+    # (opsdesk.search), besides the menu's pages.
+    "COMMAND": {"search_callback": "opsdesk.search.views.palette_results"},
+    # The index page is each person's home (opsdesk.home, templates/admin/index.html).
+    "DASHBOARD_CALLBACK": "opsdesk.home.views.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

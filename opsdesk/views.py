@@ -1,7 +1,8 @@
 import logging
 
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from opsdesk.celery import app as celery_app
@@ -29,3 +30,10 @@ def healthz(request):
         logger.exception("healthz: database unreachable")
         return JsonResponse({"database": "down", "broker": "unknown"}, status=503)
     return JsonResponse({"database": "ok", "broker": "ok" if _broker_ok() else "down"})
+
+
+@require_GET
+def favicon(request):
+    """/favicon.ico: the icon the pages link to. A temporary redirect: the static file's
+    name carries its hash in production and changes with it."""
+    return HttpResponseRedirect(static("opsdesk/favicon.svg"))

@@ -653,7 +653,7 @@ class CaseAdmin(RecordPageMixin, AuditedModelAdmin):
 
     @display(description="Age", ordering="opened_at")
     def age(self, obj):
-        return timeuntil(obj.closed_at or timezone.now(), obj.opened_at)
+        return timeuntil(obj.closed_at or timezone.now(), obj.began_at)
 
 
 class TriageConditionInline(TabularInline):

@@ -19,9 +19,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from customers.models import Contract
-from kit.admin import form_errors, report_refused_filters
+from kit.admin import AsOfForm, form_errors, report_refused_filters
 from kit.csv_export import export_lines
-from kit.params import DATE_MIN, date_in_range, page_param
+from kit.params import date_in_range, page_param
 from support import reporting
 from support.models import Ticket
 
@@ -29,23 +29,10 @@ PERMISSION = "support.view_ticket"
 _PERSON_MAX = 2**63 - 1
 
 
-class ReportForm(forms.Form):
+class ReportForm(AsOfForm):
     """The report's parameters; every one optional (the defaults: now, the last
     ``WEEKS_DEFAULT`` weeks, every plan and priority)."""
 
-    as_of = forms.DateField(
-        label="As of (end of day)",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[date_in_range],
-    )
-    weeks = forms.IntegerField(
-        label="Weeks",
-        required=False,
-        min_value=1,
-        max_value=reporting.WEEKS_MAX,
-        widget=forms.NumberInput(attrs={"placeholder": str(reporting.WEEKS_DEFAULT)}),
-    )
     plan = forms.ChoiceField(
         label="Plan",
         required=False,
@@ -62,15 +49,6 @@ class ReportForm(forms.Form):
 
     # The parameters a link to another page of the report carries over.
     CARRIED = ("as_of", "weeks", "plan", "priority")
-
-    def clean_as_of(self):
-        as_of = self.cleaned_data["as_of"]
-        today = timezone.localdate()
-        if as_of is not None and as_of > today:
-            raise forms.ValidationError(
-                f"Give a date from {DATE_MIN:%Y-%m-%d} to today ({today:%Y-%m-%d})."
-            )
-        return as_of
 
     def report_filter(self, **extra) -> reporting.ReportFilter:
         data = self.cleaned_data

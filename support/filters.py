@@ -183,10 +183,17 @@ class TicketQueueFilter(django_filters.FilterSet):
         label="Service level",
         widget=forms.Select(choices=[("", "Any"), ("true", "Overdue"), ("false", "Not overdue")]),
     )
+    at_risk = django_filters.BooleanFilter(
+        method="filter_at_risk",
+        label="About to breach",
+        widget=forms.Select(
+            choices=[("", "Any"), ("true", "About to breach"), ("false", "Not about to breach")]
+        ),
+    )
 
     class Meta:
         model = Ticket
-        fields = ["status", "priority", "tag", "assignee", "customer", "plan", "overdue"]
+        fields = ["status", "priority", "tag", "assignee", "customer", "plan", "overdue", "at_risk"]
 
     def __init__(self, data=None, *args, request=None, **kwargs):
         data = data.copy() if data is not None else None
@@ -228,3 +235,10 @@ class TicketQueueFilter(django_filters.FilterSet):
         # A running clock past its deadline (none runs while waiting on the customer).
         overdue = Q(status=Ticket.Status.OPEN, sla_due_at__lte=timezone.now())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+    def filter_at_risk(self, queryset, name, value):
+        # support.ticket_sla.tickets_at_risk: a running clock past its warning share
+        # (OPSDESK_SLA_WARN_SHARE), its deadline not passed yet.
+        now = timezone.now()
+        at_risk = Q(status=Ticket.Status.OPEN, sla_warn_at__lte=now, sla_due_at__gt=now)
+        return queryset.filter(at_risk) if value else queryset.exclude(at_risk)

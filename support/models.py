@@ -3,6 +3,8 @@ ops works)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -825,6 +827,17 @@ class Case(AuditedModel):
     def is_open(self) -> bool:
         """In ``OPEN_STATES``: what pages ask instead of spelling the states."""
         return self.state in self.OPEN_STATES
+
+    @property
+    def began_at(self) -> dt.datetime:
+        """When the problem began, which its age counts from: the day its raiser recorded
+        (``details["since"]``: an overdue invoice's due date), else the first day of the
+        month a billing finding concerns, else when the case was opened."""
+        since = (self.details or {}).get("since") if isinstance(self.details, dict) else None
+        day = dt.date.fromisoformat(since) if since else self.period
+        if day is None:
+            return self.opened_at
+        return min(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC), self.opened_at)
 
 
 class TriageRule(AuditedModel):

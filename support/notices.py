@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kit import notify, roles
-from kit.text import one_line
+from kit.text import count_of, one_line
 from support.models import Case, Ticket
 
 # The start of a customer's message a notice carries (the ticket has all of it).
@@ -146,7 +146,7 @@ def cases_assigned_notify(
         subject = f"Case #{cases[0].pk} assigned to {_name(owner)}: {one_line(cases[0].summary)}"
         url = reverse("admin:support_case_change", args=[cases[0].pk])
     else:
-        subject = f"{len(cases)} cases assigned to {_name(owner)}"
+        subject = f"{count_of(len(cases), 'case')} assigned to {_name(owner)}"
         url = reverse("admin:support_case_inbox") + "?owner=me"
     event = ",".join(str(case.pk) for case in cases) + f"@{timezone.now().isoformat()}"
     digest = hashlib.sha256(event.encode()).hexdigest()[:24]

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 
 from django.db import connection
+from django.utils import formats
 
 from customers.entitlements import EntitlementError, entitlement_redeem, entitlements_issue
 from customers.models import Customer, Entitlement, Order, Product
@@ -35,8 +36,8 @@ def _warn(event: WebhookEvent, message: str) -> None:
 
 
 def _when(moment: dt.datetime) -> str:
-    """``21 Nov 2026 09:30`` (UTC): how cases show a moment."""
-    return moment.astimezone(dt.UTC).strftime("%d %b %Y %H:%M")
+    """``21 Nov 2026 09:30`` (UTC): how cases show a moment (kit.dates' style)."""
+    return formats.date_format(moment.astimezone(dt.UTC), "DATETIME_FORMAT")
 
 
 @handles("order.completed")

@@ -34,6 +34,14 @@ class TicketContext:
         return max(0, self.entitlements_in_use - self.contract.seats) if self.contract else 0
 
     @property
+    def active_over_seats(self) -> int:
+        """Weekly active users above the contracted seats: what billing charges as extra
+        seats (at the month's peak), whatever the seat entitlements assigned."""
+        if self.contract is None or self.usage is None:
+            return 0
+        return max(0, self.usage.active_users_7d - self.contract.seats)
+
+    @property
     def days_since_end(self) -> int | None:
         return -self.days_to_end if self.days_to_end is not None and self.days_to_end < 0 else None
 

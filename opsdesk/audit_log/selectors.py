@@ -29,6 +29,7 @@ from customers.trace import VERBS as CUSTOMER_VERBS
 from customers.trace import customer_sources as customer_record_sources
 from customers.trace import while_theirs
 from kit.csv_export import export_lines
+from kit.dates import DateInput
 from kit.params import date_in_range
 from onboarding.models import Checklist, ChecklistTask
 from support.models import Case, Ticket, TicketComment
@@ -189,13 +190,13 @@ class AuditLogFilter(django_filters.FilterSet):
     since = django_filters.DateFilter(
         label="From",
         method="validated_only",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
         validators=[date_in_range],
     )
     until = django_filters.DateFilter(
         label="To",
         method="validated_only",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
         validators=[date_in_range],
     )
 

@@ -56,7 +56,15 @@ def _older_than(days: int) -> str:
     return f"Older than {span}"
 
 
+def _younger_than(days: int) -> str:
+    span = {1: "a day", 7: "a week"}.get(days, f"{days} days")
+    return f"Younger than {span}"
+
+
 AGE_CHOICES = [(str(days), _older_than(days)) for days in AGE_FILTER_DAYS]
+# With "age", a span of ages: older than a day and younger than 3 days (the home page's
+# age buckets, opsdesk.home).
+YOUNGER_CHOICES = [(str(days), _younger_than(days)) for days in AGE_FILTER_DAYS]
 
 
 def inbox_order(queryset: QuerySet[Case]) -> QuerySet[Case]:
@@ -98,6 +106,15 @@ class CaseInboxFilter(django_filters.FilterSet):
     age = django_filters.ChoiceFilter(
         choices=AGE_CHOICES, method="filter_age", label="Age", empty_label="Any age"
     )
+    younger = django_filters.ChoiceFilter(
+        choices=YOUNGER_CHOICES, method="filter_younger", label="Younger than", empty_label="Any"
+    )
+    managed = django_filters.ChoiceFilter(
+        choices=[("me", "Customers I manage")],
+        method="filter_managed",
+        label="Account manager",
+        empty_label="Anyone's customers",
+    )
     month = django_filters.CharFilter(
         method="filter_month",
         label="Billing month",
@@ -107,7 +124,7 @@ class CaseInboxFilter(django_filters.FilterSet):
 
     class Meta:
         model = Case
-        fields = ["state", "kind", "owner", "customer", "age", "month"]
+        fields = ["state", "kind", "owner", "customer", "age", "younger", "managed", "month"]
 
     def __init__(self, data=None, *args, request=None, **kwargs):
         data = data.copy() if data is not None else None
@@ -147,15 +164,24 @@ class CaseInboxFilter(django_filters.FilterSet):
     def filter_age(self, queryset, name, value):
         return queryset.filter(opened_at__lte=timezone.now() - dt.timedelta(days=int(value)))
 
+    def filter_younger(self, queryset, name, value):
+        # The complement of filter_age's: a case is older than N days or younger, never both.
+        return queryset.filter(opened_at__gt=timezone.now() - dt.timedelta(days=int(value)))
+
+    def filter_managed(self, queryset, name, value):
+        # Only "me": an account manager's own customers (customers.Customer.account_manager).
+        return queryset.filter(customer__account_manager=self.request.user)
+
 
 def case_age(case: Case, now: dt.datetime) -> tuple[str, str]:
     """How long it has waited, as (text, tone): "overdue" from ``AGE_OVERDUE_DAYS``,
     "soon" from ``AGE_SOON_DAYS``, "ok" before; "" once closed (the age stopped)."""
     end = case.closed_at or now
-    text = timesince(case.opened_at, end, depth=1)
+    began = case.began_at  # a billing finding: since its month or the invoice's due date
+    text = timesince(began, end, depth=1)
     if case.closed_at:
         return text, ""
-    waited = now - case.opened_at
+    waited = now - began
     if waited >= dt.timedelta(days=AGE_OVERDUE_DAYS):
         return text, "overdue"
     return text, "soon" if waited >= dt.timedelta(days=AGE_SOON_DAYS) else "ok"

@@ -5,7 +5,8 @@ import functools
 
 from django.contrib import admin
 from django.urls import path
-from unfold.decorators import action
+from django.utils.html import format_html, format_html_join
+from unfold.decorators import action, display
 
 from customers.admin import CustomerAdmin
 from customers.admin_trace import trace_page
@@ -15,6 +16,8 @@ from onboarding.selectors import customer_checklists
 from opsdesk.account_migration.admin import AccountMigrationMixin
 from opsdesk.audit_log import views as audit_views
 from opsdesk.customer_page.selectors import customer_billing, customer_overview
+from opsdesk.health.filters import NeedsAttentionFilter, health_date
+from opsdesk.health.flags import customer_health
 
 
 @admin.register(Customer)
@@ -23,6 +26,38 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
 
     change_form_outer_after_template = "opsdesk/customer_overview.html"
     actions_detail = [*AccountMigrationMixin.actions_detail, "audit", "as_of"]
+    # Last, so it sees the other filters' customers (the home page's link: a manager's own).
+    list_filter = [*CustomerAdmin.list_filter, NeedsAttentionFilter]
+
+    list_display = [*CustomerAdmin.list_display, "health"]
+
+    def get_changelist_instance(self, request):
+        """The list's page of customers, each with its live health (the digest's flags
+        today, ``opsdesk.health.flags``): two queries for the page, whatever its size."""
+        changelist = super().get_changelist_instance(request)
+        customers = list(changelist.result_list)  # the page, evaluated once and kept
+        health = {
+            row.customer_id: row
+            for row in customer_health(
+                date=health_date(), customer_ids=[customer.pk for customer in customers]
+            )
+        }
+        for customer in customers:
+            customer.live_health = health.get(customer.pk)
+        return changelist
+
+    @display(description="Health today")
+    def health(self, customer):
+        row = getattr(customer, "live_health", None)
+        if row is None:
+            return "—"  # churned: the digest leaves it out
+        if not row.flags:
+            return format_html('<span class="od-pill od-active">healthy</span>')
+        return format_html_join(
+            " ",
+            '<span class="od-pill od-open" title="{}">{}</span>',
+            ((flag.reason, flag.label) for flag in row.flags),
+        )
 
     @action(description="Audit timeline", url_path="audit", icon="history")
     def audit(self, request, object_id):

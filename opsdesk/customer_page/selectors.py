@@ -21,6 +21,7 @@ from billing.reconciliation import (
     mismatch_kinds,
     tolerance,
 )
+from customers.answers import seat_changes_latest
 from customers.models import Contract, Customer, Entitlement, UsageDaily
 from kit.charts import two_axis_options
 from kit.months import add_months, month_end, month_start
@@ -186,8 +187,13 @@ def customer_overview(
     )
     ticket_counts = customer.tickets.aggregate(open=Count("id", filter=OPEN_TICKET))
     case_counts = customer.cases.aggregate(open=Count("id", filter=OPEN_CASE))
+    contracts = list(customer.contracts.order_by("-start_date")[:recent])
+    # Each row says who changed its seats last (the contract page lists every change).
+    latest = seat_changes_latest(contract_ids=[contract.pk for contract in contracts])
+    for contract in contracts:
+        contract.last_seat_change = latest.get(contract.pk)
     return CustomerOverview(
-        contracts=list(customer.contracts.order_by("-start_date")[:recent]),
+        contracts=contracts,
         entitlements=list(
             customer.entitlements.select_related("product", "order").order_by("-issued_at")[:recent]
         ),

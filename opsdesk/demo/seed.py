@@ -10,8 +10,14 @@ case dedupe key, ...) is not there yet, so a second run writes nothing at all.
 Dates are relative to ``today`` (UTC): usage ends yesterday, tickets are at most 45 days
 old, one contract ends within 30 days. The same seed on the same day gives the same data.
 
-Every row is written through ``audit.bulk`` (or ``save()``), so it has its ``+`` history
-row attributed to whoever runs this (``command:seed_demo`` for the command).
+Every row is written through ``audit.bulk`` with the history of its past
+(``opsdesk.demo.pasts``): its creation row at the moment it was created (a contract's
+signing, a ticket's opening, a code's issue...) and a row for each later change at its
+own moment, by the demo staff member or the webhook or task that made it; so traces,
+timelines, the as-of view and the reports tell the demo's story as it happened. What
+the demo runs through the application's own services (the reconciliation of the year,
+the onboarding checklists) is attributed to whoever runs this (``command:seed_demo``);
+the checklists are dated at their contract's start and their tasks' completion.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from billing.reconciliation import reconciliation_run
 from kit.months import add_months, month_start
 from onboarding.demo import seed_onboarding
 from opsdesk.demo.catalogue import DEFAULT_CHUNK_SIZE, DEFAULT_CUSTOMERS, DEFAULT_DAYS, DEFAULT_SEED
+from opsdesk.demo.pasts import epoch
 from opsdesk.demo.planners import customer_plan
 from opsdesk.demo.writers import ensure_reference_data, write_inbox, write_plans
 
@@ -82,7 +89,7 @@ def seed_demo(
     result = SeedResult(customers=customers, days=days, seed=seed)
     created = result.created
     with transaction.atomic():
-        refs = ensure_reference_data(created)
+        refs = ensure_reference_data(created, today=today)
         write_inbox(seed=seed, today=today, refs=refs, created=created)
     for first in range(0, customers, chunk_size):
         last = min(first + chunk_size, customers)
@@ -107,6 +114,12 @@ def seed_demo(
             run = reconciliation_run(month=add_months(this_month, -back), today=today)
             created["cases"] += run.opened
     with transaction.atomic():
-        seed_onboarding(seed=seed, today=today, created=created)
+        seed_onboarding(
+            seed=seed,
+            today=today,
+            created=created,
+            set_up_at=epoch(today),
+            set_up_by=refs.users["admin"],
+        )
     result.seconds = time.monotonic() - started
     return result

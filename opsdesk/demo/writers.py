@@ -1,11 +1,11 @@
-"""Writing the plans: insert what is missing, with history."""
+"""Writing the plans: insert what is missing, with the history of its past (``pasts``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
@@ -13,10 +13,18 @@ from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-from audit.bulk import bulk_create_with_history, copy_with_history
+from audit.bulk import (
+    PastChange,
+    bulk_create_with_history,
+    bulk_create_with_past,
+    copy_with_history,
+)
+from audit.context import acting_as, acting_as_user, recorded_at
 from billing.models import Invoice
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
+from opsdesk.demo import pasts
 from opsdesk.demo.catalogue import (
     DEMO_EMAIL_DOMAIN,
     DEMO_PASSWORD,
@@ -47,12 +55,24 @@ def _insert(objs: Sequence[models.Model], model: type[models.Model], created: Co
         created[name] += len(objs)
 
 
+def _insert_past(
+    items: Sequence[tuple[models.Model, Sequence[PastChange]]],
+    model: type[models.Model],
+    created: Counter,
+    name: str,
+):
+    if items:
+        bulk_create_with_past(items, model)
+        created[name] += len(items)
+
+
 def _tag_new_tickets(planned: Sequence[PlannedTicket], tags: dict[str, Tag]) -> int:
     """Tag just-created tickets, recording the tags in their creation history row.
 
     ``ticket.tags.add()`` would write a second (``~``) history row per ticket through the
     m2m signal; here the through rows and simple-history's m2m snapshot rows (what
-    ``create_historical_record_m2ms`` writes) are inserted in bulk, once per ticket.
+    ``create_historical_record_m2ms`` writes) are inserted in bulk, for each history row
+    of the ticket's past: it had its tags from the start.
     """
     through = Ticket.tags.through
     links = through.objects.bulk_create(
@@ -65,27 +85,41 @@ def _tag_new_tickets(planned: Sequence[PlannedTicket], tags: dict[str, Tag]) -> 
     if not links:
         return 0
     history = Ticket.history.model
-    creation_rows = dict(
-        history.objects.filter(
-            id__in={link.ticket_id for link in links}, history_type="+"
-        ).values_list("id", "history_id")
-    )
+    rows: dict[int, list[int]] = {}
+    for ticket_id, history_id in history.objects.filter(
+        id__in={link.ticket_id for link in links}
+    ).values_list("id", "history_id"):
+        rows.setdefault(ticket_id, []).append(history_id)
     m2m_history = history.tags.model
     m2m_history.objects.bulk_create(
         [
             m2m_history(
-                history_id=creation_rows[link.ticket_id],
+                history_id=history_id,
                 id=link.pk,
                 ticket_id=link.ticket_id,
                 tag_id=link.tag_id,
             )
             for link in links
+            for history_id in rows[link.ticket_id]
         ]
     )
     return len(links)
 
 
-def _insert_cases(planned: Sequence[PlannedCase], created: Counter) -> None:
+def _case_raised_by(item: PlannedCase) -> str:
+    """The webhook that raised a case: the order's, or the redemption attempt's."""
+    if isinstance(item.subject, Order):
+        return pasts.order_actor(item.subject)
+    return pasts.webhook_actor("code.redeemed", item.case.details.get("code"),
+                               item.case.details.get("email"))  # fmt: skip
+
+
+def _insert_cases(
+    planned: Sequence[PlannedCase],
+    created: Counter,
+    users: dict[str, User],
+    raised_by: Callable[[PlannedCase], str] = _case_raised_by,
+) -> None:
     keys = [item.case.dedupe_key for item in planned]
     existing = set(Case.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
     new = []
@@ -95,19 +129,25 @@ def _insert_cases(planned: Sequence[PlannedCase], created: Counter) -> None:
         if item.subject is not None:
             item.case.subject_type = ContentType.objects.get_for_model(item.subject)
             item.case.subject_id = str(item.subject.pk)
-        new.append(item.case)
-    _insert(new, Case, created, "cases")
+        new.append((item.case, pasts.case_past(item.case, raised_by(item), users)))
+    _insert_past(new, Case, created, "cases")
 
 
 def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter) -> None:
+    clock = pasts.Clock(timezone.now())
+    users = refs.users
     by_tenant = {plan.customer.external_id: plan for plan in plans}
     known = dict(
         Customer.objects.filter(external_id__in=by_tenant).values_list("external_id", "pk")
     )
     for tenant, pk in known.items():
         by_tenant[tenant].customer.pk = pk
-    _insert(
-        [plan.customer for plan in plans if plan.customer.external_id not in known],
+    _insert_past(
+        [
+            (plan.customer, pasts.customer_past(plan.customer, plan.contracts, users, clock))
+            for plan in plans
+            if plan.customer.external_id not in known
+        ],
         Customer,
         created,
         "customers",
@@ -119,9 +159,17 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
             "customer_id", Lower("email")
         )
     )
-    _insert(
+    _insert_past(
         [
-            contact
+            (
+                contact,
+                pasts.contact_past(
+                    contact,
+                    pasts.customer_created_at(plan.customer, plan.contracts, clock),
+                    pasts.owner_of(plan.customer, users),
+                    clock,
+                ),
+            )
             for plan in plans
             for contact in plan.contacts
             if (plan.customer.pk, contact.email.lower()) not in contacts
@@ -135,12 +183,24 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
     contracted = set(
         Contract.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True)
     )
-    _insert(
-        [c for plan in plans if plan.customer.pk not in contracted for c in plan.contracts],
+    _insert_past(
+        [
+            (c, pasts.contract_past(c, pasts.owner_of(plan.customer, users), clock))
+            for plan in plans
+            if plan.customer.pk not in contracted
+            for c in plan.contracts
+        ],
         Contract,
         created,
         "contracts",
     )
+    # Orders that failed and that ops fulfilled by hand: their resolved case says when.
+    fixed_by = {
+        id(item.subject): item.case
+        for plan in plans
+        for item in plan.cases
+        if isinstance(item.subject, Order) and item.case.state == Case.State.RESOLVED
+    }
 
     orders = [order for plan in plans for order in plan.orders]
     known_orders = dict(
@@ -150,7 +210,19 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
     )
     for order in orders:
         order.pk = known_orders.get(order.external_id)
-    _insert([o for o in orders if o.pk is None], Order, created, "orders")
+    _insert_past(
+        [(o, pasts.order_past(o, fixed_by.get(id(o)), users)) for o in orders if o.pk is None],
+        Order,
+        created,
+        "orders",
+    )
+
+    def issued_by(entitlement: Entitlement) -> PastChange:
+        case = fixed_by.get(id(entitlement.order))
+        if case is not None:
+            owner = case.owner or users["opslead"]
+            return PastChange(entitlement.issued_at, owner.get_username(), owner)
+        return PastChange(entitlement.issued_at, pasts.order_actor(entitlement.order))
 
     entitlements = [e for plan in plans for e in plan.entitlements]
     known_codes = dict(
@@ -160,7 +232,16 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
     )
     for entitlement in entitlements:
         entitlement.pk = known_codes.get(entitlement.code)
-    _insert([e for e in entitlements if e.pk is None], Entitlement, created, "entitlements")
+    _insert_past(
+        [
+            (e, pasts.entitlement_past(e, issued_by=issued_by(e), users=users, clock=clock))
+            for e in entitlements
+            if e.pk is None
+        ],
+        Entitlement,
+        created,
+        "entitlements",
+    )
 
     first_day = min((row.date for plan in plans for row in plan.usage), default=None)
     reported = set()
@@ -171,13 +252,21 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
             ).values_list("customer_id", "date")
         )
     # Usage is most of the volume (3.65M rows at 10,000 x 365): COPY, not INSERT.
+    # Each day reported by the product's webhook early the next morning.
     usage = [
-        UsageDaily(customer_id=plan.customer.pk, **report._asdict())
+        UsageDaily(
+            customer_id=plan.customer.pk,
+            reported_at=clock.past(
+                at_time(report.date + dt.timedelta(days=1), 0, 5 + plan.index % 50)
+            ),
+            **report._asdict(),
+        )
         for plan in plans
         for report in plan.usage
         if (plan.customer.pk, report.date) not in reported
     ]
-    copy_with_history(usage, UsageDaily)
+    with acting_as(pasts.USAGE_ACTOR):
+        copy_with_history(usage, UsageDaily, dated_by="reported_at")
     created["usage rows"] += len(usage)
 
     invoices = [invoice for plan in plans for invoice in plan.invoices]
@@ -188,7 +277,12 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
     )
     for invoice in invoices:
         invoice.pk = known_invoices.get(invoice.external_id)
-    _insert([i for i in invoices if i.pk is None], Invoice, created, "invoices")
+    _insert_past(
+        [(i, pasts.invoice_past(i, clock)) for i in invoices if i.pk is None],
+        Invoice,
+        created,
+        "invoices",
+    )
 
     # Tickets: one per subject per customer by construction.
     asked = set(
@@ -201,10 +295,15 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
         if (plan.customer.pk, item.ticket.subject) not in asked
     ]
     tickets_sla_fill(tickets=[item.ticket for item in new_tickets])  # support's own rules
-    _insert([item.ticket for item in new_tickets], Ticket, created, "tickets")
+    _insert_past(
+        [(item.ticket, pasts.ticket_past(item.ticket, users, clock)) for item in new_tickets],
+        Ticket,
+        created,
+        "tickets",
+    )
     created["ticket tags"] += _tag_new_tickets(new_tickets, refs.tags)
 
-    _insert_cases([case for plan in plans for case in plan.cases], created)
+    _insert_cases([case for plan in plans for case in plan.cases], created, users)
 
 
 def _ensure_staff(created: Counter) -> dict[str, User]:
@@ -234,8 +333,15 @@ def _ensure_staff(created: Counter) -> dict[str, User]:
     return users
 
 
-def ensure_reference_data(created: Counter) -> DemoRefs:
+def ensure_reference_data(created: Counter, *, today: dt.date) -> DemoRefs:
+    """The staff, tags and products; the tags and products set up by the admin when the
+    company started with opsdesk (``pasts.epoch``), before any customer."""
     users = _ensure_staff(created)
+    with acting_as_user(users["admin"]), recorded_at(pasts.epoch(today)):
+        return _ensure_catalogue(users, created)
+
+
+def _ensure_catalogue(users: dict[str, User], created: Counter) -> DemoRefs:
 
     tags = {tag.name: tag for tag in Tag.objects.filter(name__in=TAGS)}
     new_tags = [Tag(name=name, description=text) for name, text in TAGS.items() if name not in tags]
@@ -370,20 +476,32 @@ def write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter) 
             "webhook_id", flat=True
         )
     )
-    _insert([e for e in events if e.webhook_id not in known_events], WebhookEvent, created,
-            "webhook events")  # fmt: skip
+    _insert_past(
+        [(e, pasts.webhook_event_past(e)) for e in events if e.webhook_id not in known_events],
+        WebhookEvent,
+        created,
+        "webhook events",
+    )
     # An unmatched ticket is created with its event: a known event means a known ticket.
     new_tickets = [
         item for item in tickets if item.ticket.webhook_event.webhook_id not in known_events
     ]
     tickets_sla_fill(tickets=[item.ticket for item in new_tickets])
-    _insert([item.ticket for item in new_tickets], Ticket, created, "tickets")
+    clock = pasts.Clock(timezone.now())
+    _insert_past(
+        [(item.ticket, pasts.ticket_past(item.ticket, refs.users, clock)) for item in new_tickets],
+        Ticket,
+        created,
+        "tickets",
+    )
     created["ticket tags"] += _tag_new_tickets(new_tickets, refs.tags)
     order.pk = (
         Order.objects.filter(external_id=order.external_id).values_list("pk", flat=True).first()
     )
+    order_actor = f"webhook:{order_event.webhook_id}"
     if order.pk is None:
-        _insert([order], Order, created, "orders")
+        _insert_past([(order, [PastChange(order.created_at, order_actor)])], Order, created,
+                     "orders")  # fmt: skip
     _insert_cases(
         [
             PlannedCase(
@@ -404,4 +522,6 @@ def write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter) 
             )
         ],
         created,
+        refs.users,
+        raised_by=lambda item: order_actor,
     )

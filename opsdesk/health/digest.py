@@ -18,9 +18,11 @@ from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from customers.models import Customer
 from kit.params import pk_or_none
+from kit.text import count_of
 from onboarding.selectors import overdue_tasks_for_manager
 from opsdesk.health.flags import CustomerHealth, customer_health
 from opsdesk.models import DigestDelivery
@@ -95,11 +97,12 @@ def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
     others = sorted((h for h in health if not h.needs_attention), key=lambda h: h.name)
     day = f"{date:%a} {date.day} {date:%b %Y}"
     if attention:
-        verb = "needs" if len(attention) == 1 else "need"
-        count = f"{len(attention)} of {len(health)} customers"
+        # "1 of 3 customers needs", "2 of 3 customers need", "1 of 1 customer needs".
+        verb = ngettext("needs", "need", len(attention))
+        count = f"{len(attention)} of {count_of(len(health), 'customer')}"
         subject = f"Usage digest {day}: {count} {verb} attention"
     else:
-        followed = f"{len(health)} customer{'' if len(health) == 1 else 's'}"
+        followed = count_of(len(health), "customer")
         subject = f"Usage digest {day}: nobody needs attention ({followed})"
     context = {
         "date": date,
@@ -125,6 +128,16 @@ def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
         # shows this part would print it unescaped (names in it come from outside).
         text=str.__str__(render_to_string("opsdesk/digest/email.txt", context)),
         html=render_to_string("opsdesk/digest/email.html", context),
+    )
+
+
+def digest_due(*, now: dt.datetime | None = None) -> bool:
+    """Whether today's digests are due: the scheduled time of day (``OPSDESK_DIGEST_HOUR``,
+    ``OPSDESK_DIGEST_MINUTE``, in the time zone beat's schedule uses) has passed."""
+    local = timezone.localtime(now or timezone.now())
+    return (local.hour, local.minute) >= (
+        settings.OPSDESK_DIGEST_HOUR,
+        settings.OPSDESK_DIGEST_MINUTE,
     )
 
 

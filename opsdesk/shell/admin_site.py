@@ -4,7 +4,8 @@ from django.conf import settings
 from django.urls import reverse
 
 # (section, [(title, icon, app_label, model_name[, admin view])]) in the order staff use
-# them; the view defaults to the model's changelist.
+# them; the view defaults to the model's changelist. Shown to whoever has the view or change
+# permission of app_label.model_name (the scorecard's is the permission view_scorecard).
 SIDEBAR = [
     (
         "Support",
@@ -62,6 +63,7 @@ SIDEBAR = [
         "Audit",
         [
             ("Audit log", "history", "customers", "customer", "audit_log"),
+            ("Operations scorecard", "leaderboard", "opsdesk", "scorecard", "scorecard:page"),
         ],
     ),
     (
@@ -101,8 +103,11 @@ def navigation(request):
             {
                 "title": title,
                 "icon": icon,
+                # A view named with its namespace ("scorecard:page") is a page of its own.
                 "link": reverse(
-                    f"admin:{app_label}_{model_name}_{view[0] if view else 'changelist'}"
+                    view[0]
+                    if view and ":" in view[0]
+                    else f"admin:{app_label}_{model_name}_{view[0] if view else 'changelist'}"
                 ),
             }
             for title, icon, app_label, model_name, *view in entries

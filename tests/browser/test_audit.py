@@ -84,7 +84,7 @@ def test_an_auditor_reads_the_timeline_and_who_held_a_seat_on_a_date(
         "Created",
     ]
     revoked = timeline.get_by_test_id("trace-entry").first
-    assert revoked.get_by_test_id("trace-actor").inner_text() == "olga"
+    assert revoked.get_by_test_id("trace-actor").inner_text() == "Olga"
     assert revoked.get_by_test_id("trace-reason").inner_text() == "left the company"
     assert revoked.get_by_text("state: Assigned → Revoked").is_visible()
     assert timeline.get_by_text("seats: 50 → 75").is_visible()
@@ -95,7 +95,7 @@ def test_an_auditor_reads_the_timeline_and_who_held_a_seat_on_a_date(
     page.get_by_label("Date", exact=True).fill("2026-03-05")
     page.get_by_role("button", name="Show").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_role("heading", name="Acme Corp as of 5 Mar 2026").is_visible()
+    assert page.get_by_role("heading", name="Acme Corp as of 5 Mar 2026", exact=True).is_visible()
     assert page.get_by_test_id("as-of-holder").all_inner_texts() == ["ann@acme.com"]
     contract = page.get_by_test_id("as-of-contract")
     assert contract.get_by_role("cell").nth(2).inner_text() == "50"
@@ -130,4 +130,4 @@ def test_an_auditor_filters_the_audit_log_and_exports_it(live_server, page, agen
     lines = download.value.path().read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
     assert lines[1].startswith('"2026-03-10T')  # every cell quoted (kit.csv_export)
-    assert ',"olga",' in lines[1] and "Ann moved team" in lines[1]
+    assert ',"Olga",' in lines[1] and "Ann moved team" in lines[1]

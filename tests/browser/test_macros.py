@@ -69,7 +69,9 @@ def test_an_agent_writes_a_macro_and_applies_it_from_its_preview(
         page.get_by_test_id("macro-preview").click()
     shown = page.get_by_test_id("macro-reply").locator(".od-macro-reply").inner_text()
     assert "Hi Pat Doe,\n\nsorry about the double charge at Acme Corp;" in shown
-    assert page.get_by_role("heading", name="Apply “Billing: charged twice”").is_visible()
+    assert page.get_by_role(
+        "heading", name="Apply “Billing: charged twice”", exact=True
+    ).is_visible()
     crumb = f"#{ticket.pk} Invoice <b>twice</b> this month"  # from outside: shown as text
     assert page.get_by_role("link", name=crumb).is_visible()
     rows = page.get_by_test_id("macro-change")

@@ -80,7 +80,7 @@ def test_an_agent_reads_the_report_and_follows_a_figure_to_its_tickets(
     page.get_by_role("link", name="Support report").click()
     page.wait_for_load_state("networkidle")
 
-    assert page.get_by_role("heading", name="Support report").is_visible()
+    assert page.get_by_role("heading", name="Support report", exact=True).is_visible()
     # The chart is drawn by the theme's Chart.js, from the page's own data.
     canvas = page.locator("[data-testid=report-chart] canvas.chart")
     assert canvas.is_visible()

@@ -100,7 +100,7 @@ def test_support_follows_a_seat_from_its_trace_to_its_order_and_customer(
         "Order ord_8841 ordered",
     ]
     reassigned = entries.nth(1)
-    assert reassigned.get_by_test_id("trace-actor").inner_text() == "olga"
+    assert reassigned.get_by_test_id("trace-actor").inner_text() == "Olga"
     assert reassigned.get_by_test_id("trace-reason").inner_text() == "typo in the email"
     assert reassigned.get_by_text("assignee email: ann@acme.com → ann.lee@acme.com").is_visible()
     assert reassigned.get_by_role("link", name=f"Case #{case.pk}").is_visible()

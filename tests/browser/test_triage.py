@@ -73,7 +73,7 @@ def test_an_agent_takes_a_ticket_from_the_queue_and_answers_it(
     context = page.get_by_test_id("ticket-context")
     assert context.get_by_role("link", name="Acme Corp").is_visible()
     assert context.get_by_text("Growth").first.is_visible()
-    assert context.get_by_text("0 in use of 50").is_visible()
+    assert context.get_by_text("50 contracted · 0 assigned to people").is_visible()
 
     page.get_by_placeholder("Write a reply").fill("We are on it; a fix ships today.")
     with page.expect_navigation():

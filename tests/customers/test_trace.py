@@ -146,7 +146,7 @@ def test_an_entitlements_trace_tells_each_step_with_actor_reason_case_and_diff(
         ),
         (
             "Reassigned",
-            "olga",
+            "Olga",
             "typo in the email",
             (
                 Change("assignee email", "ann@acme.com", "bob@acme.com"),
@@ -156,7 +156,7 @@ def test_an_entitlements_trace_tells_each_step_with_actor_reason_case_and_diff(
         ),
         (
             "Assigned",
-            "olga",
+            "Olga",
             "new hire",
             (
                 Change("state", "Issued", "Assigned"),
@@ -187,7 +187,7 @@ def test_a_revoked_entitlement_shows_the_revocation_and_its_reason(order, case, 
 
     assert lines(entitlement_trace(entitlement))[0] == (
         "Revoked",
-        "olga",
+        "Olga",
         "left the company",
         (
             Change("state", "Assigned", "Revoked"),
@@ -207,7 +207,7 @@ def test_a_reissued_code_shows_the_old_code_and_the_new(order, ops_lead):
 
     assert lines(entitlement_trace(entitlement))[0] == (
         "Code reissued",
-        "olga",
+        "Olga",
         "code leaked",
         (Change("code", old_code, entitlement.code),),
         None,
@@ -223,7 +223,7 @@ def test_a_transfer_shows_both_customers_by_name(order, globex, ops_lead):
 
     assert lines(entitlement_trace(entitlement))[0] == (
         "Transferred",
-        "olga",
+        "Olga",
         "sold with the unit",
         (Change("customer", "Acme Corp", "Globex"),),
         None,
@@ -260,7 +260,7 @@ def test_an_orders_trace_shows_the_order_and_its_entitlements_issued_as_one_entr
     assert lines(page) == [
         (
             f"Entitlement {first.code} assigned",
-            "olga",
+            "Olga",
             "new hire",
             (
                 Change("state", "Issued", "Assigned"),
@@ -291,7 +291,7 @@ def test_a_refunded_order_reads_refunded(order, case, ops_lead):
 
     assert lines(order_trace(order))[0] == (
         "Refunded",
-        "olga",
+        "Olga",
         "customer asked for a refund",
         (
             Change("fulfilment", "Pending", "Refunded"),
@@ -396,15 +396,19 @@ def acme_with(customer, product):
 # A customer's trace: a group query for each of its five sources (customer, contacts,
 # contracts, orders, entitlements); the rows, with the ones before them, of each model on
 # the page; one query per related model named: customers, products, and users (Acme's
-# account manager) on Acme's page, where its contract's creation also is.
-TARGET_TRACE_QUERIES = 5 + 3 + 2
+# account manager) on Acme's page, where its contract's creation also is; users also on
+# the target's, who acted (named by their full name, kit.people).
+TARGET_TRACE_QUERIES = 5 + 3 + 3
 SOURCE_TRACE_QUERIES = 5 + 4 + 3
 # The order page: the admin's own (session, user, the order, permissions twice, and the
-# customer and product its form's autocompletes show) and the trace's: a group query for
-# the order and for its entitlements, their rows, then orders, customers, products named.
-ORDER_PAGE_QUERIES = 5 + 2 + (2 + 2 + 3)
-# An entitlement's (without an order): its group query, its rows, customers, products.
-ENTITLEMENT_TRACE_QUERIES = 1 + 1 + 2
+# customer and product its form's autocompletes show), the answer at its top (how it was
+# recorded, who fulfilled it, its open cases: customers.answers, opsdesk.record_pages) and
+# the trace's: a group query for the order and for its entitlements, their rows, then
+# orders, customers, products and the users who acted named.
+ORDER_PAGE_QUERIES = 5 + 2 + 3 + (2 + 2 + 4)
+# An entitlement's (without an order): its group query, its rows, customers, products,
+# the users who acted.
+ENTITLEMENT_TRACE_QUERIES = 1 + 1 + 3
 
 
 @pytest.mark.parametrize("n", [3, 1000])
@@ -423,8 +427,8 @@ def test_an_account_migration_reads_as_one_entry_on_both_customers_at_a_fixed_co
         source = customer_trace(customer)
 
     migration = [
-        (f"{n:,} entitlements transferred", "olga", reason, to_globex, None),
-        ("2 contacts changed", "olga", reason, to_globex, None),
+        (f"{n:,} entitlements transferred", "Olga", reason, to_globex, None),
+        ("2 contacts changed", "Olga", reason, to_globex, None),
     ]
     # Contacts move first, then the entitlements.
     assert lines(target)[:2] == migration
@@ -445,7 +449,7 @@ def test_an_account_migration_reads_as_one_entry_on_both_customers_at_a_fixed_co
         with django_assert_num_queries(ENTITLEMENT_TRACE_QUERIES):
             page = entitlement_trace(entitlement)
         assert lines(page) == [
-            ("Transferred", "olga", reason, to_globex, None),
+            ("Transferred", "Olga", reason, to_globex, None),
             ("Issued", "test:fixture", "", (), None),
         ]
 

@@ -67,7 +67,7 @@ MODELS = {
     ),
     "customers_order": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     "customers_entitlement": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
-    "customers_usagedaily": model_pages(changelist=ALL, add=NO_ADD, change=ALL, delete=NO_DELETE),
+    "customers_usagedaily": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     # Tickets are support's work; everyone reads them.
     "support_tag": model_pages(
         changelist=ALL, add=staff(403, 403, 403), change=ALL, delete=staff(403, 403, 403)
@@ -103,9 +103,8 @@ MODELS = {
     "support_case": model_pages(
         changelist=ALL, add=staff(403, 403, 200), change=ALL, delete=NO_DELETE
     ),
-    "billing_invoice": model_pages(
-        changelist=ALL, add=staff(403, 403, 200), change=ALL, delete=NO_DELETE
-    ),
+    # Invoices are imported (the upload page), never typed in.
+    "billing_invoice": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     # Adding a run is starting one: the add page sends to the start page.
     "billing_reconciliationrun": model_pages(
         changelist=ALL, add=staff("302", "302", "302", "302"), change=ALL, delete=NOBODY
@@ -145,6 +144,8 @@ MODELS = {
             audited=False,
         ),
         "password_change": SUPERUSER_ONLY,
+        # The autocomplete of person fields (kit.people): no model named, refused.
+        "people": staff(403, 403, 403, 403),
     },
     "auth_group": model_pages(
         changelist=SUPERUSER_ONLY,

@@ -145,6 +145,7 @@ EXPECTED_GRANTS = {
         "opsdesk.manage_shared_savedview",
         "opsdesk.view_digestdelivery",
         "opsdesk.view_savedview",
+        "opsdesk.view_scorecard",
         "support.add_case",
         "support.add_macro",
         "support.add_slaholiday",
@@ -206,11 +207,11 @@ def test_the_table_grants_each_role_exactly_its_permissions():
 
 
 def apply_the_sync_migration() -> None:
-    """Run the latest sync migration (opsdesk.0013_roles_sync_issue19) as `migrate` does:
+    """Run the latest sync migration (opsdesk.0015_roles_sync_issue20) as `migrate` does:
     its code on the historical models of that point of the history, in the test's
     transaction."""
     executor = MigrationExecutor(connection)
-    node = ("opsdesk", "0013_roles_sync_issue19")
+    node = ("opsdesk", "0015_roles_sync_issue20")
     state = executor.loader.project_state(node, at_end=False)
     with connection.schema_editor() as editor:
         executor.loader.get_migration(*node).apply(state, editor)

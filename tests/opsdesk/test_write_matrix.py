@@ -58,7 +58,7 @@ MODEL_WRITERS = {
     "customers_product": writes(add=SUPERUSER, change=SUPERUSER, delete=NOBODY_WRITES),
     "customers_order": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
     "customers_entitlement": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
-    "customers_usagedaily": writes(add=SUPERUSER, change=SUPERUSER, delete=SUPERUSER),
+    "customers_usagedaily": writes(add=NOBODY_WRITES, change=SUPERUSER, delete=SUPERUSER),
     "support_tag": writes(add=SUPERUSER, change=SUPERUSER, delete=SUPERUSER),
     "support_ticket": writes(add=SUPPORT_AND_UP, change=SUPPORT_AND_UP, delete=SUPERUSER),
     # The world's event made its ticket: deleting it is refused (PROTECT).
@@ -72,7 +72,7 @@ MODEL_WRITERS = {
     "support_macro": writes(add=SUPPORT_OPS_AND_UP, change=SUPPORT_OPS_AND_UP, delete=SUPERUSER),
     # A case's page is the record; it changes through the inbox's workflows.
     "support_case": writes(add=OPS_AND_UP, change=NOBODY_WRITES, delete=SUPERUSER),
-    "billing_invoice": writes(add=OPS_AND_UP, change=OPS_AND_UP, delete=SUPERUSER),
+    "billing_invoice": writes(add=NOBODY_WRITES, change=OPS_AND_UP, delete=SUPERUSER),
     "billing_reconciliationrun": writes(
         add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES
     ),
@@ -203,7 +203,6 @@ def post_only_bodies(objects: dict) -> dict[str, dict]:
         # The other customer's ticket joins the problem; one of the problem's leaves it.
         "support_problem_link": {"ticket": objects["support_ticket"].pk},
         "support_problem_unlink": {"ticket": objects["support_problem"].tickets.first().pk},
-        "customers_usagedaily_add": {"date": "2026-01-01"},  # (customer, date) is unique
         "customers_contact_add": {"email": "new.contact@example.com"},  # (customer, email) too
         "support_case_add": {  # a case's page has no form to lend its values
             "customer": objects["customers_customer"].pk,

@@ -1,4 +1,5 @@
-"""``send_digests [--date YYYY-MM-DD] [--dry-run]``: the daily usage digests for a date."""
+"""``send_digests [--date YYYY-MM-DD] [--dry-run] [--if-due]``: the daily usage digests for a
+date."""
 
 import datetime as dt
 
@@ -7,7 +8,7 @@ from django.utils import timezone
 
 from audit.attribution import AuditedCommand
 from kit.params import DATE_MAX, DATE_MIN, ParamError, parse_date
-from opsdesk.health.digest import digest_build, digest_recipients, digest_send
+from opsdesk.health.digest import digest_build, digest_due, digest_recipients, digest_send
 
 
 def _date(value: str) -> dt.date:
@@ -26,9 +27,17 @@ class Command(AuditedCommand):
     def add_arguments(self, parser):
         parser.add_argument("--date", type=str, help="YYYY-MM-DD; default today (UTC)")
         parser.add_argument("--dry-run", action="store_true", help="Print what would be sent.")
+        parser.add_argument(
+            "--if-due",
+            action="store_true",
+            help="Only once today's scheduled time (OPSDESK_DIGEST_HOUR:MINUTE) has passed.",
+        )
 
-    def handle(self, *args, date=None, dry_run=False, **options):
+    def handle(self, *args, date=None, dry_run=False, if_due=False, **options):
         day = _date(date) if date else timezone.now().date()
+        if if_due and not digest_due():
+            self.stdout.write(f"send_digests {day}: not due yet; beat sends them on schedule")
+            return
         recipients = digest_recipients()
         if dry_run:
             for recipient in recipients:

@@ -151,8 +151,8 @@ def test_a_customers_timeline_merges_everything_it_owns_newest_first(busy_custom
 
     march = [e for e in page.entries if e.at >= on(28, month=2)]
     assert [(e.headline, e.actor) for e in march] == [
-        ("Entitlement SEAT-0001 revoked", "olga"),
-        ("Checklist task Kick-off call done", "alice"),
+        ("Entitlement SEAT-0001 revoked", "Olga"),
+        ("Checklist task Kick-off call done", "Alice"),
         ("Checklist task Kick-off call added", "task:checklist_generate"),
         (
             "Checklist Onboarding of Acme Corp · Growth · 75 seats created",
@@ -160,15 +160,15 @@ def test_a_customers_timeline_merges_everything_it_owns_newest_first(busy_custom
         ),
         ("Invoice INV-1 paid", "command:import_invoices"),
         ("Invoice INV-1 recorded", "command:import_invoices"),
-        ("Case Missing invoice: No invoice for March resolved", "olga"),
+        ("Case Missing invoice: No invoice for March resolved", "Olga"),
         ("Case Missing invoice: No invoice for March raised", "task:reconciliation_run"),
-        ("Ticket SSO broken changed", "olga"),
-        ("Ticket SSO broken solved", "olga"),
-        (f"Ticket comment Internal note on {ticket.pk} written", "olga"),
+        ("Ticket SSO broken changed", "Olga"),
+        ("Ticket SSO broken solved", "Olga"),
+        (f"Ticket comment Internal note on {ticket.pk} written", "Olga"),
         ("Ticket SSO broken opened", "webhook:msg_ticket"),
-        ("Entitlement SEAT-0001 reassigned", "olga"),
-        ("Contract Acme Corp · Growth · 75 seats changed", "alice"),
-        ("Entitlement SEAT-0001 assigned", "olga"),
+        ("Entitlement SEAT-0001 reassigned", "Olga"),
+        ("Contract Acme Corp · Growth · 75 seats changed", "Alice"),
+        ("Entitlement SEAT-0001 assigned", "Olga"),
         ("Entitlement SEAT-0001 issued", "webhook:msg_order"),
     ]
     assert "Globex's own trouble" not in str(headlines(page))
@@ -189,7 +189,7 @@ def test_each_entry_reads_as_a_diff_with_its_reason(busy_customer):
     paid = entries["Invoice INV-1 paid"]
     assert Change("status", "Open", "Paid") in paid.changes
     done = entries["Checklist task Kick-off call done"]
-    assert Change("done by", "—", "alice") in done.changes
+    assert Change("done by", "—", "Alice") in done.changes
     assert entries["Ticket SSO broken solved"].changes == (Change("status", "Open", "Solved"),)
 
 
@@ -247,7 +247,7 @@ def log(user, **data):
 
 def test_the_log_filters_by_actor_record_type_customer_and_date(busy_customer, superuser):
     by_manager = log(superuser, actor="alice")
-    assert {e.actor for e in by_manager.entries} == {"alice"}
+    assert {e.actor for e in by_manager.entries} == {"Alice"}
     assert "Contract Acme Corp · Growth · 75 seats changed" in headlines(by_manager)
 
     invoices = log(superuser, model="billing.invoice")
@@ -343,9 +343,9 @@ def test_the_export_streams_the_filtered_log_as_csv(client, busy_customer, agent
         "done for",
     ]
     assert [(r[1], r[4], r[5], r[7]) for r in rows[1:]] == [
-        ("olga", "SEAT-0001", "revoked", "left the company"),
-        ("olga", "SEAT-0001", "reassigned", "Ann moved team"),
-        ("olga", "SEAT-0001", "assigned", "new hire"),
+        ("Olga", "SEAT-0001", "revoked", "left the company"),
+        ("Olga", "SEAT-0001", "reassigned", "Ann moved team"),
+        ("Olga", "SEAT-0001", "assigned", "new hire"),
         ("webhook:msg_order", "SEAT-0001", "issued", ""),
     ]
     assert rows[1][0] == "2031-03-20T12:00:00+00:00"

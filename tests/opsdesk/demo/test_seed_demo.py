@@ -48,6 +48,9 @@ def _frozen_clock():
 def _fast_password_hashing(settings):
     # PBKDF2 costs a good part of a second per hash; these tests hash on every run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The demo puts its staff in the roles' groups; a transactional test run before
+    # these flushes them (roles_sync is idempotent).
+    roles.roles_sync()
 
 
 @pytest.fixture
@@ -255,17 +258,16 @@ def test_it_fills_in_only_what_is_missing(debug):
     assert "1 usage rows" in out
 
 
-def test_every_row_has_one_creation_history_row_by_the_command(debug):
+def test_every_row_has_one_creation_history_row_and_no_deletion(debug):
+    # When and by whom: tests/opsdesk/demo/test_demo_history.py.
     seed(*SMALL)
     for model in AUDITED:
         ids = set(model.objects.values_list("pk", flat=True))
         history = model.history.model.objects
         assert ids, model._meta.label
         assert set(history.values_list("id", flat=True)) == ids, model._meta.label
-        assert history.count() == len(ids), model._meta.label
-        assert set(history.values_list("history_type", "history_actor")) == {
-            ("+", "command:seed_demo")
-        }, model._meta.label
+        assert history.filter(history_type="+").count() == len(ids), model._meta.label
+        assert not history.filter(history_type="-").exists(), model._meta.label
 
 
 def test_ticket_tags_are_in_the_tickets_creation_history_row(debug):

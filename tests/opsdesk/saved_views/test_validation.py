@@ -56,13 +56,13 @@ def test_me_stays_me_for_whoever_opens_the_view(db):
             "queue",
             "priority=urgent&sort=oldest",
             "“sort” is not a filter of the triage queue: its filters are status, priority, "
-            "tag, assignee, customer, plan, overdue.",
+            "tag, assignee, customer, plan, overdue, at_risk.",
         ),
         (
             "inbox",
             "state=open&priority=urgent",
             "“priority” is not a filter of the exceptions inbox: its filters are state, kind, "
-            "owner, customer, age, month.",
+            "owner, customer, age, younger, managed, month.",
         ),
         (
             "queue",
@@ -337,7 +337,7 @@ def test_a_refused_save_goes_back_to_the_page_as_it_was_and_saves_nothing(client
     assert response["Location"] == back
     assert messages_of(response) == [
         "Not saved. “sort” is not a filter of the exceptions inbox: its filters are state, "
-        "kind, owner, customer, age, month."
+        "kind, owner, customer, age, younger, managed, month."
     ]
     assert stored() == []
 

@@ -172,7 +172,7 @@ def test_the_change_page_checks_the_filters_against_the_page(client, agent, view
     assert response.context["adminform"].form.errors == {
         "query": [
             "“sort” is not a filter of the triage queue: its filters are status, priority, tag, "
-            "assignee, customer, plan, overdue."
+            "assignee, customer, plan, overdue, at_risk."
         ]
     }
     view.refresh_from_db()
