@@ -5,7 +5,8 @@ Each page is fetched with Django's test client, logged in as the demo superuser
 usage, 1,000,000 more tickets) and from the small one (200 customers, a few thousand
 tickets): one counted request (``CaptureQueriesContext``: the number of queries and
 their SQL), then BENCH_PAGE_RUNS timed requests (wall time of the whole request; median
-and p95). The pages: the customer list, one customer's page and audit timeline (the
+and p95). The pages: the home (the superuser's, with every role's widgets), the
+customer list, one customer's page and audit timeline (the
 customer of demo index 0, in both databases), the triage queue (by risk) unfiltered,
 mine, overdue and filtered,
 the ops inbox, and the changelist searches (``?q=``) of customers, tickets, contacts and
@@ -123,6 +124,8 @@ def _pages(terms: dict[str, str]) -> list[Page]:
 
     customer, name = terms["customer_id"], terms["quoted_name"]
     return [
+        # The superuser's home holds every role's widgets (opsdesk.home).
+        Page("home, every role's widgets", url("index")),
         Page("customer list", url("customers_customer_changelist")),
         Page("customer page", url("customers_customer_change", customer)),
         Page("audit timeline", url("customers_customer_audit", customer)),
