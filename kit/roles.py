@@ -62,6 +62,8 @@ _EVERY_ROLE = frozenset(
         "opsdesk.add_savedview",
         "opsdesk.change_savedview",
         "opsdesk.delete_savedview",
+        # Customers' health signals (docs/product.md#health-signals): everyone reads them.
+        "opsdesk.view_healthsignal",
     }
 )
 
@@ -96,6 +98,8 @@ GRANTS: dict[str, frozenset[str]] = {
         "customers.change_contact",
         "customers.add_contract",
         "customers.change_contract",
+        # Acknowledges and snoozes the signals of the customers they manage.
+        "opsdesk.change_healthsignal",
     },
     # Runs and resolves the exception workflows and reconciliation, transfers
     # entitlements, migrates accounts, resends digests, edits onboarding templates and the
@@ -138,6 +142,10 @@ GRANTS: dict[str, frozenset[str]] = {
         "opsdesk.manage_shared_savedview",
         # The operations scorecard (docs/product.md#scorecard).
         "opsdesk.view_scorecard",
+        # Acknowledges and snoozes any customer's signals; reads the daily sweeps' log.
+        "opsdesk.change_healthsignal",
+        "opsdesk.handle_any_healthsignal",
+        "opsdesk.view_healthsweep",
     },
 }
 

@@ -13,6 +13,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 import opsdesk.casework.admin
 import opsdesk.customer_page.admin
 import opsdesk.health.admin
+import opsdesk.health.admin_signals
 import opsdesk.notifications.admin
 import opsdesk.record_pages.admin
 import opsdesk.saved_views.admin  # noqa: F401

@@ -1,6 +1,6 @@
 """Records of the work that reads across apps: the daily digest deliveries, staff
-notifications (defined in opsdesk.notifications.models) and saved views (defined in
-opsdesk.saved_views.models)."""
+notifications (defined in opsdesk.notifications.models), health signals
+(opsdesk.health.models) and saved views (opsdesk.saved_views.models)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ class DigestDelivery(AuditedModel):
         return f"Digest {self.digest_date} for {self.email}"
 
 
+# Health signals and their daily sweep, defined with customer health.
+from opsdesk.health.models import HealthSignal, HealthSweep  # noqa: E402
+
 # Staff notifications' models, defined with their feature; imported here, the app's models.
 from opsdesk.notifications.models import (  # noqa: E402
     ChatPost,
@@ -80,4 +83,12 @@ from opsdesk.notifications.models import (  # noqa: E402
 # Saved views of the queue and the inbox, defined with their feature.
 from opsdesk.saved_views.models import SavedView  # noqa: E402
 
-__all__ = ["ChatPost", "DigestDelivery", "Notification", "NotificationPreference", "SavedView"]
+__all__ = [
+    "ChatPost",
+    "DigestDelivery",
+    "HealthSignal",
+    "HealthSweep",
+    "Notification",
+    "NotificationPreference",
+    "SavedView",
+]

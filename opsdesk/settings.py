@@ -255,6 +255,15 @@ OPSDESK_HEALTH_DORMANT_DAYS = envint("OPSDESK_HEALTH_DORMANT_DAYS", 14, minimum=
 OPSDESK_HEALTH_RENEWAL_DAYS = envint("OPSDESK_HEALTH_RENEWAL_DAYS", 30, minimum=0)
 # Urgent tickets: at least this many open tickets of priority urgent.
 OPSDESK_HEALTH_URGENT_TICKETS = envint("OPSDESK_HEALTH_URGENT_TICKETS", 1, minimum=1)
+# Seats over contract: WAU above the contracted seats by more than this fraction of them
+# (0.0: any seat above).
+OPSDESK_HEALTH_SEATS_OVER = envfloat("OPSDESK_HEALTH_SEATS_OVER", 0.0, minimum=0)
+# Onboarding stalled: an open onboarding task overdue by more than this many days.
+OPSDESK_HEALTH_ONBOARDING_STALLED_DAYS = envint(
+    "OPSDESK_HEALTH_ONBOARDING_STALLED_DAYS", 7, minimum=0
+)
+# Renewal at risk: an active contract ends within this many days while another flag is up.
+OPSDESK_HEALTH_RENEWAL_RISK_DAYS = envint("OPSDESK_HEALTH_RENEWAL_RISK_DAYS", 60, minimum=0)
 
 # --- Billing reconciliation (docs/product.md#billing-reconciliation) --------------------
 # An invoice is off when it differs from what was expected by more than the larger of
@@ -575,6 +584,17 @@ OPSDESK_DIGEST_FALLBACK_EMAIL = envemail(
 )
 # A delivery claimed longer ago than this without being sent is taken over (crashed run).
 OPSDESK_DIGEST_CLAIM_MINUTES = envint("OPSDESK_DIGEST_CLAIM_MINUTES", 15, minimum=1)
+# The weekly team roll-up (docs/product.md#team-roll-up): each group whose name starts
+# with this prefix is a team; beat sends the roll-ups on this day of the week (crontab's:
+# 0 Sunday, 1 Monday, ... 6 Saturday) at the digest's time; the customers of no team go
+# to the fallback address (all of them while no team group exists).
+OPSDESK_TEAM_GROUP_PREFIX = envstr("OPSDESK_TEAM_GROUP_PREFIX", "Team ")
+OPSDESK_ROLLUP_WEEKDAY = envint("OPSDESK_ROLLUP_WEEKDAY", 1, minimum=0, maximum=6)
+OPSDESK_ROLLUP_FALLBACK_EMAIL = envemail(
+    "OPSDESK_ROLLUP_FALLBACK_EMAIL", "account-management@localhost"
+)
+# A customer is listed as long-open when one of its signals is open for more days than this.
+OPSDESK_ROLLUP_STALE_DAYS = envint("OPSDESK_ROLLUP_STALE_DAYS", 14, minimum=1)
 CELERY_BEAT_SCHEDULE_FILENAME = envstr(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
@@ -588,6 +608,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     "send-digests": {
         "task": "opsdesk.digests_send",
         "schedule": crontab(hour=OPSDESK_DIGEST_HOUR, minute=OPSDESK_DIGEST_MINUTE),
+        "options": {"expires": 3600},
+    },
+    "send-rollups": {
+        "task": "opsdesk.rollups_send",
+        "schedule": crontab(
+            day_of_week=OPSDESK_ROLLUP_WEEKDAY,
+            hour=OPSDESK_DIGEST_HOUR,
+            minute=OPSDESK_DIGEST_MINUTE,
+        ),
         "options": {"expires": 3600},
     },
     "expire-entitlements": {

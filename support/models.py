@@ -278,6 +278,14 @@ class Ticket(AuditedModel):
                 condition=Q(priority="urgent", status__in=["open", "pending"]),
                 name="ticket_customer_urgent_open",
             ),
+            # Customer health (opsdesk.health.flags, SLA breach): each customer's open
+            # tickets past their deadline, read per customer by deadline (the queue's
+            # ticket_queue_order has no customer: read per customer it scans every breach).
+            models.Index(
+                fields=["customer", "sla_due_at"],
+                condition=Q(status="open"),
+                name="ticket_customer_open_due",
+            ),
             # Admin search and the queue's customer filter (tenant id, any case).
             trigram_index("subject", "ticket_subject_trgm"),
             trigram_index("requester_email", "ticket_requester_email_trgm"),

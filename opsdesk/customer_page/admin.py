@@ -1,11 +1,14 @@
-"""The customer page in the admin: the customer's record with its overview, billing tab,
-trace and onboarding below, the audit timeline and as-of actions, and the audit log."""
+"""The customer page in the admin: the customer's record with its overview, health
+signals, billing tab, trace and onboarding below, the audit timeline and as-of actions,
+and the audit log."""
 
 import functools
 
 from django.contrib import admin
-from django.urls import path
+from django.db.models import Exists, OuterRef
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from unfold.decorators import action, display
 
 from customers.admin import CustomerAdmin
@@ -18,6 +21,8 @@ from opsdesk.audit_log import views as audit_views
 from opsdesk.customer_page.selectors import customer_billing, customer_overview
 from opsdesk.health.filters import NeedsAttentionFilter, health_date
 from opsdesk.health.flags import customer_health
+from opsdesk.health.models import HealthSignal
+from opsdesk.health.selectors import customer_signals
 
 
 @admin.register(Customer)
@@ -30,6 +35,14 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
     list_filter = [*CustomerAdmin.list_filter, NeedsAttentionFilter]
 
     list_display = [*CustomerAdmin.list_display, "health"]
+
+    def get_queryset(self, request):
+        # Whether the customer has open signals, for the health column's link to them:
+        # part of the list's own query, no query more.
+        open_signals = HealthSignal.objects.filter(customer=OuterRef("pk")).exclude(
+            state=HealthSignal.State.RESOLVED
+        )
+        return super().get_queryset(request).annotate(_open_signals=Exists(open_signals))
 
     def get_changelist_instance(self, request):
         """The list's page of customers, each with its live health (the digest's flags
@@ -52,11 +65,21 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
         if row is None:
             return "—"  # churned: the digest leaves it out
         if not row.flags:
-            return format_html('<span class="od-pill od-active">healthy</span>')
-        return format_html_join(
+            return mark_safe('<span class="od-pill od-active">healthy</span>')
+        chips = format_html_join(
             " ",
             '<span class="od-pill od-open" title="{}">{}</span>',
             ((flag.reason, flag.label) for flag in row.flags),
+        )
+        if not getattr(customer, "_open_signals", False):
+            return chips
+        # The flags are today's, live; the signals on the customer page are what the
+        # sweep keeps of them (who handles them, snoozes, history).
+        url = reverse("admin:customers_customer_change", args=[customer.pk]) + "#signals"
+        return format_html(
+            '<a href="{}" class="od-health-link" title="Open signals on the customer page">{}</a>',
+            url,
+            chips,
         )
 
     @action(description="Audit timeline", url_path="audit", icon="history")
@@ -73,6 +96,9 @@ class CustomerOverviewAdmin(AccountMigrationMixin, CustomerAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "overview": customer_overview(customer=customer),
+                "signals": customer_signals(
+                    customer=customer, user=request.user, today=health_date()
+                ),
                 "billing": customer_billing(customer=customer),
                 "trace": customer_trace(customer, page=trace_page(request)),
                 "onboarding": customer_checklists(customer=customer),

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
+from audit.context import recorded_at
 from billing.reconciliation import reconciliation_run
 from kit.months import add_months, month_start
 from onboarding.demo import seed_onboarding
@@ -38,6 +39,7 @@ from opsdesk.demo.catalogue import DEFAULT_CHUNK_SIZE, DEFAULT_CUSTOMERS, DEFAUL
 from opsdesk.demo.pasts import epoch
 from opsdesk.demo.planners import customer_plan
 from opsdesk.demo.writers import ensure_reference_data, write_inbox, write_plans
+from opsdesk.health.signals import signals_sweep
 
 
 @dataclass
@@ -121,5 +123,21 @@ def seed_demo(
             set_up_at=epoch(today),
             set_up_by=refs.users["admin"],
         )
+    if created["customers"]:
+        sweep_signals(today=today)
     result.seconds = time.monotonic() - started
     return result
+
+
+# Days of health signals the demo starts with: the digest's "new", "still open" and
+# "resolved" parts all have something to show.
+SIGNAL_DAYS = 7
+
+
+def sweep_signals(*, today: dt.date) -> None:
+    """The signals' sweeps of the last SIGNAL_DAYS digest dates up to yesterday, each
+    recorded at 07:00 UTC of its day; today's is the digest's, when it is sent."""
+    for back in range(SIGNAL_DAYS, 0, -1):
+        day = today - dt.timedelta(days=back)
+        with recorded_at(dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)):
+            signals_sweep(date=day)

@@ -10,6 +10,7 @@ from audit.admin import AuditedModelAdmin, RecordPageMixin, choice_badge, short_
 from kit.params import ParamError, date_param
 from kit.publish import publish_after_commit
 from opsdesk.health.digest import DigestError, digest_build, digest_recipients, recipient_for
+from opsdesk.health.rollup import ROLLUP_PREFIX
 from opsdesk.models import DigestDelivery
 
 
@@ -51,6 +52,23 @@ class DigestPreviewView(UnfoldModelAdminViewMixin, TemplateView):
         )
 
 
+class DeliveryKindFilter(admin.SimpleListFilter):
+    """Daily digests or weekly team roll-ups: one log, told apart by the key's prefix."""
+
+    title = "email"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("digest", "Daily digests"), ("rollup", "Team roll-ups")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "rollup":
+            return queryset.filter(recipient_key__startswith=ROLLUP_PREFIX)
+        if self.value() == "digest":
+            return queryset.exclude(recipient_key__startswith=ROLLUP_PREFIX)
+        return queryset
+
+
 @admin.register(DigestDelivery)
 class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
     """The delivery log: one row per recipient and date, whether it went out, and why not.
@@ -66,7 +84,7 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
         "sent_at",
         "short_error",
     ]
-    list_filter = ["status", "digest_date"]
+    list_filter = [DeliveryKindFilter, "status", "digest_date"]
     search_fields = ["email", "subject"]
     date_hierarchy = "digest_date"
     readonly_fields = [
@@ -103,9 +121,10 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
     def send_again(self, request, queryset):
         failed = list(queryset.filter(status=DigestDelivery.Status.FAILED))
         for delivery in failed:
-            publish_after_commit(
-                "opsdesk.digest_send", delivery.digest_date.isoformat(), delivery.recipient_key
-            )
+            # Team roll-ups share the log, told apart by their key's prefix.
+            is_rollup = delivery.recipient_key.startswith(ROLLUP_PREFIX)
+            task = "opsdesk.rollup_send" if is_rollup else "opsdesk.digest_send"
+            publish_after_commit(task, delivery.digest_date.isoformat(), delivery.recipient_key)
         self.message_user(
             request,
             f"{len(failed)} digest(s) queued again; {queryset.count() - len(failed)} skipped "

@@ -18,13 +18,13 @@ from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import ngettext
 
 from customers.models import Customer
 from kit.params import pk_or_none
 from kit.text import count_of
 from onboarding.selectors import overdue_tasks_for_manager
 from opsdesk.health.flags import CustomerHealth, customer_health
+from opsdesk.health.signals import CustomerSignals, SignalState, digest_signals, signals_sweep
 from opsdesk.models import DigestDelivery
 
 FALLBACK = "fallback"
@@ -46,8 +46,11 @@ class Recipient:
 class Digest:
     date: dt.date
     recipient: Recipient
+    # Customers with a signal shown (new or still open), and the healthy ones.
     attention: list[CustomerHealth]
     others: list[CustomerHealth]
+    signals: list[CustomerSignals]
+    new_count: int
     subject: str
     text: str
     html: str
@@ -88,27 +91,60 @@ def customer_url(customer_id: int) -> str:
     return f"{settings.OPSDESK_BASE_URL}{path}"
 
 
+def signal_url(signal: SignalState, action: str, customer_id: int) -> str:
+    """The confirmation page of ``action`` (acknowledge, snooze) on a stored signal; the
+    customer's signals on its page for one only planned (a preview before the sweep)."""
+    if signal.pk is None:
+        return customer_url(customer_id) + "#signals"
+    path = reverse(f"admin:opsdesk_healthsignal_{action}", args=[signal.pk])
+    return f"{settings.OPSDESK_BASE_URL}{path}"
+
+
+def _subject(day: str, *, new: int, still: int, followed: int) -> str:
+    customers = count_of(followed, "customer")
+    if not new and not still:
+        return f"Usage digest {day}: nobody needs attention ({customers})"
+    news = count_of(new, "new signal") if new else "nothing new"
+    return f"Usage digest {day}: {news}, {still:,} still open ({customers})"
+
+
 def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
+    """``recipient``'s digest of ``date``: what is new since yesterday, still open,
+    resolved since yesterday, then the healthy customers (docs/product.md#daily-digest).
+    It reads the stored signals and applies ``date``'s steps in memory, so the preview
+    before the day's sweep shows what the email after it says."""
     customers = _followed().filter(account_manager_id=recipient.user_id)
     health = customer_health(date=date, customer_ids=customers.values_list("pk", flat=True))
-    attention = sorted(
-        (h for h in health if h.needs_attention), key=lambda h: (-len(h.flags), h.name)
+    signals = digest_signals(date=date, health=health)
+
+    def rows(pick, order):
+        chosen = [(c, customer_url(c.health.customer_id)) for c in signals if pick(c)]
+        return sorted(chosen, key=lambda row: order(row[0]))
+
+    new = rows(lambda c: c.new, lambda c: (-len(c.new), c.health.name))
+    still = rows(lambda c: c.still_open, lambda c: (c.still_open[0].opened_on, c.health.name))
+    resolved = rows(lambda c: c.resolved, lambda c: c.health.name)
+    snoozed = [c for c in signals if c.snoozed]
+    attention = [c.health for c in signals if c.shown]
+    others = sorted(
+        (c.health for c in signals if not c.shown and not c.snoozed), key=lambda h: h.name
     )
-    others = sorted((h for h in health if not h.needs_attention), key=lambda h: h.name)
+    new_count = sum(len(c.new) for c in signals)
+    still_count = sum(len(c.still_open) for c in signals)
     day = f"{date:%a} {date.day} {date:%b %Y}"
-    if attention:
-        # "1 of 3 customers needs", "2 of 3 customers need", "1 of 1 customer needs".
-        verb = ngettext("needs", "need", len(attention))
-        count = f"{len(attention)} of {count_of(len(health), 'customer')}"
-        subject = f"Usage digest {day}: {count} {verb} attention"
-    else:
-        followed = count_of(len(health), "customer")
-        subject = f"Usage digest {day}: nobody needs attention ({followed})"
+    subject = _subject(day, new=new_count, still=still_count, followed=len(health))
     context = {
         "date": date,
         "covers": date - dt.timedelta(days=1),
         "recipient": recipient,
-        "attention": [(h, customer_url(h.customer_id)) for h in attention],
+        "new": new,
+        "still": still,
+        "resolved": resolved,
+        "new_count": new_count,
+        "still_count": still_count,
+        "resolved_count": sum(len(c.resolved) for c in signals),
+        "snoozed_count": sum(len(c.snoozed) for c in signals),
+        "snoozed_customers": len(snoozed),
         "others": [(h, customer_url(h.customer_id)) for h in others],
         "total": len(health),
         "subject": subject,
@@ -123,6 +159,8 @@ def digest_build(*, date: dt.date, recipient: Recipient) -> Digest:
         recipient=recipient,
         attention=attention,
         others=others,
+        signals=signals,
+        new_count=new_count,
         subject=subject,
         # Plain text, not HTML: render_to_string marks its result safe, and a page that
         # shows this part would print it unescaped (names in it come from outside).
@@ -172,6 +210,9 @@ def digest_send(*, date: dt.date, recipient: Recipient) -> bool:
     if delivery is None:
         return False
     try:
+        # The day's signals are stored before the email quotes them (once per date,
+        # whichever recipient's send comes first; the others find it done).
+        signals_sweep(date=date)
         if not recipient.email:
             raise DigestError(f"{recipient.name} has no email address; add one to their user.")
         digest = digest_build(date=date, recipient=recipient)

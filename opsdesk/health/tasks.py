@@ -1,4 +1,5 @@
-"""The digest's Celery tasks: beat starts the day's run, one task per recipient sends."""
+"""The digest's and the team roll-up's Celery tasks: beat starts the run, one task per
+recipient sends."""
 
 import datetime as dt
 import smtplib
@@ -6,14 +7,18 @@ import smtplib
 from celery import shared_task
 from django.utils import timezone
 
-from opsdesk.health import digest
+from opsdesk.health import digest, rollup
 from opsdesk.health.digest import digest_recipients, recipient_for
+from opsdesk.health.rollup import rollup_for, rollup_recipients
+from opsdesk.health.signals import signals_sweep
 
 
 @shared_task(name="opsdesk.digests_send", ignore_result=True)
 def digests_send(date: str | None = None) -> int:
     """Queue one send per recipient for ``date`` (default: today, UTC)."""
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
+    # The day's signals first, once, so each recipient's send finds them stored.
+    signals_sweep(date=day)
     recipients = digest_recipients()
     for recipient in recipients:
         digest_send.delay(day.isoformat(), recipient.key)
@@ -32,3 +37,28 @@ def digest_send(date: str, recipient_key: str) -> bool:
     return digest.digest_send(
         date=dt.date.fromisoformat(date), recipient=recipient_for(recipient_key)
     )
+
+
+@shared_task(name="opsdesk.rollups_send", ignore_result=True)
+def rollups_send(date: str | None = None) -> int:
+    """Queue one send per team roll-up recipient for ``date`` (default: today, UTC)."""
+    day = dt.date.fromisoformat(date) if date else timezone.now().date()
+    # The day's signals first, once, so the roll-ups count what the digests show.
+    signals_sweep(date=day)
+    pairs = rollup_recipients()
+    for _team, recipient in pairs:
+        rollup_send.delay(day.isoformat(), recipient.key)
+    return len(pairs)
+
+
+@shared_task(
+    name="opsdesk.rollup_send",
+    ignore_result=True,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=60,
+    retry_backoff_max=1800,  # below the broker visibility timeout (1 h)
+    max_retries=6,
+)
+def rollup_send(date: str, recipient_key: str) -> bool:
+    team, recipient = rollup_for(recipient_key)
+    return rollup.rollup_send(date=dt.date.fromisoformat(date), team=team, recipient=recipient)

@@ -21,9 +21,12 @@ from customers.models import Contract, Customer
 from kit.months import add_months, month_start
 from onboarding.models import ChecklistTask
 from opsdesk.health.flags import CustomerHealth, customer_health
+from opsdesk.health.models import HealthSignal
+from opsdesk.health.selectors import ManagerSignal, manager_open_signals, sweep_finished
 from support.cases import case_owners
 from support.models import Case, InboundEmail, Ticket, WebhookEvent
 
+OPEN, ACKNOWLEDGED = HealthSignal.State.OPEN, HealthSignal.State.ACKNOWLEDGED
 # Renewals an account manager sees coming, in days (the digest's "renewal soon" is 30).
 RENEWAL_HORIZON_DAYS = 60
 # Onboarding tasks "due" on the home page: due from today to this many days ahead.
@@ -127,17 +130,62 @@ def failed_input_tallies(*, webhooks: bool = True, emails: bool = True) -> list[
 
 @dataclass(frozen=True)
 class Attention:
-    """My customers the digest flags today, flagged most first (as the digest lists them)."""
+    """My customers needing attention today: once the day's sweep has run, their open
+    signals (``signals``, each with its customer's page at ``#signals``; ``live`` False),
+    else the digest's flags computed live (``customers``, flagged most first, as the
+    digest lists them; ``live`` True)."""
 
     tally: Tally
     customers: list[tuple[CustomerHealth, str]] = field(default_factory=list)
+    signals: list[tuple[ManagerSignal, str]] = field(default_factory=list)
+    live: bool = True
+    # The signals listed, and the signals' list of exactly them (``signals`` only).
+    signal_tally: Tally | None = None
 
 
 def customers_needing_attention(*, user, date: dt.date) -> Attention:
-    """The customers ``user`` manages that have a digest flag on ``date``, computed now
-    with the digest's rules (``opsdesk.health.flags.customer_health``), each with its
-    page; the count links to the customer list's "Needs attention today" of them. Two
-    queries."""
+    """The customers ``user`` manages that need attention on ``date``.
+
+    When the signals' sweep of ``date`` has finished: their open signals the digest of
+    ``date`` shows (``opsdesk.health.selectors.manager_open_signals``: not resolved, not
+    hidden by a snooze), new ones first; the count (of customers) links to the customer
+    list of exactly them, ``signal_tally`` to the signals' list of exactly those signals
+    (once the day is swept, a snoozed signal is one hidden: the sweep woke those whose
+    date came, and a snooze ends after today). Two queries: the sweep's state, the
+    signals.
+
+    Before it (or when it failed): the digest's flags computed now with its rules
+    (``opsdesk.health.flags.customer_health``), the count linking to the customer list's
+    "Needs attention today" of them. Three queries: the sweep's state, the health (two).
+    """
+    label = "My customers needing attention today"
+    if sweep_finished(date=date):
+        shown = manager_open_signals(user=user, date=date)
+        customers = {line.signal.customer_id for line in shown}
+        url = _url("customers_customer_changelist", {"id__in": _ids(customers)})
+        return Attention(
+            tally=Tally(
+                "attention",
+                label,
+                len(customers),
+                url if customers else "",
+                "warning" if customers else "",
+            ),
+            signals=[
+                (line, _url("customers_customer_change", None, line.signal.customer_id))
+                for line in shown
+            ],
+            live=False,
+            signal_tally=Tally(
+                "attention-signals",
+                "My customers' open signals",
+                len(shown),
+                _url(
+                    "opsdesk_healthsignal_changelist",
+                    {"manager": "me", "state__in": f"{OPEN},{ACKNOWLEDGED}"},
+                ),
+            ),
+        )
     mine = Customer.objects.filter(account_manager=user).values("pk")
     health = customer_health(date=date, customer_ids=mine)
     flagged = sorted(
@@ -148,13 +196,7 @@ def customers_needing_attention(*, user, date: dt.date) -> Attention:
         {"account_manager__id__exact": user.pk, "attention": "today"},
     )
     return Attention(
-        tally=Tally(
-            "attention",
-            "My customers needing attention today",
-            len(flagged),
-            url,
-            "warning" if flagged else "",
-        ),
+        tally=Tally("attention", label, len(flagged), url, "warning" if flagged else ""),
         customers=[(h, _url("customers_customer_change", None, h.customer_id)) for h in flagged],
     )
 

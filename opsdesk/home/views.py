@@ -167,14 +167,59 @@ def _labels(flags) -> str:
     )
 
 
+def _subtle(text: str):
+    return format_html(
+        '<span class="text-font-subtle-light dark:text-font-subtle-dark">{}</span>', text
+    )
+
+
+def _signal_cell(line) -> str:
+    """The signal's label (its latest reason on hover) and, when somebody handles it, who:
+    on a narrow screen one line of text, as the flags'."""
+    signal = line.signal
+    handled = f" · being handled by {line.handled_by}" if line.handled_by else ""
+    return format_html(
+        '<span class="truncate" title="{}">{}{}</span>',
+        signal.reason,
+        signal.label,
+        _subtle(handled) if handled else "",
+    )
+
+
+def _age_cell(line):
+    if line.is_new:
+        return format_html(
+            '<span class="font-semibold text-orange-700 dark:text-orange-400">{}</span>',
+            line.age_text,
+        )
+    return line.age_text
+
+
 def attention_table(attention: selectors.Attention) -> dict:
-    return {
-        "headers": ["Customer", "Why"],
-        "rows": [
-            [_link(url, health.name), _labels(health.flags)]
-            for health, url in attention.customers[:SHOWN]
-        ],
-    }
+    if attention.live:
+        return {
+            "headers": ["Customer", "Why"],
+            "rows": [
+                [_link(url, health.name), _labels(health.flags)]
+                for health, url in attention.customers[:SHOWN]
+            ],
+            # Today's sweep has not run: the flags, not the signals (which say who handles
+            # what and what is snoozed).
+            "note": format_html(
+                '<span class="text-xs text-font-subtle-light dark:text-font-subtle-dark" '
+                'data-testid="attention-live" title="{}">as of the live rules</span>',
+                "Today's signals are not swept yet: these are the digest's flags, computed now.",
+            ),
+        }
+    rows = [
+        [
+            _link(f"{url}#signals", line.signal.customer.name),
+            _signal_cell(line),
+            _age_cell(line),
+        ]
+        for line, url in attention.signals[:SHOWN]
+    ]
+    return {"headers": ["Customer", "Signal", "Open for"], "rows": rows}
 
 
 def renewals_table(renewals: selectors.Renewals, today) -> dict:
@@ -206,10 +251,22 @@ def exceptions_table(rows: list[selectors.KindAges]) -> dict:
         if row.oldest is not None:
             case = row.oldest
             text = f"#{case.pk} {case.customer.name if case.customer else case.summary}"
+            url = reverse("admin:support_case_change", args=[case.pk])
+            age = timesince(case.opened_at, depth=1)
+            # On a narrow screen a table cell is one line high (the theme's): one line,
+            # cut, the whole in its tooltip, as _labels does.
             oldest = format_html(
-                '{} <span class="text-font-subtle-light dark:text-font-subtle-dark">{} ago</span>',
-                _link(reverse("admin:support_case_change", args=[case.pk]), text),
-                timesince(case.opened_at, depth=1),
+                '<span class="hidden lg:block">{} <span class="text-font-subtle-light '
+                'dark:text-font-subtle-dark">{} ago</span></span>'
+                '<a href="{}" class="truncate text-primary-600 dark:text-primary-500 lg:hidden"'
+                ' title="{}, {} ago">{}, {} ago</a>',
+                _link(url, text),
+                age,
+                url,
+                text,
+                age,
+                text,
+                age,
             )
         label = format_html("<strong>{}</strong>", row.label) if row.kind == "all" else row.label
         table_rows.append(

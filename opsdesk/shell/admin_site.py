@@ -46,10 +46,13 @@ SIDEBAR = [
         ],
     ),
     (
-        "Digest",
+        "Health",
         [
+            ("Health signals", "vital_signs", "opsdesk", "healthsignal"),
+            ("Why snoozed", "rule_settings", "opsdesk", "healthsignal", "reasons"),
             ("Digest preview", "mail", "opsdesk", "digestdelivery", "preview"),
             ("Deliveries", "outgoing_mail", "opsdesk", "digestdelivery"),
+            ("Health sweeps", "event_repeat", "opsdesk", "healthsweep"),
         ],
     ),
     (

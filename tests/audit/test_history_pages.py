@@ -26,7 +26,7 @@ from audit.context import acting_as
 from billing.models import Invoice, ReconciliationRun
 from customers.models import Contract
 from onboarding.services import checklist_generate
-from opsdesk.models import DigestDelivery, SavedView
+from opsdesk.models import DigestDelivery, HealthSignal, HealthSweep, SavedView
 from support.models import Macro, TriageRule
 from tests import builders
 from tests.records import populate
@@ -104,6 +104,17 @@ def world(db, manager, other_manager, superuser, templates, sla_policies):
             email=other_manager.email,
         )
         builders.notification(recipient=superuser)
+        HealthSignal.objects.create(
+            customer=bobs,
+            kind="dormant",
+            label="Dormant",
+            opened_on=dt.date(2026, 11, 2),
+            opened_reason="no login for 14 days",
+            reason="no login for 14 days",
+        )
+        HealthSweep.objects.create(
+            date=dt.date(2026, 11, 2), status="finished", claimed_at=dt.datetime.now(dt.UTC)
+        )
         # The superuser's own, shared (another's personal view is nobody else's page).
         SavedView.objects.create(
             owner=superuser, page="queue", name="Urgent", query="priority=urgent", shared=True

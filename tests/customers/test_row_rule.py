@@ -32,6 +32,7 @@ from billing.models import ReconciliationRun
 from customers.models import Contact, Contract, Customer
 from onboarding.models import ChecklistTask
 from onboarding.services import checklist_generate, checklist_task_done
+from opsdesk.models import HealthSignal
 from tests import builders
 from tests.records import populate
 
@@ -146,6 +147,14 @@ def world(db, manager, other_manager, superuser, templates):
                 status=ReconciliationRun.Status.SUCCEEDED,
             )
             builders.inbound_email(ticket=customer.tickets.get())
+            HealthSignal.objects.create(
+                customer=customer,
+                kind="dormant",
+                label="Dormant",
+                opened_on=dt.date(2026, 11, 2),
+                opened_reason="no login for 14 days",
+                reason="no login for 14 days",
+            )
     for customer in (alices, bobs):
         checklist_generate(contract=customer.contracts.get())
     return alices, bobs

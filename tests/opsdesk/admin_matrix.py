@@ -115,6 +115,16 @@ MODELS = {
     "onboarding_checklist": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NOBODY),
     "onboarding_checklisttask": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NOBODY),
     "opsdesk_digestdelivery": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
+    # Health signals: everyone reads them (the record is read-only; the sweep makes them,
+    # people act on the confirmation pages); the sweeps' log is for ops leads.
+    "opsdesk_healthsignal": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
+    "opsdesk_healthsweep": model_pages(
+        changelist=staff(403, 403, 200),
+        add=NOBODY,
+        change=staff(403, 403, 200),
+        delete=NO_DELETE,
+        history=staff(403, 403, 200),
+    ),
     # What opsdesk told a person: each staff member's own (the world's is the agent's);
     # another's is not found (302 to the index) and its history refused.
     "opsdesk_notification": model_pages(
@@ -223,6 +233,11 @@ VIEWS = {
     # The digest and its delivery log: read by every role (customer health is
     # customer-related); only sending again is restricted.
     "opsdesk_digestdelivery_preview": ALL,
+    # A signal's confirmation pages show it to every role (who may not act is told why,
+    # without the form); the reasons given per kind are everyone's to read.
+    "opsdesk_healthsignal_acknowledge": ALL,
+    "opsdesk_healthsignal_snooze": ALL,
+    "opsdesk_healthsignal_reasons": ALL,
     # Each staff member's own notification settings, like their password.
     "opsdesk_notification_preferences": ALL,
     # "Save this view" (POST only; every role keeps views) and the sidebar's views.

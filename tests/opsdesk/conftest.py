@@ -13,7 +13,7 @@ from customers.models import Contact, Contract, Entitlement, Order, Product, Usa
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
-from opsdesk.models import DigestDelivery, SavedView
+from opsdesk.models import DigestDelivery, HealthSignal, HealthSweep, SavedView
 from support import sla
 from support.models import (
     Case,
@@ -70,6 +70,18 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
             email=manager.email,
         )
         notification = builders.notification(recipient=agent)
+        signal = HealthSignal.objects.create(
+            customer=customer,
+            kind="dormant",
+            label="Dormant",
+            opened_on=dt.date(2026, 11, 2),
+            opened_reason="no login for 14 days (last 19 Oct 2026)",
+            reason="no login for 14 days (last 19 Oct 2026)",
+            value=14,
+        )
+        sweep = HealthSweep.objects.create(
+            date=dt.date(2026, 11, 2), status="finished", claimed_at=dt.datetime.now(dt.UTC)
+        )
         saved_view = SavedView.objects.create(
             owner=agent, page="queue", name="Urgent", query="priority=urgent", shared=True
         )
@@ -110,6 +122,8 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "onboarding_checklist": checklist,
         "onboarding_checklisttask": ChecklistTask.objects.filter(checklist=checklist).first(),
         "opsdesk_digestdelivery": delivery,
+        "opsdesk_healthsignal": signal,
+        "opsdesk_healthsweep": sweep,
         "opsdesk_notification": notification,
         "opsdesk_savedview": saved_view,
         "auth_user": agent,

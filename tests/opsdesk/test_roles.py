@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
 # those of saved views (every role keeps its own: 4 each; ops leads manage shared ones: 1).
 EXPECTED_GRANTS = {
     roles.SUPPORT: {
+        "opsdesk.view_healthsignal",
         "billing.view_invoice",
         "billing.view_reconciliationrun",
         "customers.view_contact",
@@ -74,6 +75,8 @@ EXPECTED_GRANTS = {
         "support.view_webhookevent",
     },
     roles.ACCOUNT_MANAGERS: {
+        "opsdesk.view_healthsignal",
+        "opsdesk.change_healthsignal",
         "billing.view_invoice",
         "billing.view_reconciliationrun",
         "customers.add_contact",
@@ -111,6 +114,10 @@ EXPECTED_GRANTS = {
         "support.view_webhookevent",
     },
     roles.OPS_LEADS: {
+        "opsdesk.view_healthsignal",
+        "opsdesk.change_healthsignal",
+        "opsdesk.handle_any_healthsignal",
+        "opsdesk.view_healthsweep",
         "billing.add_invoice",
         "billing.add_reconciliationrun",
         "billing.change_invoice",
@@ -207,11 +214,11 @@ def test_the_table_grants_each_role_exactly_its_permissions():
 
 
 def apply_the_sync_migration() -> None:
-    """Run the latest sync migration (opsdesk.0015_roles_sync_issue20) as `migrate` does:
+    """Run the latest sync migration (opsdesk.0017_roles_sync_issue21) as `migrate` does:
     its code on the historical models of that point of the history, in the test's
     transaction."""
     executor = MigrationExecutor(connection)
-    node = ("opsdesk", "0015_roles_sync_issue20")
+    node = ("opsdesk", "0017_roles_sync_issue21")
     state = executor.loader.project_state(node, at_end=False)
     with connection.schema_editor() as editor:
         executor.loader.get_migration(*node).apply(state, editor)
@@ -504,7 +511,7 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         "Support",
         "Customers",
         "Onboarding",
-        "Digest",
+        "Health",
         "Billing",
         "Audit",
         "Notifications",
@@ -525,6 +532,14 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         "SLA policies",
     ]
     assert titles(superuser)["Administration"] == ["Users", "Groups"]
+    # Support reads signals and the digest; the sweeps' log is for ops leads.
+    assert titles(agent)["Health"] == [
+        "Health signals",
+        "Why snoozed",
+        "Digest preview",
+        "Deliveries",
+    ]
+    assert titles(superuser)["Health"][-1] == "Health sweeps"
 
 
 def test_every_model_of_the_admin_has_its_place_in_the_sidebar():

@@ -43,7 +43,7 @@ from customers.models import Contact, Contract, Entitlement, Order, Product, Usa
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
-from opsdesk.models import DigestDelivery, SavedView
+from opsdesk.models import DigestDelivery, HealthSignal, HealthSweep, SavedView
 from support.models import Case, EmailAttachment, Macro, Tag, TriageRule, WebhookEvent
 from tests import builders
 from tests.records import populate
@@ -249,6 +249,17 @@ def world(db, superuser, customer, templates, sla_policies):
             email=superuser.email,
         )
         notification = builders.notification(recipient=superuser)
+        signal = HealthSignal.objects.create(
+            customer=customer,
+            kind="dormant",
+            label="Dormant",
+            opened_on=dt.date(2026, 11, 2),
+            opened_reason="no login for 14 days",
+            reason="no login for 14 days",
+        )
+        sweep = HealthSweep.objects.create(
+            date=dt.date(2026, 11, 2), status="finished", claimed_at=dt.datetime.now(dt.UTC)
+        )
         saved_view = SavedView.objects.create(
             owner=superuser, page="queue", name="Urgent", query="priority=urgent"
         )
@@ -277,6 +288,8 @@ def world(db, superuser, customer, templates, sla_policies):
         "onboarding/checklist/": checklist,
         "onboarding/checklisttask/": ChecklistTask.objects.filter(checklist=checklist).first(),
         "opsdesk/digestdelivery/": delivery,
+        "opsdesk/healthsignal/": signal,
+        "opsdesk/healthsweep/": sweep,
         "opsdesk/notification/": notification,
         "opsdesk/savedview/": saved_view,
         "auth/user/": superuser,

@@ -81,6 +81,8 @@ MODEL_WRITERS = {
     # The world's task is Acme's (Alice's): owner and due date are everyone's to change.
     "onboarding_checklisttask": writes(add=NOBODY_WRITES, change=EVERY_ROLE, delete=NOBODY_WRITES),
     "opsdesk_digestdelivery": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
+    "opsdesk_healthsignal": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
+    "opsdesk_healthsweep": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "opsdesk_notification": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
     # The world's view is Sam's, shared: he and ops leads change and delete it.
     "opsdesk_savedview": writes(
@@ -114,6 +116,7 @@ VIEW_WRITERS = {
             "onboarding_checklist_overview",
             "onboarding_checklisttask_mine",
             "opsdesk_digestdelivery_preview",
+            "opsdesk_healthsignal_reasons",
             "customers_customer_audit",
             "customers_customer_as_of",
             "customers_customer_audit_log",
@@ -158,6 +161,9 @@ VIEW_WRITERS = {
     "opsdesk_savedview_save": EVERY_ROLE,
     "opsdesk_savedview_sidebar": NOBODY_WRITES,
     "auth_user_password_change": SUPERUSER,
+    # The world's signal is Acme's (Alice's): she and ops leads acknowledge and snooze it.
+    "opsdesk_healthsignal_acknowledge": ("manager", "ops_lead", "superuser"),
+    "opsdesk_healthsignal_snooze": ("manager", "ops_lead", "superuser"),
 }
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from audit.context import acting_as
 from customers.models import Customer, UsageDaily
+from opsdesk.health.models import HealthSignal
 from tests import builders
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +104,30 @@ def test_a_flagged_customer_shows_each_flag(client, superuser, customer):
     # No usage reported for 21 Nov: the digest's "no usage data", with its reason.
     assert '<span class="od-pill od-open" title="no usage report for ' in page
     assert ">No usage data</span>" in page
+
+
+def test_the_flags_of_a_customer_with_open_signals_lead_to_them(client, superuser, customer):
+    with acting_as("test:fixture"):
+        other = builders.customer(external_id="bolt", name="Bolt", status=Customer.Status.ACTIVE)
+        for who, state in ((customer, "open"), (other, "resolved")):
+            HealthSignal.objects.create(
+                customer=who,
+                kind="no_data",
+                label="No usage data",
+                state=state,
+                opened_on=dt.date(2026, 11, 20),
+                resolved_on=dt.date(2026, 11, 21) if state == "resolved" else None,
+            )
+    client.force_login(superuser)
+    with time_machine.travel(TODAY, tick=False):
+        page = client.get(LIST).content.decode()
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page, re.DOTALL)
+    acme = next(row for row in rows if "Acme Corp" in row)
+    bolt = next(row for row in rows if "Bolt" in row)
+    link = f'<a href="/admin/customers/customer/{customer.pk}/change/#signals"'
+    assert link in acme and ">No usage data</span>" in acme.split(link)[1]
+    # Flagged live too, but its only signal is resolved: no link.
+    assert "#signals" not in bolt and ">No usage data</span>" in bolt
 
 
 def test_the_list_costs_the_same_for_1_customer_and_20(client, superuser):

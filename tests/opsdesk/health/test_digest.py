@@ -62,7 +62,9 @@ def test_a_digest_lists_only_the_managers_customers_flagged_first(book, manager,
 
     assert [h.name for h in digest.attention] == ["Silent Co"]
     assert [h.name for h in digest.others] == ["Healthy Co"]
-    assert digest.subject == "Usage digest Sun 22 Nov 2026: 1 of 2 customers needs attention"
+    assert (
+        digest.subject == "Usage digest Sun 22 Nov 2026: 2 new signals, 0 still open (2 customers)"
+    )
     silent_url = f"https://ops.example.com/admin/customers/customer/{book['silent'].pk}/change/"
     assert f'<a href="{silent_url}"' in digest.html
     assert digest.html.index("Silent Co") < digest.html.index("Healthy Co")
@@ -86,7 +88,9 @@ def test_sending_is_multipart_and_recorded(book, manager):
 
     [email] = mail.outbox
     assert email.to == ["alice@opsdesk.test"]
-    assert email.subject == "Usage digest Sun 22 Nov 2026: 1 of 2 customers needs attention"
+    assert (
+        email.subject == "Usage digest Sun 22 Nov 2026: 2 new signals, 0 still open (2 customers)"
+    )
     assert "Silent Co" in email.body
     [(html, mimetype)] = email.alternatives
     assert mimetype == "text/html" and "Silent Co" in html
@@ -117,9 +121,8 @@ def test_a_dry_run_sends_and_records_nothing(book, capsys):
     call_command("send_digests", "--date", "2026-11-22", "--dry-run")
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "send_digests 2026-11-22 (dry run): 3 would be sent"
-    assert (
-        "alice@opsdesk.test: Usage digest Sun 22 Nov 2026: 1 of 2 customers needs attention" in out
-    )
+    subject = "Usage digest Sun 22 Nov 2026: 2 new signals, 0 still open (2 customers)"
+    assert f"alice@opsdesk.test: {subject}" in out
     assert mail.outbox == []
     assert not DigestDelivery.objects.exists()
 

@@ -54,6 +54,7 @@ def test_an_error_rate_far_above_the_usual_is_an_anomaly_against_the_median():
         "error_rate",
         "Error-rate anomaly",
         "error rate 7.9% (79 of 1,000 requests) vs 0.4% median of 28 days",
+        0.079,
     )
 
 
@@ -99,6 +100,7 @@ def test_with_fewer_than_7_days_of_history_the_floor_alone_decides():
         "error_rate",
         "Error-rate anomaly",
         "error rate 2.0% (20 of 1,000 requests) vs the 2% floor; 6 days of history",
+        0.02,
     )
     assert error_rate_anomaly(day(errors=19, **new)) is None
     # From 7 days on, the baseline decides: 2% is below this customer's usual 5%.
@@ -131,9 +133,10 @@ def test_the_error_rate_thresholds_are_settings(settings):
 
 def test_wau_down_30_percent_on_the_week_is_a_usage_drop():
     assert usage_drop(day(wau=7, wau_week_ago=10)) == Flag(
-        "usage_drop", "Usage drop", "WAU 7 vs 10 a week earlier (-30%)"
+        "usage_drop", "Usage drop", "WAU 7 vs 10 a week earlier (-30%)", 0.3
     )
-    assert usage_drop(day(wau=26, wau_week_ago=40)).reason == "WAU 26 vs 40 a week earlier (-35%)"
+    drop = usage_drop(day(wau=26, wau_week_ago=40))
+    assert (drop.reason, drop.value) == ("WAU 26 vs 40 a week earlier (-35%)", 0.35)
 
 
 def test_wau_down_less_than_30_percent_is_no_drop():
@@ -169,7 +172,7 @@ def at(date: dt.date, hour: int = 12) -> dt.datetime:
 
 def test_no_login_for_14_days_is_dormant():
     assert dormant(date=D, last_login_at=at(D - dt.timedelta(days=14)), active_since=None) == (
-        Flag("dormant", "Dormant", "no login for 14 days (last 8 Nov 2026)")
+        Flag("dormant", "Dormant", "no login for 14 days (last 8 Nov 2026)", 14.0)
     )
 
 
@@ -186,8 +189,10 @@ def test_days_without_login_are_counted_in_utc():
 
 def test_never_logging_in_is_dormant_once_an_active_contract_has_run_14_days():
     assert dormant(date=D, last_login_at=None, active_since=D - dt.timedelta(days=14)) == Flag(
-        "dormant", "Dormant", "no login ever; active contract since 8 Nov 2026"
+        "dormant", "Dormant", "no login ever; active contract since 8 Nov 2026", 14.0
     )
+    ever = dormant(date=D, last_login_at=None, active_since=D - dt.timedelta(days=40))
+    assert ever.value == 40.0  # days since the contract started
     assert dormant(date=D, last_login_at=None, active_since=D - dt.timedelta(days=13)) is None
     assert dormant(date=D, last_login_at=None, active_since=None) is None
 
@@ -202,19 +207,20 @@ def test_the_dormancy_threshold_is_a_setting(settings):
 
 def test_no_report_for_the_day_before_is_no_usage_data():
     assert no_usage_data(date=D, day=None) == Flag(
-        "no_data", "No usage data", "no usage report for 21 Nov 2026"
+        "no_data", "No usage data", "no usage report for 21 Nov 2026", 1.0
     )
     assert no_usage_data(date=D, day=day(requests=0, errors=0, wau=0)) is None
 
 
 def test_a_contract_ending_within_30_days_is_a_renewal_soon():
     assert renewal_soon(date=D, contract_end=D + dt.timedelta(days=30)) == Flag(
-        "renewal_soon", "Renewal soon", "contract ends 22 Dec 2026, in 30 days"
+        "renewal_soon", "Renewal soon", "contract ends 22 Dec 2026, in 30 days", 30.0
     )
     assert renewal_soon(date=D, contract_end=D + dt.timedelta(days=1)).reason == (
         "contract ends 23 Nov 2026, in 1 day"
     )
-    assert renewal_soon(date=D, contract_end=D).reason == "contract ends 22 Nov 2026, today"
+    today = renewal_soon(date=D, contract_end=D)
+    assert (today.reason, today.value) == ("contract ends 22 Nov 2026, today", 0.0)
 
 
 def test_a_contract_ending_later_ended_or_open_ended_is_no_renewal_soon(settings):
@@ -227,8 +233,10 @@ def test_a_contract_ending_later_ended_or_open_ended_is_no_renewal_soon(settings
 
 def test_open_urgent_tickets_are_flagged_with_their_number():
     assert urgent_tickets(0) is None
-    assert urgent_tickets(1) == Flag("urgent_tickets", "Urgent tickets", "1 open urgent ticket")
-    assert urgent_tickets(3).reason == "3 open urgent tickets"
+    assert urgent_tickets(1) == Flag(
+        "urgent_tickets", "Urgent tickets", "1 open urgent ticket", 1.0
+    )
+    assert (urgent_tickets(3).reason, urgent_tickets(3).value) == ("3 open urgent tickets", 3.0)
 
 
 # --- the selector --------------------------------------------------------------------------
@@ -336,6 +344,10 @@ def test_exactly_the_customers_with_a_story_are_flagged_and_why(world):
         "Silent": [
             ("no_data", "no usage report for 21 Nov 2026"),
             ("renewal_soon", "contract ends 2 Dec 2026, in 10 days"),
+            (
+                "renewal_at_risk",
+                "contract ends 2 Dec 2026 (in 10 days) with 1 other signal: No usage data",
+            ),
         ],
         "Sleepy": [("dormant", "no login for 20 days (last 2 Nov 2026)")],
         "Spiking": [
@@ -365,7 +377,12 @@ def test_the_figures_are_those_of_the_day_before_and_a_week_before_that(world, m
         error_rate=0.004,
         contract_end=None,
         urgent_open_tickets=0,
-        flags=(Flag("usage_drop", "Usage drop", "WAU 26 vs 40 a week earlier (-35%)"),),
+        contracted_seats=50,
+        overdue_invoices=0,
+        billing_findings=0,
+        sla_breached_tickets=0,
+        onboarding_days_overdue=0,
+        flags=(Flag("usage_drop", "Usage drop", "WAU 26 vs 40 a week earlier (-35%)", 0.35),),
     )
     [silent] = customer_health(date=D, customer_ids=[world["Silent"].pk])
     assert (silent.wau, silent.wau_change, silent.requests, silent.error_rate) == (

@@ -3,8 +3,11 @@ each in the digest, and a contract's seats (a contract has at least one)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from audit.bulk import update_with_history
 from audit.context import acting_as
 from customers.models import Contract
 from kit.text import count_of
@@ -27,19 +30,28 @@ def test_a_count_agrees_with_its_noun():
 
 
 @pytest.mark.parametrize(
-    ("healthy", "silent", "subject", "heading"),
+    ("healthy", "renewing", "silent", "subject", "heading"),
     [
-        (0, 0, "nobody needs attention (0 customers)", "Nobody needs attention today"),
-        (1, 0, "nobody needs attention (1 customer)", "Nobody needs attention today"),
-        (2, 0, "nobody needs attention (2 customers)", "Nobody needs attention today"),
-        (0, 1, "1 of 1 customer needs attention", "1 of 1 customer needs attention"),
-        (1, 1, "1 of 2 customers needs attention", "1 of 2 customers needs attention"),
-        (0, 2, "2 of 2 customers need attention", "2 of 2 customers need attention"),
+        (0, 0, 0, "nobody needs attention (0 customers)", "Nobody needs attention today"),
+        (1, 0, 0, "nobody needs attention (1 customer)", "Nobody needs attention today"),
+        (2, 0, 0, "nobody needs attention (2 customers)", "Nobody needs attention today"),
+        # A renewing customer has one signal (renewal soon), a silent one two (dormant,
+        # no usage data).
+        (0, 1, 0, "1 new signal, 0 still open (1 customer)", "1 new signal, 0 still open"),
+        (1, 1, 0, "1 new signal, 0 still open (2 customers)", "1 new signal, 0 still open"),
+        (0, 0, 1, "2 new signals, 0 still open (1 customer)", "2 new signals, 0 still open"),
+        (1, 1, 1, "3 new signals, 0 still open (3 customers)", "3 new signals, 0 still open"),
     ],
 )
-def test_the_digest_counts_customers_in_agreement(manager, healthy, silent, subject, heading):
+def test_the_digest_counts_in_agreement(manager, healthy, renewing, silent, subject, heading):
     for n in range(healthy):
         follow(f"Healthy {n}", manager)
+    for n in range(renewing):
+        customer = follow(f"Renewing {n}", manager)
+        with acting_as("test:fixture"):
+            update_with_history(
+                Contract.objects.filter(customer=customer), end_date=DAY + dt.timedelta(days=10)
+            )
     for n in range(silent):
         follow(f"Silent {n}", manager, usage_days=0)
 

@@ -1,6 +1,7 @@
-"""An account manager's home: my customers the digest flags today (its own rules,
-computed live), renewals in the next 60 days, my customers' onboarding tasks overdue and
-due, my customers' open cases; each count linked to the page listing exactly its rows."""
+"""An account manager's home: my customers needing attention today (their open signals
+once today's sweep has run, else the digest's flags computed live), renewals in the next
+60 days, my customers' onboarding tasks overdue and due, my customers' open cases; each
+count linked to the page listing exactly its rows."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from audit.context import acting_as
 from customers.models import Contract
 from onboarding.models import Checklist, ChecklistTask, Role
 from opsdesk.health.digest import digest_build, recipient_for
+from opsdesk.health.models import HealthSignal, HealthSweep
+from opsdesk.health.signals import signal_acknowledge, signal_snooze
 from opsdesk.home.selectors import (
     customers_needing_attention,
     my_customers_cases_tally,
@@ -74,9 +77,9 @@ def test_the_attention_count_links_to_exactly_those_customers(
     client, manager, other_manager, n, django_assert_num_queries
 ):
     seed_attention(manager, other_manager, n=n)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # today's sweep not run: it, and the live health (2)
         attention = customers_needing_attention(user=manager, date=TODAY)
-    assert attention.tally.count == n
+    assert attention.live and attention.tally.count == n
     client.force_login(manager)
     assert listed(client, attention.tally.url) == n
 
@@ -189,3 +192,124 @@ def test_my_customers_open_cases_are_counted_and_linked_exactly(
     client.force_login(manager)
     assert listed(client, tally.url) == n + 1
     assert timezone.now() == NOW
+
+
+# --- Once today's sweep has run: the signals ----------------------------------------------
+
+
+def sweep_of(date: dt.date, status=HealthSweep.Status.FINISHED) -> None:
+    with acting_as("test:fixture"):
+        HealthSweep.objects.create(date=date, status=status, claimed_at=NOW)
+
+
+def signal(customer, kind: str, *, days_ago: int, **fields) -> HealthSignal:
+    with acting_as("test:fixture"):
+        return HealthSignal.objects.create(
+            customer=customer,
+            kind=kind,
+            label=kind.replace("_", " ").capitalize(),
+            opened_on=TODAY - dt.timedelta(days=days_ago),
+            opened_reason=f"{kind} then",
+            reason=f"{kind} now",
+            **fields,
+        )
+
+
+def seed_signals(manager, other_manager, n: int = 1) -> dict:
+    """Of my customers: ``n`` with a signal new today; Acme's dormant for 5 days,
+    acknowledged by Alice, its urgent tickets for 9 days, its usage drop snoozed until
+    tomorrow, its renewal snoozed until today (shown: its date came), a resolved one. Bob's
+    customer's signal is not mine."""
+    new = [managed_customer(manager, date=TODAY, name=f"New {i:02}") for i in range(n)]
+    for customer in new:
+        signal(customer, "no_data", days_ago=0)
+    acme = managed_customer(manager, date=TODAY, name="Acme")
+    dormant = signal(acme, "dormant", days_ago=5)
+    signal_acknowledge(signal=dormant, by=manager)
+    signal(acme, "urgent_tickets", days_ago=9)
+    drop = signal(acme, "usage_drop", days_ago=2)
+    signal_snooze(
+        signal=drop, by=manager, until=TODAY + dt.timedelta(days=1), reason="x", today=TODAY
+    )
+    with acting_as("test:fixture"):
+        signal(
+            acme,
+            "renewal_soon",
+            days_ago=20,
+            state=HealthSignal.State.SNOOZED,
+            snoozed_until=TODAY,
+            snooze_reason="y",
+        )
+        signal(
+            acme,
+            "error_rate",
+            days_ago=20,
+            state=HealthSignal.State.RESOLVED,
+            resolved_on=TODAY - dt.timedelta(days=1),
+        )
+    signal(managed_customer(other_manager, date=TODAY, name="Bob's"), "dormant", days_ago=3)
+    return {"new": new, "acme": acme}
+
+
+def test_after_todays_sweep_my_open_signals_are_listed_new_first_then_unhandled(
+    manager, other_manager
+):
+    seeded = seed_signals(manager, other_manager, n=2)
+    sweep_of(TODAY)
+    attention = customers_needing_attention(user=manager, date=TODAY)
+    assert not attention.live and attention.customers == []
+    assert [
+        (line.signal.customer.name, line.signal.kind, line.age_text, line.handled_by)
+        for line, _ in attention.signals
+    ] == [
+        ("New 00", "no_data", "new today", ""),
+        ("New 01", "no_data", "new today", ""),
+        ("Acme", "renewal_soon", "20 days", ""),
+        ("Acme", "urgent_tickets", "9 days", ""),
+        ("Acme", "dormant", "5 days", "Alice"),
+    ]
+    acme = seeded["acme"]
+    assert attention.signals[-1][1] == f"/admin/customers/customer/{acme.pk}/change/"
+    assert (attention.tally.count, attention.signal_tally.count) == (3, 5)
+
+
+@pytest.mark.parametrize("n", [1, 20])
+def test_the_signals_counts_link_to_exactly_those_customers_and_signals(
+    client, manager, other_manager, n, django_assert_num_queries
+):
+    seed_signals(manager, other_manager, n=n)
+    sweep_of(TODAY)
+    with django_assert_num_queries(2):  # the sweep's state, the signals
+        attention = customers_needing_attention(user=manager, date=TODAY)
+    assert attention.tally.count == n + 1
+    client.force_login(manager)
+    assert listed(client, attention.tally.url) == n + 1
+    # The snooze whose date came was woken by the sweep: the list counts what it stores.
+    woken = HealthSignal.objects.get(kind="renewal_soon")
+    woken.state = HealthSignal.State.OPEN
+    with acting_as("test:sweep"):
+        woken.save()
+    assert listed(client, attention.signal_tally.url) == attention.signal_tally.count == n + 3
+
+
+@pytest.mark.parametrize("status", [None, HealthSweep.Status.RUNNING, HealthSweep.Status.FAILED])
+def test_until_todays_sweep_finished_the_flags_are_computed_live(manager, other_manager, status):
+    seed_signals(manager, other_manager)
+    sweep_of(TODAY - dt.timedelta(days=1))
+    if status:
+        sweep_of(TODAY, status=status)
+    attention = customers_needing_attention(user=manager, date=TODAY)
+    assert attention.live and attention.signals == []
+    assert attention.tally.count == 0  # healthy usage: no flag, whatever the stored signals
+
+
+def test_the_widget_says_when_it_shows_the_live_rules(client, manager, other_manager):
+    seed_signals(manager, other_manager)
+    client.force_login(manager)
+    html = client.get("/admin/").content.decode()
+    assert "as of the live rules" in html
+    sweep_of(TODAY)
+    html = client.get("/admin/").content.decode()
+    widget = html.split('data-testid="widget-attention"')[1].split('data-testid="widget-')[0]
+    assert "as of the live rules" not in widget
+    assert "#signals" in widget and "being handled by Alice" in widget and "new today" in widget
