@@ -31,7 +31,7 @@ from audit.bulk import bulk_create_with_history, bulk_update_with_history
 from audit.context import acting_as_user
 from customers.access import user_may_edit_customer
 from kit.people import person_name
-from kit.text import one_line
+from kit.text import count_of, one_line
 from opsdesk.health.flags import CustomerHealth, Flag, customer_health
 from opsdesk.health.models import HealthSignal, HealthSweep
 
@@ -209,7 +209,25 @@ def cleared_reason(kind: str, health: CustomerHealth | None) -> str:
             if health.contract_end
             else "no active contract ending soon"
         ),
-        "urgent_tickets": lambda: f"{health.urgent_open_tickets} open urgent tickets",
+        "urgent_tickets": lambda: count_of(health.urgent_open_tickets, "open urgent ticket"),
+        "overdue_invoice": lambda: count_of(health.overdue_invoices, "overdue invoice"),
+        "billing_finding": lambda: count_of(health.billing_findings, "open billing finding"),
+        "seats_over": lambda: (
+            f"WAU {health.wau} vs {health.contracted_seats} contracted seats"
+            if health.wau is not None and health.contracted_seats
+            else "no usage above a contract's seats"
+        ),
+        "sla_breach": lambda: count_of(
+            health.sla_breached_tickets, "open ticket past its SLA", "open tickets past their SLA"
+        ),
+        "onboarding_stalled": lambda: (
+            f"most overdue onboarding task {count_of(health.onboarding_days_overdue, 'day')} late"
+        ),
+        "renewal_at_risk": lambda: (
+            f"no other signal before the contract end of {_day(health.contract_end)}"
+            if health.contract_end
+            else "no active contract ending soon"
+        ),
     }
     quote = quotes.get(kind)
     if quote is not None:

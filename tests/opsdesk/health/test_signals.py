@@ -391,3 +391,53 @@ def test_a_week_of_digests_says_what_is_new_what_lasts_and_what_cleared(manager,
     rows = tickets.history.order_by("history_id")  # as written (the clock travelled)
     states = [state for state, _ in itertools.groupby(row.state for row in rows)]
     assert states == ["open", "snoozed", "open", "resolved"]
+
+
+def test_each_kind_says_which_figure_cleared_it():
+    from opsdesk.health.flags import CustomerHealth
+    from opsdesk.health.signals import cleared_reason
+
+    health = CustomerHealth(
+        customer_id=1,
+        name="Acme",
+        external_id="acme",
+        account_manager_id=None,
+        wau=40,
+        wau_week_ago=42,
+        wau_change=-0.05,
+        last_login_at=dt.datetime(2026, 11, 21, 9, tzinfo=dt.UTC),
+        requests=1000,
+        errors=2,
+        error_rate=0.002,
+        contract_end=None,
+        urgent_open_tickets=1,
+        contracted_seats=50,
+        onboarding_days_overdue=3,
+    )
+    assert {
+        kind: cleared_reason(kind, health)
+        for kind in (
+            "error_rate",
+            "usage_drop",
+            "dormant",
+            "urgent_tickets",
+            "overdue_invoice",
+            "billing_finding",
+            "seats_over",
+            "sla_breach",
+            "onboarding_stalled",
+            "renewal_at_risk",
+        )
+    } == {
+        "error_rate": "error rate 0.2%",
+        "usage_drop": "WAU 40 vs 42 a week earlier",
+        "dormant": "last login 21 Nov 2026",
+        "urgent_tickets": "1 open urgent ticket",
+        "overdue_invoice": "0 overdue invoices",
+        "billing_finding": "0 open billing findings",
+        "seats_over": "WAU 40 vs 50 contracted seats",
+        "sla_breach": "0 open tickets past their SLA",
+        "onboarding_stalled": "most overdue onboarding task 3 days late",
+        "renewal_at_risk": "no active contract ending soon",
+    }
+    assert cleared_reason("dormant", None) == "the customer is no longer followed (churned)"
