@@ -92,6 +92,10 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
         {"checklist", "template_item", "title", "text", "role", "state", "done_by", "done_at"}
     ),
     "opsdesk.digestdelivery": ALL,
+    # Health signals and their sweeps (opsdesk.health.signals): made and resolved by the
+    # daily sweep; acknowledged and snoozed on their confirmation pages, never in a form.
+    "opsdesk.healthsignal": ALL,
+    "opsdesk.healthsweep": ALL,
     # What opsdesk told a person (opsdesk.notifications): stored and sent by its services.
     "opsdesk.notification": ALL,
     # Saved views (opsdesk.saved_views.services): saved from their page; name, filters,

@@ -22,7 +22,8 @@ def test_a_manager_previews_the_digest_as_it_will_be_emailed(
     page.wait_for_load_state("networkidle")
 
     mail = page.frame_locator('[data-testid="digest-html"]')
-    assert mail.get_by_role("heading").inner_text() == "1 of 2 customers needs attention"
+    # Silent Co's two signals (dormant, no usage data) are new on that date.
+    assert mail.get_by_role("heading").inner_text() == "2 new signals, 0 still open"
     assert mail.get_by_text("no usage report for 21 Nov 2026").is_visible()
     assert mail.get_by_role("link", name="Healthy Co").is_visible()
     # The frame takes the email's height: no scroll box inside the page.
