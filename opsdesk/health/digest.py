@@ -8,6 +8,7 @@ a retry after a crash or a second scheduler never sends a second email.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -179,7 +180,7 @@ def digest_due(*, now: dt.datetime | None = None) -> bool:
     )
 
 
-def _claim(*, date: dt.date, recipient: Recipient) -> DigestDelivery | None:
+def delivery_claim(*, date: dt.date, recipient: Recipient) -> DigestDelivery | None:
     """Take the delivery for sending, or None when it is sent or being sent."""
     stale = timezone.now() - dt.timedelta(minutes=settings.OPSDESK_DIGEST_CLAIM_MINUTES)
     with transaction.atomic():
@@ -203,28 +204,41 @@ def _claim(*, date: dt.date, recipient: Recipient) -> DigestDelivery | None:
     return delivery
 
 
-def digest_send(*, date: dt.date, recipient: Recipient) -> bool:
-    """Send ``recipient``'s digest for ``date`` unless it was sent (or is being sent):
-    True when this call sent it. A failure is recorded on the delivery and raised."""
-    delivery = _claim(date=date, recipient=recipient)
+@dataclass(frozen=True)
+class Email:
+    """What ``claimed_send`` sends and records: the parts of one email and the counts its
+    delivery row keeps."""
+
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    customers: int
+    attention: int
+
+
+def claimed_send(*, date: dt.date, recipient: Recipient, build: Callable[[], Email]) -> bool:
+    """Send the email ``build`` makes for (``date``, ``recipient``) unless it was sent (or
+    is being sent): True when this call sent it. The delivery row is claimed first, the
+    date's signals swept (once per date, whichever send comes first), and a failure is
+    recorded on the delivery and raised. The digest and the team roll-up send this way."""
+    delivery = delivery_claim(date=date, recipient=recipient)
     if delivery is None:
         return False
     try:
-        # The day's signals are stored before the email quotes them (once per date,
-        # whichever recipient's send comes first; the others find it done).
         signals_sweep(date=date)
         if not recipient.email:
             raise DigestError(f"{recipient.name} has no email address; add one to their user.")
-        digest = digest_build(date=date, recipient=recipient)
+        email = build()
         message = EmailMultiAlternatives(
-            subject=digest.subject,
-            body=digest.text,
+            subject=email.subject,
+            body=email.text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[recipient.email],
             # One id per (date, recipient): mail systems drop a copy they have seen.
-            headers={"Message-ID": f"<digest-{date}-{recipient.key.replace(':', '-')}@opsdesk>"},
+            headers={"Message-ID": email.message_id},
         )
-        message.attach_alternative(digest.html, "text/html")
+        message.attach_alternative(email.html, "text/html")
         message.send()
     except Exception as error:
         delivery.status = DigestDelivery.Status.FAILED
@@ -234,8 +248,26 @@ def digest_send(*, date: dt.date, recipient: Recipient) -> bool:
     delivery.status = DigestDelivery.Status.SENT
     delivery.sent_at = timezone.now()
     delivery.error = ""
-    delivery.subject = digest.subject
-    delivery.customer_count = len(digest.attention) + len(digest.others)
-    delivery.attention_count = len(digest.attention)
+    delivery.subject = email.subject[:300]
+    delivery.customer_count = email.customers
+    delivery.attention_count = email.attention
     delivery.save()
     return True
+
+
+def digest_send(*, date: dt.date, recipient: Recipient) -> bool:
+    """Send ``recipient``'s digest for ``date`` unless it was sent (or is being sent):
+    True when this call sent it. A failure is recorded on the delivery and raised."""
+
+    def build() -> Email:
+        digest = digest_build(date=date, recipient=recipient)
+        return Email(
+            subject=digest.subject,
+            text=digest.text,
+            html=digest.html,
+            message_id=f"<digest-{date}-{recipient.key.replace(':', '-')}@opsdesk>",
+            customers=len(digest.attention) + len(digest.others),
+            attention=len(digest.attention),
+        )
+
+    return claimed_send(date=date, recipient=recipient, build=build)

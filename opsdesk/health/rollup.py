@@ -26,23 +26,18 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.mail import EmailMultiAlternatives
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 
 from customers.models import Contract, Customer
 from kit.params import pk_or_none
 from kit.people import person_name
 from kit.roles import OPS_LEADS
 from kit.text import count_of, one_line
-from opsdesk.health.digest import DigestError, Recipient, customer_url
-from opsdesk.health.digest import _claim as delivery_claim  # the digest's claim, shared
+from opsdesk.health.digest import DigestError, Email, Recipient, claimed_send, customer_url
 from opsdesk.health.flags import KINDS
 from opsdesk.health.models import HealthSignal
-from opsdesk.health.signals import signals_sweep
-from opsdesk.models import DigestDelivery
 
 ROLLUP_PREFIX = "rollup:"
 ROLLUP_FALLBACK_KEY = "rollup:fallback"
@@ -386,35 +381,17 @@ def rollup_send(*, date: dt.date, team: Team, recipient: Recipient) -> bool:
     """Send ``team``'s roll-up of ``date`` to ``recipient`` unless it was sent (or is being
     sent): True when this call sent it. Claimed like the digest (one ``DigestDelivery`` per
     date and key); a failure is recorded on the delivery and raised."""
-    delivery = delivery_claim(date=date, recipient=recipient)
-    if delivery is None:
-        return False
-    try:
-        # The date's signals are swept before they are counted (once per date).
-        signals_sweep(date=date)
-        if not recipient.email:
-            raise DigestError(f"{recipient.name} has no email address; add one to their user.")
+
+    def build() -> Email:
         rollup = rollup_build(date=date, team=team)
-        message = EmailMultiAlternatives(
+        return Email(
             subject=rollup.subject,
-            body=rollup.text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[recipient.email],
-            headers={"Message-ID": f"<{recipient.key.replace(':', '-')}-{date}@opsdesk>"},
+            text=rollup.text,
+            html=rollup.html,
+            message_id=f"<{recipient.key.replace(':', '-')}-{date}@opsdesk>",
+            # In the log's columns: the customers the team covers, those with a signal.
+            customers=rollup.customers,
+            attention=rollup.customers_open,
         )
-        message.attach_alternative(rollup.html, "text/html")
-        message.send()
-    except Exception as error:
-        delivery.status = DigestDelivery.Status.FAILED
-        delivery.error = f"{type(error).__name__}: {error}"
-        delivery.save()
-        raise
-    delivery.status = DigestDelivery.Status.SENT
-    delivery.sent_at = timezone.now()
-    delivery.error = ""
-    delivery.subject = rollup.subject[:300]
-    # In the log's columns: the customers the team covers, and those with an open signal.
-    delivery.customer_count = rollup.customers
-    delivery.attention_count = rollup.customers_open
-    delivery.save()
-    return True
+
+    return claimed_send(date=date, recipient=recipient, build=build)

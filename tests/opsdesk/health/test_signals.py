@@ -441,3 +441,25 @@ def test_each_kind_says_which_figure_cleared_it():
         "renewal_at_risk": "no active contract ending soon",
     }
     assert cleared_reason("dormant", None) == "the customer is no longer followed (churned)"
+
+
+@pytest.mark.django_db
+def test_a_failed_sweep_is_recorded_with_its_error_and_taken_over_by_the_next_run(
+    manager, monkeypatch
+):
+    follow("Silent Co", manager, usage_days=0)
+
+    def broken(**kwargs):
+        raise RuntimeError("usage table unreadable")
+
+    monkeypatch.setattr("opsdesk.health.signals.customer_health", broken)
+    with acting_as("test:sweep"), pytest.raises(RuntimeError, match="usage table unreadable"):
+        signals_sweep(date=D)
+    sweep = HealthSweep.objects.get()
+    assert (sweep.status, sweep.error) == ("failed", "RuntimeError: usage table unreadable")
+    assert not HealthSignal.objects.exists()
+
+    monkeypatch.undo()
+    with acting_as("test:sweep"):
+        again = signals_sweep(date=D)
+    assert (again.pk, again.status, again.opened, again.error) == (sweep.pk, "finished", 2, "")
