@@ -69,11 +69,37 @@ WITH yesterday AS (
   SELECT customer_id, count(*) AS tickets
   FROM support_ticket WHERE priority = %(urgent)s AND status = ANY(%(open)s)
   GROUP BY customer_id
+), seats AS (
+  SELECT customer_id, sum(seats) AS seats
+  FROM customers_contract
+  WHERE status = %(active)s AND start_date <= %(yesterday)s
+    AND (end_date IS NULL OR end_date >= %(yesterday)s)
+  GROUP BY customer_id
+), overdue AS (
+  SELECT customer_id, count(*) AS invoices
+  FROM billing_invoice WHERE status = %(invoice_open)s AND due_at < %(overdue_before)s
+  GROUP BY customer_id
+), findings AS (
+  SELECT customer_id, count(*) AS cases
+  FROM support_case WHERE state = ANY(%(case_open)s) AND kind = ANY(%(finding_kinds)s)
+  GROUP BY customer_id
+), breached AS (
+  SELECT customer_id, count(*) AS tickets
+  FROM support_ticket WHERE status = %(ticket_open)s AND sla_due_at <= %(now)s
+  GROUP BY customer_id
+), stalled AS (
+  SELECT l.customer_id, %(date)s - min(t.due_date) AS days
+  FROM onboarding_checklisttask t
+  JOIN onboarding_checklist l ON l.id = t.checklist_id
+  JOIN customers_contract k ON k.id = l.contract_id
+  WHERE k.status = %(active)s AND t.state = %(task_open)s AND t.due_date < %(date)s
+  GROUP BY l.customer_id
 )
 SELECT c.id, y.active_users_7d, w.active_users_7d, l.last_login_at, y.requests, y.errors,
        y.errors::float8 / nullif(y.requests, 0), m.median, d.mad,
        CASE WHEN y.customer_id IS NOT NULL THEN coalesce(m.days, 0) END,
-       e.end_date, coalesce(u.tickets, 0)
+       e.end_date, coalesce(u.tickets, 0), s.seats, coalesce(o.invoices, 0),
+       coalesce(f.cases, 0), coalesce(b.tickets, 0), coalesce(st.days, 0)
 FROM customers_customer c
 LEFT JOIN yesterday y ON y.customer_id = c.id
 LEFT JOIN week_ago w ON w.customer_id = y.customer_id
@@ -82,6 +108,11 @@ LEFT JOIN mads d ON d.customer_id = y.customer_id
 LEFT JOIN logins l ON l.customer_id = c.id
 LEFT JOIN contract_ends e ON e.customer_id = c.id
 LEFT JOIN urgent u ON u.customer_id = c.id
+LEFT JOIN seats s ON s.customer_id = c.id
+LEFT JOIN overdue o ON o.customer_id = c.id
+LEFT JOIN findings f ON f.customer_id = c.id
+LEFT JOIN breached b ON b.customer_id = c.id
+LEFT JOIN stalled st ON st.customer_id = c.id
 WHERE c.status <> %(churned)s
 """
 FIGURES = (
@@ -96,6 +127,11 @@ FIGURES = (
     "baseline_days",
     "contract_end",
     "urgent_open_tickets",
+    "contracted_seats",
+    "overdue_invoices",
+    "billing_findings",
+    "sla_breached_tickets",
+    "onboarding_days_overdue",
 )
 
 
@@ -149,13 +185,17 @@ def _prepare(env: dict[str, str], cleanup: contextlib.ExitStack) -> dict:
     return prepared
 
 
-def _baseline(date: dt.date) -> list[tuple]:
-    """The figures of every customer, one statement, fetched into Python."""
+def _baseline(date: dt.date, now: dt.datetime) -> list[tuple]:
+    """The figures of every customer, one statement, fetched into Python; tickets'
+    service levels judged at ``now``."""
     from django.conf import settings
     from django.db import connection
 
+    from billing.models import Invoice
     from customers.models import Contract, Customer
-    from support.models import Ticket
+    from onboarding.models import ChecklistTask
+    from opsdesk.health.flags import BILLING_FINDING_KINDS
+    from support.models import Case, Ticket
 
     yesterday = date - dt.timedelta(days=1)
     params = {
@@ -167,6 +207,13 @@ def _baseline(date: dt.date) -> list[tuple]:
         "urgent": Ticket.Priority.URGENT,
         "open": list(Ticket.OPEN_STATES),
         "churned": Customer.Status.CHURNED,
+        "invoice_open": Invoice.Status.OPEN,
+        "overdue_before": date - dt.timedelta(days=settings.OPSDESK_OVERDUE_AFTER_DAYS),
+        "case_open": list(Case.OPEN_STATES),
+        "finding_kinds": list(BILLING_FINDING_KINDS),
+        "ticket_open": Ticket.Status.OPEN,
+        "now": now,
+        "task_open": ChecklistTask.State.OPEN,
     }
     with connection.cursor() as cursor:
         cursor.execute(BASELINE_SQL, params)
@@ -189,7 +236,9 @@ def _differences(date: dt.date, health: list, baseline: list[tuple]) -> list[str
         )
         expected[h.customer_id] = (
             h.wau, h.wau_week_ago, h.last_login_at, h.requests, h.errors, h.error_rate,
-            *baseline_figures, h.contract_end, h.urgent_open_tickets,
+            *baseline_figures, h.contract_end, h.urgent_open_tickets, h.contracted_seats,
+            h.overdue_invoices, h.billing_findings, h.sla_breached_tickets,
+            h.onboarding_days_overdue,
         )  # fmt: skip
     found = {row[0]: row[1:] for row in baseline}
     lines = [
@@ -212,6 +261,7 @@ def _run(config: Config) -> dict:
     """Measure (a) customer_health, (b) the digests, (c) the SQL; check the figures."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from opsdesk.health.digest import digest_build, digest_recipients
     from opsdesk.health.flags import customer_health
@@ -221,12 +271,15 @@ def _run(config: Config) -> dict:
         date, usage_rows = cursor.fetchone()
     say(f"digest date {date} (the day after the last usage day); {usage_rows} usage rows")
     runs = config.runs
-    health_all, health = _measure("customer_health, all", runs, lambda: customer_health(date=date))
+    now = timezone.now()  # tickets' service levels, the same instant on both sides
+    health_all, health = _measure(
+        "customer_health, all", runs, lambda: customer_health(date=date, now=now)
+    )
     subset_ids = sorted(h.customer_id for h in health)[:SUBSET]
     health_subset, _ = _measure(
         "customer_health, subset",
         runs,
-        lambda: customer_health(date=date, customer_ids=subset_ids),
+        lambda: customer_health(date=date, customer_ids=subset_ids, now=now),
     )
 
     def digests() -> list:
@@ -242,7 +295,7 @@ def _run(config: Config) -> dict:
         per_recipient.append(
             {"key": recipient.key, "customers": customers, "queries": len(captured)}
         )
-    sql, baseline = _measure("one SQL statement", runs, lambda: _baseline(date))
+    sql, baseline = _measure("one SQL statement", runs, lambda: _baseline(date, now))
     differences = _differences(date, health, baseline)
     return {
         "date": date,

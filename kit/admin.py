@@ -3,7 +3,8 @@ page reads its parameters, lists its rows, returns to where it came from and say
 went wrong the same way.
 
 - ``AdminParamsMixin``: the Django admin's own query parameters never make a 500.
-- ``CappedCountPaginator``: lists whose count does not grow with the table.
+- ``CappedCountPaginator``: lists whose count does not grow with the table;
+  ``capped_count``: one such count on its own (a home page's tally).
 - ``AdminListView``: a custom list page (unfold's frame, a FilterSet, the capped pager).
 - ``back_url`` / ``back_redirect``: the way back to the page a form was posted from.
 - ``form_errors``, ``report_refused_filters``, ``report_refusal``: the text of a form or
@@ -72,8 +73,14 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        # SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1): bounded whatever the table size.
-        return self.object_list.order_by()[: self.cap + 1].count()
+        return capped_count(self.object_list, self.cap)
+
+
+def capped_count(queryset: QuerySet, cap: int) -> int:
+    """How many rows ``queryset`` has, counting at most ``cap + 1`` of them (a result
+    above ``cap`` means "more than ``cap``"): ``SELECT COUNT(*) FROM (... LIMIT cap + 1)``,
+    bounded whatever the table size."""
+    return queryset.order_by()[: cap + 1].count()
 
 
 # --- Errors ---------------------------------------------------------------------------

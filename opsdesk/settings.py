@@ -390,6 +390,14 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     # idle connection is tested as it leaves the pool, so one that died with a PostgreSQL
     # restart is replaced instead of failing a request.
 }
+# PostgreSQL's JIT compiles a statement whose estimated cost passes jit_above_cost: it
+# spends 100+ ms compiling for queries that run in tens of ms (the health sweep's customer
+# query at 10,000 customers ran 2.12x one statement with it, 1.22x without; `make bench
+# BENCH=health`). opsdesk runs short OLTP statements only, so its connections turn it off,
+# unless DATABASE_URL's own `options` say otherwise about jit.
+_options = DATABASES["default"]["OPTIONS"].get("options", "")
+if "jit" not in _options:
+    DATABASES["default"]["OPTIONS"]["options"] = f"{_options} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------

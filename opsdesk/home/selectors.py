@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from billing.models import ReconciliationRun
 from customers.models import Contract, Customer
+from kit.admin import capped_count
 from kit.months import add_months, month_start
 from onboarding.models import ChecklistTask
 from opsdesk.health.flags import CustomerHealth, customer_health
@@ -35,6 +36,11 @@ TASKS_DUE_DAYS = 7
 AGE_EDGES = (1, 3, 7)
 
 
+# A count of rows that pile up with the data (failed events, cases) stops here, so the
+# home never counts a whole table (``kit.admin.capped_count``).
+TALLY_CAP = 999
+
+
 @dataclass(frozen=True)
 class Tally:
     """One count and the page that lists exactly its rows (``url`` empty: nothing to
@@ -42,9 +48,14 @@ class Tally:
 
     key: str
     label: str
-    count: int
+    count: int  # above TALLY_CAP: "more than TALLY_CAP" (a capped count)
     url: str = ""
     tone: str = ""  # "danger", "warning" or "" (the admin theme's label variants)
+
+    @property
+    def figure(self) -> str:
+        """The count as shown: "999+" once it passes the cap."""
+        return f"{TALLY_CAP}+" if self.count > TALLY_CAP else str(self.count)
 
 
 def _url(name: str, params: dict | None = None, *args) -> str:
@@ -111,7 +122,7 @@ def failed_input_tallies(*, webhooks: bool = True, emails: bool = True) -> list[
     ):
         if not wanted:
             continue
-        count = model.objects.filter(status=failed).count()
+        count = capped_count(model.objects.filter(status=failed), TALLY_CAP)
         opts = model._meta
         tallies.append(
             Tally(
@@ -282,7 +293,9 @@ def onboarding_tallies(*, user, today: dt.date) -> list[Tally]:
 def my_customers_cases_tally(*, user) -> Tally:
     """Open and acknowledged cases of ``user``'s customers, linked to the inbox filtered
     to them. One query."""
-    count = Case.objects.filter(state__in=Case.OPEN_STATES, customer__account_manager=user).count()
+    count = capped_count(
+        Case.objects.filter(state__in=Case.OPEN_STATES, customer__account_manager=user), TALLY_CAP
+    )
     return Tally(
         "cases", "Open cases of my customers", count, _url("support_case_inbox", {"managed": "me"})
     )

@@ -132,14 +132,14 @@ def count_cell(tally: selectors.Tally):
             tally.key,
             tally.count,
             tally.label,
-            tally.count,
+            tally.figure,
         )
     return format_html(
         '<span class="text-font-subtle-light dark:text-font-subtle-dark" data-testid="tally-{}"'
         ' data-count="{}">{}</span>',
         tally.key,
         tally.count,
-        tally.count,
+        tally.figure,
     )
 
 

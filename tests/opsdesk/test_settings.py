@@ -536,6 +536,37 @@ def test_the_pool_size_and_timeout_come_from_the_environment():
     assert result.stdout.split() == ["0", "2", "2.5", "5.0"]
 
 
+@pytest.mark.django_db
+def test_the_app_s_connections_run_without_postgres_jit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+
+
+@pytest.mark.parametrize(
+    ("query", "options"),
+    [
+        ("", "-c jit=off"),
+        ("?options=-c%20statement_timeout%3D5000", "-c statement_timeout=5000 -c jit=off"),
+        ("?options=-c%20jit%3Don", "-c jit=on"),
+    ],
+)
+def test_jit_is_turned_off_unless_the_database_url_says_otherwise(query, options):
+    env = {**deploy_env(), "DATABASE_URL": deploy_env()["DATABASE_URL"] + query}
+    code = (
+        "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == options
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_that_died_in_the_pool_is_replaced_not_handed_out():
     """After a PostgreSQL restart (here: its server process ended), the next request gets

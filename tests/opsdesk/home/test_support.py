@@ -106,3 +106,20 @@ def test_only_the_inputs_asked_for_are_counted(django_assert_num_queries):
     seed_failed(2)
     with django_assert_num_queries(1):
         assert counts(failed_input_tallies(emails=False)) == {"webhooks": 2}
+
+
+def test_a_tally_past_its_cap_counts_no_further_and_says_so(monkeypatch):
+    """The failed inputs pile up with the data: the count stops at the cap + 1 (a LIMITed
+    subquery, never a whole table's COUNT(*)) and reads "2+"."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from opsdesk.home import selectors
+
+    monkeypatch.setattr(selectors, "TALLY_CAP", 2)
+    seed_failed(5)
+    with CaptureQueriesContext(connection) as ctx:
+        (tally,) = failed_input_tallies(emails=False)
+    assert (tally.count, tally.figure) == (3, "2+")
+    assert "LIMIT 3" in ctx.captured_queries[0]["sql"]
+    assert selectors.Tally("x", "X", 2).figure == "2"
