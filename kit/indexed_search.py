@@ -34,9 +34,15 @@ def holding(model, field: str, term: str) -> QuerySet:
     return model.objects.filter(**{f"{field}__icontains": term})
 
 
+def holdings(model, fields: list[str], term: str) -> list[QuerySet]:
+    """The rows of ``model`` where each of ``fields`` holds ``term`` (``holding``), one
+    queryset per field, to be UNIONed: each planned alone reads that field's index."""
+    return [holding(model, field, term) for field in fields]
+
+
 def matching(model, fields: list[str], term: str, *, column: str = "pk") -> QuerySet:
     """A subquery of ``column`` of the rows of ``model`` where one of ``fields`` holds
     ``term``: a UNION of one SELECT per field, each planned alone and so able to read
     that field's index (an OR of them in one WHERE lets PostgreSQL scan the table)."""
-    selects = [holding(model, field, term).order_by().values(column) for field in fields]
+    selects = [rows.order_by().values(column) for rows in holdings(model, fields, term)]
     return selects[0].union(*selects[1:])

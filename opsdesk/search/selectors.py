@@ -1,11 +1,14 @@
 """The global search (docs/product.md#search): one box for customers, contacts,
 entitlements, orders, invoices and tickets, grouped by kind.
 
-Every match reads an index at any table size: each kind's rows are those whose id is in
-a UNION of one SELECT per field (``kit.indexed_search``, the changelists' own search),
-each on that field's trigram or ``LOWER()`` index; a group is then one query (its first
-rows and, by a window, how many matched). The exact hits (a whole code, order id,
-invoice number or ticket number) are one more query, a UNION ALL of unique lookups.
+Every match reads an index at any table size, and no search reads every row a common
+word matches: each kind's matches are one SELECT per field (``kit.indexed_search``, the
+changelists' own search), each on that field's trigram or ``LOWER()`` index. A group is
+two queries: its first rows (the first ``cap`` of each SELECT in the kind's order, then
+the first ``cap`` of their UNION: an ordering index walked until enough match, or the
+few matches sorted), and how many matched, counted to ``COUNT_CAP`` and shown as
+"200+" past it. The exact hits (a whole code, order id, invoice number or ticket
+number) are one more query, a UNION ALL of unique lookups.
 
 A kind the person may not view is not searched. The changelists show every row of a kind
 to whoever may view it (the account managers' row rule, ``customers.access``, governs
@@ -20,17 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.db.models import Count, QuerySet, Value, Window
+from django.db.models import QuerySet, Value
 from django.urls import reverse
 
 from billing.models import Invoice
 from customers.codes import redemption_code_bare
 from customers.models import Contact, Customer, Entitlement, Order, bare_code
-from kit.indexed_search import holding, matching
+from kit.indexed_search import holding, holdings
 from support.models import Ticket
 
 MAX_LENGTH = 200
 GROUP_CAP = 20
+# A group counts its matches up to here: "200+" past it (the kind's list counts on).
+COUNT_CAP = 200
 # A substring search needs a trigram to look up: three letters or digits in a row.
 _SEARCHABLE = re.compile(r"[^\W_]{3}")
 _TICKET_NUMBER = re.compile(r"#?\s*([0-9]{1,18})")
@@ -100,7 +105,7 @@ class Kind:
     label: str  # a group's heading, and "show all in ..."
     icon: str  # Material Symbols, as the sidebar's entry
     model: type
-    ids: Callable[[Query], list[QuerySet]]  # SELECTs of the matching ids (UNIONed)
+    matches: Callable[[Query], list[QuerySet]]  # the matching rows, one SELECT each (UNIONed)
     exact: Callable[[Query], QuerySet | None]  # the rows the query names exactly
     order: tuple[str, ...]
     related: tuple[str, ...]
@@ -135,25 +140,23 @@ def _customer(obj) -> str:
     return obj.customer.name if obj.customer_id else "no customer"
 
 
-def _entitlement_ids(query: Query) -> list[QuerySet]:
+def _entitlement_matches(query: Query) -> list[QuerySet]:
     selects = []
     if query.code:
         selects.append(
-            Entitlement.objects.alias(_bare=bare_code("code"))
-            .filter(_bare__contains=query.code)
-            .values("pk")
+            Entitlement.objects.alias(_bare=bare_code("code")).filter(_bare__contains=query.code)
         )
     if query.substring:
-        selects.append(holding(Entitlement, "assignee_email", query.text).values("pk"))
+        selects.append(holding(Entitlement, "assignee_email", query.text))
     return selects
 
 
-def _ticket_ids(query: Query) -> list[QuerySet]:
+def _ticket_matches(query: Query) -> list[QuerySet]:
     selects = []
     if query.ticket_id is not None:
-        selects.append(Ticket.objects.filter(pk=query.ticket_id).values("pk"))
+        selects.append(Ticket.objects.filter(pk=query.ticket_id))
     if query.substring:
-        selects.append(matching(Ticket, ["subject", "requester_email"], query.text))
+        selects += holdings(Ticket, ["subject", "requester_email"], query.text)
     return selects
 
 
@@ -175,7 +178,7 @@ KINDS = [
         label="Customers",
         icon="apartment",
         model=Customer,
-        ids=_substring(lambda q: [matching(Customer, ["name", "external_id", "crm_id"], q.text)]),
+        matches=_substring(lambda q: holdings(Customer, ["name", "external_id", "crm_id"], q.text)),
         exact=lambda q: None,
         order=("name", "pk"),
         related=(),
@@ -189,7 +192,7 @@ KINDS = [
         label="Contacts",
         icon="contacts",
         model=Contact,
-        ids=_substring(lambda q: [holding(Contact, "email", q.text).values("pk")]),
+        matches=_substring(lambda q: [holding(Contact, "email", q.text)]),
         exact=lambda q: None,
         order=("email", "pk"),
         related=("customer",),
@@ -200,7 +203,7 @@ KINDS = [
         label="Entitlements",
         icon="key",
         model=Entitlement,
-        ids=_entitlement_ids,
+        matches=_entitlement_matches,
         exact=_entitlement_exact,
         order=("code", "pk"),
         related=("customer", "product"),
@@ -216,7 +219,7 @@ KINDS = [
         label="Orders",
         icon="shopping_cart",
         model=Order,
-        ids=_substring(lambda q: [matching(Order, ["external_id"], q.text)]),
+        matches=_substring(lambda q: [holding(Order, "external_id", q.text)]),
         exact=lambda q: Order.objects.filter(external_id__iexact=q.text),
         order=("-paid_at", "pk"),
         related=("customer",),
@@ -227,7 +230,7 @@ KINDS = [
         label="Invoices",
         icon="receipt_long",
         model=Invoice,
-        ids=_substring(lambda q: [matching(Invoice, ["number"], q.text)]),
+        matches=_substring(lambda q: [holding(Invoice, "number", q.text)]),
         exact=lambda q: Invoice.objects.filter(number__iexact=q.text),
         order=("-period_start", "number", "pk"),
         related=("customer",),
@@ -241,7 +244,7 @@ KINDS = [
         label="Tickets",
         icon="confirmation_number",
         model=Ticket,
-        ids=_ticket_ids,
+        matches=_ticket_matches,
         exact=_ticket_exact,
         order=("-created_at", "-pk"),
         related=("customer",),
@@ -281,29 +284,40 @@ def exact_hit(*, user, query: Query) -> str | None:
 @dataclass(frozen=True)
 class Group:
     kind: Kind
-    count: int
+    count: int  # above COUNT_CAP: more than COUNT_CAP
     hits: list[Hit]
     more_url: str  # the changelist searched for the query
+
+    @property
+    def count_text(self) -> str:
+        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
 
 
 def search(*, user, query: Query, cap: int = GROUP_CAP) -> list[Group]:
     """The records matching ``query`` of each kind ``user`` may view, in groups of at
-    most ``cap`` with how many matched; kinds without a match are left out. One query
-    per kind searched."""
+    most ``cap`` with how many matched (counted to ``COUNT_CAP``); kinds without a match
+    are left out. One query per kind searched, and one more (the count) per kind that
+    matched."""
     groups = []
     for kind in kinds_for(user):
-        selects = kind.ids(query)
+        selects = kind.matches(query)
         if not selects:
             continue
-        ids = selects[0].union(*selects[1:]) if len(selects) > 1 else selects[0]
+        firsts = _union([select.order_by(*kind.order).values("pk")[:cap] for select in selects])
         rows = list(
-            kind.model.objects.filter(pk__in=ids)
+            kind.model.objects.filter(pk__in=firsts)
             .select_related(*kind.related)
-            .annotate(_matched=Window(Count("*")))
             .order_by(*kind.order)[:cap]
         )
         if not rows:
             continue
+        # COUNT(*) of a UNION of SELECTs of at most COUNT_CAP + 1 rows each: past the
+        # cap whenever one of them is, exact otherwise.
+        count = _union([select.order_by().values("pk")[: COUNT_CAP + 1] for select in selects])
         hits = [Hit(*kind.describe(row), url=kind.record_url(row.pk)) for row in rows]
-        groups.append(Group(kind, rows[0]._matched, hits, kind.list_url(query)))
+        groups.append(Group(kind, min(count.count(), COUNT_CAP + 1), hits, kind.list_url(query)))
     return groups
+
+
+def _union(selects: list[QuerySet]) -> QuerySet:
+    return selects[0].union(*selects[1:]) if len(selects) > 1 else selects[0]

@@ -103,13 +103,13 @@ def test_each_kind_reads_its_own_indexes(superuser, records):
     } <= read, sorted(read)
 
 
-def test_a_search_costs_one_query_per_kind_and_one_for_exact_hits(
+def test_a_search_costs_one_query_per_kind_one_per_kind_found_and_one_for_exact_hits(
     superuser, records, django_assert_num_queries
 ):
     query = query_parse("acme")
     with django_assert_num_queries(1):
         exact_hit(user=superuser, query=query)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(6 + 4):  # each kind's rows, each found kind's count
         groups = search(user=superuser, query=query)
     assert [group.kind.key for group in groups] == [
         "customers",
@@ -139,5 +139,5 @@ def test_the_page_costs_the_same_for_1_match_and_30(
 
 
 # The session and user (2), their permissions (2: the user's and the groups'), the exact
-# hits (1) and the six kinds (6).
-QUERIES_PER_PAGE = 11
+# hits (1), the six kinds (6) and the count of the one found (1).
+QUERIES_PER_PAGE = 12

@@ -195,6 +195,46 @@ def test_a_group_shows_its_first_20_and_how_many_matched_with_a_link_to_the_list
     ) in html
 
 
+def test_a_group_is_the_newest_matches_of_every_field_and_counts_to_its_cap(
+    client, agent, customer, monkeypatch
+):
+    """Each field's SELECT gives its first rows in the kind's order and the group the first
+    of their union: the newest of all matches, whichever field matched. The count stops
+    past COUNT_CAP and reads "5+"."""
+    from opsdesk.search import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 5)
+
+    def by_subject(n):
+        return builders.ticket(subject=f"Quota {n}", customer=customer)
+
+    def by_email(n):
+        return builders.ticket(
+            subject="Hello", requester_email=f"quota{n}@x.example", customer=customer
+        )
+
+    # Created interleaved (created_at ascending): email 0, subject 0 and 1, email 1, ...
+    made = [by_email(0), by_subject(0), by_subject(1), by_email(1), by_subject(2)]
+    made += [by_subject(3), by_email(2), by_subject(4), by_subject(5)]
+    assert [t.created_at for t in made] == sorted(t.created_at for t in made)
+    newest = [t.pk for t in reversed(made)]
+
+    (group,) = search(user=agent, query=query_parse("quota"), cap=4)
+    assert [hit.url for hit in group.hits] == [
+        reverse("admin:support_ticket_change", args=[pk]) for pk in newest[:4]
+    ]
+    assert (group.count, group.count_text) == (6, "5+")
+    client.force_login(agent)
+    response = get(client, "quota")
+    html = response.content.decode()
+    assert '<span class="od-chip">5+</span>' in html
+    assert 'data-testid="search-count">5+ found' in html
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 9)
+    (group,) = search(user=agent, query=query_parse("quota"), cap=4)
+    assert (group.count, group.count_text) == (9, "9")
+
+
 def test_the_list_link_searches_the_changelist_for_the_same_rows(client, agent, records):
     client.force_login(agent)
     response = get(client, "jane.roe")
@@ -231,7 +271,9 @@ def test_a_kind_the_person_may_not_view_is_not_searched(client, records, django_
     assert shown(get(client, "acme")) == {"customers": ["Acme Corp"]}
     # No order, ticket, entitlement nor contact is read: one query per kind viewed.
     query = query_parse("acme")
-    with django_assert_num_queries(4):  # the permission checks (2), then the 2 kinds
+    # The permission checks (2), then the 2 kinds: the customers' rows and their count,
+    # the invoices' rows (none match).
+    with django_assert_num_queries(5):
         search(user=clerk, query=query)
     # Nor an exact hit of a kind it may not open.
     response = get(client, "ord_8f3k2m")
