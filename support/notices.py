@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kit import notify, roles
+from kit.dates import moment_text
 from kit.text import count_of, one_line
 from support.models import Case, Ticket
 
@@ -106,7 +107,7 @@ def ticket_sla_notify(
     kind = notify.SLA_BREACH if breached else notify.SLA_WARNING
     label = clock.replace("_", " ")
     local = timezone.localtime(due_at)
-    when = f"{local:%a %d %b %H:%M} {local.tzname()}"
+    when = f"{moment_text(local)} {local.tzname()}"
     if breached:
         subject = f"Ticket #{ticket.pk} missed its {label} target ({when})"
     else:

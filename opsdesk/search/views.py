@@ -61,6 +61,11 @@ def palette_results(request, search_term: str) -> list[SearchResult]:
     first few of each group, and a last entry opening the whole search."""
     if not kinds_for(request.user):
         return []
+    # The theme passes the term lowercased; the "Search everything" entry repeats it as
+    # typed, so it is taken from the request when it is the same text.
+    typed = request.GET.get("s", "")
+    if typed.lower() == search_term:
+        search_term = typed
     try:
         query = query_parse(search_term)
     except QueryRefused:

@@ -100,13 +100,14 @@ def test_the_assignee_is_warned_once_then_the_leads_hear_of_the_breach(
 
     assert sweep(at(23, 10, 45)) == sla_alerts.SweepResult(warned=1)
     assert sweep(at(23, 10, 50)) == sla_alerts.SweepResult()
-    warning = f"Ticket #{ticket.pk}: first response due Mon 23 Nov 11:00 UTC: Export stuck"
+    warning = f"Ticket #{ticket.pk}: first response due 23 Nov 2026 11:00 UTC: Export stuck"
     assert told() == [("sue", "sla_warning", warning)]
 
     assert sweep(at(23, 11, 0)) == sla_alerts.SweepResult(breached=1)
     assert sweep(at(23, 11, 5)) == sla_alerts.SweepResult()
     breach = (
-        f"Ticket #{ticket.pk} missed its first response target (Mon 23 Nov 11:00 UTC): Export stuck"
+        f"Ticket #{ticket.pk} missed its first response target (23 Nov 2026 11:00 UTC): "
+        "Export stuck"
     )
     assert told() == [
         ("sue", "sla_warning", warning),
@@ -162,12 +163,12 @@ def test_a_moved_deadline_is_warned_again(agent, sue, enterprise, published, sla
         (
             "sue",
             "sla_warning",
-            f"Ticket #{ticket.pk}: first response due Mon 23 Nov 14:00 UTC: Export stuck",
+            f"Ticket #{ticket.pk}: first response due 23 Nov 2026 14:00 UTC: Export stuck",
         ),
         (
             "sue",
             "sla_breach",
-            f"Ticket #{ticket.pk} missed its first response target (Mon 23 Nov 11:00 UTC): "
+            f"Ticket #{ticket.pk} missed its first response target (23 Nov 2026 11:00 UTC): "
             "Export stuck",
         ),
     ]
@@ -201,7 +202,7 @@ def test_a_stopped_or_paused_clock_is_not_told(agent, sue, enterprise, published
     assert [(kind, subject) for _, kind, subject in told()] == [
         (
             "sla_warning",
-            f"Ticket #{answered.pk}: resolution due Mon 23 Nov 15:00 UTC: Export stuck",
+            f"Ticket #{answered.pk}: resolution due 23 Nov 2026 15:00 UTC: Export stuck",
         )
     ]
 

@@ -72,18 +72,18 @@ def test_a_roll_up_groups_what_waited_into_one_email_when_the_oldest_is_due(
 
     [email] = mailoutbox
     assert email.to == ["sam@opsdesk.test"]
-    assert email.subject == "2 notifications from opsdesk since Mon 23 Nov 09:00 UTC"
+    assert email.subject == "2 notifications from opsdesk since 23 Nov 2026 09:00 UTC"
     assert email.extra_headers["Message-ID"].startswith("<notification-rollup-")
     assert email.body == (
-        "2 notifications since Mon 23 Nov 09:00 UTC, oldest first.\n"
+        "2 notifications since 23 Nov 2026 09:00 UTC, oldest first.\n"
         "\n"
         "* Pat replied on ticket #1: Export stuck\n"
-        "  Mon 23 Nov 09:00, a customer replies on my ticket\n"
+        "  23 Nov 2026 09:00, a customer replies on my ticket\n"
         "  https://ops.example.com/admin/support/ticket/1/change/\n"
         "Message 1\n"
         "\n"
         "* Pat replied on ticket #3: Export stuck\n"
-        "  Mon 23 Nov 09:10, a ticket of mine is about to miss its target\n"
+        "  23 Nov 2026 09:10, a ticket of mine is about to miss its target\n"
         "  https://ops.example.com/admin/support/ticket/3/change/\n"
         "Message 3\n"
         "\n"

@@ -229,7 +229,7 @@ def test_an_sla_warning_tells_the_assignee_once_however_often_the_sweep_runs(age
         (
             "sue",
             "sla_warning",
-            f"Ticket #{ticket.pk}: first response due Mon 23 Nov 14:00 UTC: Export stuck",
+            f"Ticket #{ticket.pk}: first response due 23 Nov 2026 14:00 UTC: Export stuck",
             f"/admin/support/ticket/{ticket.pk}/change/",
             "",
         )
@@ -257,21 +257,21 @@ def test_a_breach_of_an_unassigned_ticket_tells_the_team_and_the_leads(agent, su
         (
             "olga",
             "sla_breach",
-            f"Ticket #{ticket.pk} missed its resolution target (Mon 23 Nov 14:00 UTC): "
+            f"Ticket #{ticket.pk} missed its resolution target (23 Nov 2026 14:00 UTC): "
             "Export stuck",
             "Ops leads",
         ),
         (
             "sam",
             "sla_breach",
-            f"Ticket #{ticket.pk} missed its resolution target (Mon 23 Nov 14:00 UTC): "
+            f"Ticket #{ticket.pk} missed its resolution target (23 Nov 2026 14:00 UTC): "
             "Export stuck",
             "Support",
         ),
         (
             "sue",
             "sla_breach",
-            f"Ticket #{ticket.pk} missed its resolution target (Mon 23 Nov 14:00 UTC): "
+            f"Ticket #{ticket.pk} missed its resolution target (23 Nov 2026 14:00 UTC): "
             "Export stuck",
             "Support",
         ),

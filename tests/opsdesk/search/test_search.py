@@ -386,3 +386,12 @@ def test_the_palette_answers_through_the_theme(client, agent, records):
     html = response.content.decode()
     assert "K7QP-4XMD-9RTW" in html
     assert reverse("admin:customers_entitlement_change", args=[records["entitlement"].pk]) in html
+
+
+def test_the_palette_repeats_the_search_as_typed_not_lowercased(client, agent, records):
+    """The theme lowercases the term before asking; the last entry quotes it as typed."""
+    client.force_login(agent)
+    response = client.get(URL, {"s": "Acme Corp", "extended": "1"})
+    html = response.content.decode()
+    assert "Search everything for “Acme Corp”" in html
+    assert "/admin/search/?q=Acme+Corp" in html
