@@ -12,11 +12,16 @@ from audit.models import AuditedModel, audited_history
 
 
 class DigestDelivery(AuditedModel):
-    """One digest email for one recipient and one date, claimed before it is sent.
+    """One digest email for one recipient and one date, claimed before it is sent: a
+    manager's daily digest, or a team's weekly roll-up (``kind``).
 
     The unique (date, recipient) key makes a second run, a retry after a crash or a
     second scheduler find the claim instead of sending again.
     """
+
+    class Kind(models.TextChoices):
+        DIGEST = "digest", "Daily digest"
+        ROLLUP = "rollup", "Team roll-up"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -24,9 +29,13 @@ class DigestDelivery(AuditedModel):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    digest_date = models.DateField()
-    # "user:<id>" for an account manager, "fallback" for customers without one.
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.DIGEST)
+    digest_date = models.DateField("date")
+    # "user:<id>" for an account manager, "fallback" for customers without one; a
+    # roll-up's start with "rollup:" (opsdesk.health.rollup).
     recipient_key = models.CharField(max_length=50)
+    # A roll-up's team, named as it was when claimed ("" for a digest).
+    team = models.CharField(max_length=150, blank=True)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -64,9 +73,19 @@ class DigestDelivery(AuditedModel):
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False), name="digest_sent_has_time"
             ),
+            # The kind and the key's prefix say the same: a send (digest_send,
+            # rollup_send) finds the row by its key, the log tells them apart by kind.
+            models.CheckConstraint(
+                condition=Q(kind="rollup", recipient_key__startswith="rollup:")
+                | (Q(kind="digest") & ~Q(recipient_key__startswith="rollup:")),
+                name="digest_kind_matches_key",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.ROLLUP:
+            team = self.team or "a team"
+            return f"Team roll-up, week of {self.digest_date} for {team} ({self.email})"
         return f"Digest {self.digest_date} for {self.email}"
 
 

@@ -618,8 +618,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(hour=OPSDESK_DIGEST_HOUR, minute=OPSDESK_DIGEST_MINUTE),
         "options": {"expires": 3600},
     },
-    "send-rollups": {
-        "task": "opsdesk.rollups_send",
+    "send-team-rollups": {
+        "task": "opsdesk.team_rollups_send",
         "schedule": crontab(
             day_of_week=OPSDESK_ROLLUP_WEEKDAY,
             hour=OPSDESK_DIGEST_HOUR,

@@ -1,6 +1,6 @@
 """The Celery tasks of opsdesk's features, imported where Celery's autodiscovery looks."""
 
-from opsdesk.health.tasks import digest_send, digests_send, rollup_send, rollups_send
+from opsdesk.health.tasks import digest_send, digests_send, team_rollup_send, team_rollups_send
 from opsdesk.notifications.tasks import (
     chat_post_send,
     notification_rollups_send,
@@ -15,6 +15,6 @@ __all__ = [
     "notification_rollups_send",
     "notification_send",
     "notifications_sweep",
-    "rollup_send",
-    "rollups_send",
+    "team_rollup_send",
+    "team_rollups_send",
 ]

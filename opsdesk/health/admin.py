@@ -1,4 +1,5 @@
-"""The digest in the admin: its delivery log and a preview of any recipient's digest."""
+"""The digest in the admin: the delivery log (daily digests and weekly team roll-ups, each
+row saying which) and a preview of any recipient's digest."""
 
 from django.contrib import admin, messages
 from django.urls import path
@@ -7,10 +8,10 @@ from django.views.generic import TemplateView
 from unfold.views import UnfoldModelAdminViewMixin
 
 from audit.admin import AuditedModelAdmin, RecordPageMixin, choice_badge, short_text
-from kit.params import ParamError, date_param
+from kit.params import ParamError, date_param, pk_or_none
 from kit.publish import publish_after_commit
+from kit.text import count_of
 from opsdesk.health.digest import DigestError, digest_build, digest_recipients, recipient_for
-from opsdesk.health.rollup import ROLLUP_PREFIX
 from opsdesk.models import DigestDelivery
 
 
@@ -52,21 +53,11 @@ class DigestPreviewView(UnfoldModelAdminViewMixin, TemplateView):
         )
 
 
-class DeliveryKindFilter(admin.SimpleListFilter):
-    """Daily digests or weekly team roll-ups: one log, told apart by the key's prefix."""
-
-    title = "email"
-    parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return [("digest", "Daily digests"), ("rollup", "Team roll-ups")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "rollup":
-            return queryset.filter(recipient_key__startswith=ROLLUP_PREFIX)
-        if self.value() == "digest":
-            return queryset.exclude(recipient_key__startswith=ROLLUP_PREFIX)
-        return queryset
+# The task that sends one delivery of each kind again (opsdesk.health.tasks).
+TASKS = {
+    DigestDelivery.Kind.DIGEST: "opsdesk.digest_send",
+    DigestDelivery.Kind.ROLLUP: "opsdesk.team_rollup_send",
+}
 
 
 @admin.register(DigestDelivery)
@@ -76,6 +67,7 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
 
     list_display = [
         "digest_date",
+        "what",
         "email",
         "status_badge",
         "attention_count",
@@ -84,8 +76,8 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
         "sent_at",
         "short_error",
     ]
-    list_filter = [DeliveryKindFilter, "status", "digest_date"]
-    search_fields = ["email", "subject"]
+    list_filter = ["kind", "status", "digest_date"]
+    search_fields = ["email", "subject", "team"]
     date_hierarchy = "digest_date"
     readonly_fields = [
         f.name for f in DigestDelivery._meta.get_fields() if f.concrete and f.name != "id"
@@ -104,8 +96,22 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
 
     short_error = short_text("error")
 
+    @admin.display(description="what", ordering="kind")
+    def what(self, delivery: DigestDelivery) -> str:
+        """A daily digest, or a team roll-up and its team."""
+        if delivery.kind == DigestDelivery.Kind.ROLLUP and delivery.team:
+            return f"{delivery.get_kind_display()}, {delivery.team}"
+        return delivery.get_kind_display()
+
     def has_add_permission(self, request):
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The record's title says which email it is: "Team roll-up delivery"."""
+        pk = pk_or_none(DigestDelivery, object_id)
+        kind = DigestDelivery.objects.filter(pk=pk).values_list("kind", flat=True).first()
+        extra = {"title": f"{DigestDelivery.Kind(kind).label} delivery"} if kind else {}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def get_urls(self):
         return [
@@ -117,17 +123,15 @@ class DigestDeliveryAdmin(RecordPageMixin, AuditedModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description="Send failed digests again", permissions=["change"])
+    @admin.action(description="Send failed emails again", permissions=["change"])
     def send_again(self, request, queryset):
         failed = list(queryset.filter(status=DigestDelivery.Status.FAILED))
         for delivery in failed:
-            # Team roll-ups share the log, told apart by their key's prefix.
-            is_rollup = delivery.recipient_key.startswith(ROLLUP_PREFIX)
-            task = "opsdesk.rollup_send" if is_rollup else "opsdesk.digest_send"
+            task = TASKS[delivery.kind]
             publish_after_commit(task, delivery.digest_date.isoformat(), delivery.recipient_key)
         self.message_user(
             request,
-            f"{len(failed)} digest(s) queued again; {queryset.count() - len(failed)} skipped "
-            "(only failed ones are sent again).",
+            f"{count_of(len(failed), 'email')} queued again; "
+            f"{queryset.count() - len(failed)} skipped (only failed ones are sent again).",
             messages.SUCCESS if failed else messages.WARNING,
         )

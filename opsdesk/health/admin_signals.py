@@ -23,7 +23,7 @@ from audit.admin import (
     choice_badge,
     short_text,
 )
-from kit.admin import report_refusal
+from kit.admin import back_url, report_refusal
 from kit.dates import DateInput
 from kit.params import object_or_404
 from kit.people import person_name
@@ -164,7 +164,18 @@ class HealthSignalAdmin(SystemMadeMixin, RecordPageMixin, AuditedModelAdmin):
             HealthSignal.objects.select_related("customer", "acknowledged_by", "snoozed_by"),
         )
 
+    def _back(self, request, signal) -> tuple[str, str]:
+        """Where the person goes after the action, and the ``next`` the form carries: the
+        page the link came from (its ``next``, this site's pages only; the form posts it
+        back), else the customer's signals on its page (a digest's link carries none)."""
+        fallback = reverse("admin:customers_customer_change", args=[signal.customer_id])
+        fallback += "#signals"
+        given = request.POST.get("next") if request.method == "POST" else request.GET.get("next")
+        back = back_url(request, given, fallback)
+        return back, ("" if back == fallback else back)
+
     def _page(self, request, signal, *, action, form, help_text, button):
+        back, carried = self._back(request, signal)
         refusal = ""
         if not signal.is_open:
             refusal = f"It was resolved on {signal.resolved_on:%-d %b %Y}: nothing to do."
@@ -186,6 +197,8 @@ class HealthSignalAdmin(SystemMadeMixin, RecordPageMixin, AuditedModelAdmin):
                 "help": help_text,
                 "button": button,
                 "refusal": refusal,
+                "back": back,
+                "next": carried,
                 "age": count_of((timezone.localdate() - signal.opened_on).days, "day"),
                 "opts": HealthSignal._meta,
             },
@@ -193,7 +206,7 @@ class HealthSignalAdmin(SystemMadeMixin, RecordPageMixin, AuditedModelAdmin):
 
     def _done(self, request, signal, text) -> HttpResponseRedirect:
         messages.success(request, text)
-        return HttpResponseRedirect(reverse("admin:opsdesk_healthsignal_change", args=[signal.pk]))
+        return HttpResponseRedirect(self._back(request, signal)[0])
 
     def acknowledge_view(self, request, object_id: str):
         signal = self._signal(request, object_id)

@@ -180,14 +180,22 @@ def digest_due(*, now: dt.datetime | None = None) -> bool:
     )
 
 
-def delivery_claim(*, date: dt.date, recipient: Recipient) -> DigestDelivery | None:
-    """Take the delivery for sending, or None when it is sent or being sent."""
+def delivery_claim(
+    *, date: dt.date, recipient: Recipient, kind: str, team: str = ""
+) -> DigestDelivery | None:
+    """Take the delivery for sending, or None when it is sent or being sent. ``kind`` and
+    ``team`` (a roll-up's) say in the log what the email is."""
     stale = timezone.now() - dt.timedelta(minutes=settings.OPSDESK_DIGEST_CLAIM_MINUTES)
     with transaction.atomic():
         DigestDelivery.objects.get_or_create(
             digest_date=date,
             recipient_key=recipient.key,
-            defaults={"email": recipient.email, "recipient_id": recipient.user_id},
+            defaults={
+                "email": recipient.email,
+                "recipient_id": recipient.user_id,
+                "kind": kind,
+                "team": team,
+            },
         )
         delivery = DigestDelivery.objects.select_for_update().get(
             digest_date=date, recipient_key=recipient.key
@@ -200,6 +208,7 @@ def delivery_claim(*, date: dt.date, recipient: Recipient) -> DigestDelivery | N
         delivery.claimed_at = timezone.now()
         delivery.attempts += 1
         delivery.email = recipient.email
+        delivery.team = team
         delivery.save()
     return delivery
 
@@ -217,12 +226,20 @@ class Email:
     attention: int
 
 
-def claimed_send(*, date: dt.date, recipient: Recipient, build: Callable[[], Email]) -> bool:
+def claimed_send(
+    *,
+    date: dt.date,
+    recipient: Recipient,
+    build: Callable[[], Email],
+    kind: str,
+    team: str = "",
+) -> bool:
     """Send the email ``build`` makes for (``date``, ``recipient``) unless it was sent (or
-    is being sent): True when this call sent it. The delivery row is claimed first, the
-    date's signals swept (once per date, whichever send comes first), and a failure is
-    recorded on the delivery and raised. The digest and the team roll-up send this way."""
-    delivery = delivery_claim(date=date, recipient=recipient)
+    is being sent): True when this call sent it. The delivery row (of ``kind``: a digest,
+    or ``team``'s roll-up) is claimed first, the date's signals swept (once per date,
+    whichever send comes first), and a failure is recorded on the delivery and raised.
+    The digest and the team roll-up send this way."""
+    delivery = delivery_claim(date=date, recipient=recipient, kind=kind, team=team)
     if delivery is None:
         return False
     try:
@@ -270,4 +287,6 @@ def digest_send(*, date: dt.date, recipient: Recipient) -> bool:
             attention=len(digest.attention),
         )
 
-    return claimed_send(date=date, recipient=recipient, build=build)
+    return claimed_send(
+        date=date, recipient=recipient, build=build, kind=DigestDelivery.Kind.DIGEST
+    )

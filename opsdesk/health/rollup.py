@@ -12,8 +12,8 @@ health signals across the team's account managers.
 - ``rollup_build`` renders a team's roll-up in a fixed number of queries;
   ``rollup_send`` claims a ``DigestDelivery`` row as the digest does, keyed
   ``rollup:<group id>:<user id>``, ``rollup:<group id>:fallback`` or ``rollup:fallback``
-  (the ``rollup:`` prefix tells roll-ups from digests in the delivery log), so a re-run,
-  a retry or a second scheduler never sends a second email.
+  (its ``kind`` and ``team`` say in the delivery log what it is), so a re-run, a retry or a
+  second scheduler never sends a second email.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from kit.text import count_of, one_line
 from opsdesk.health.digest import DigestError, Email, Recipient, claimed_send, customer_url
 from opsdesk.health.flags import KINDS
 from opsdesk.health.models import HealthSignal
+from opsdesk.models import DigestDelivery
 
 ROLLUP_PREFIX = "rollup:"
 ROLLUP_FALLBACK_KEY = "rollup:fallback"
@@ -394,4 +395,10 @@ def rollup_send(*, date: dt.date, team: Team, recipient: Recipient) -> bool:
             attention=rollup.customers_open,
         )
 
-    return claimed_send(date=date, recipient=recipient, build=build)
+    return claimed_send(
+        date=date,
+        recipient=recipient,
+        build=build,
+        kind=DigestDelivery.Kind.ROLLUP,
+        team=team.name,
+    )

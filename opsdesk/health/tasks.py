@@ -39,26 +39,28 @@ def digest_send(date: str, recipient_key: str) -> bool:
     )
 
 
-@shared_task(name="opsdesk.rollups_send", ignore_result=True)
-def rollups_send(date: str | None = None) -> int:
+# "team_": the health signals' weekly roll-up per team, not the staff notifications'
+# roll-up emails (opsdesk.notification_rollups_send).
+@shared_task(name="opsdesk.team_rollups_send", ignore_result=True)
+def team_rollups_send(date: str | None = None) -> int:
     """Queue one send per team roll-up recipient for ``date`` (default: today, UTC)."""
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
     # The day's signals first, once, so the roll-ups count what the digests show.
     signals_sweep(date=day)
     pairs = rollup_recipients()
     for _team, recipient in pairs:
-        rollup_send.delay(day.isoformat(), recipient.key)
+        team_rollup_send.delay(day.isoformat(), recipient.key)
     return len(pairs)
 
 
 @shared_task(
-    name="opsdesk.rollup_send",
+    name="opsdesk.team_rollup_send",
     ignore_result=True,
     autoretry_for=(OSError, smtplib.SMTPException),
     retry_backoff=60,
     retry_backoff_max=1800,  # below the broker visibility timeout (1 h)
     max_retries=6,
 )
-def rollup_send(date: str, recipient_key: str) -> bool:
+def team_rollup_send(date: str, recipient_key: str) -> bool:
     team, recipient = rollup_for(recipient_key)
     return rollup.rollup_send(date=dt.date.fromisoformat(date), team=team, recipient=recipient)

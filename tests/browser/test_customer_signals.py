@@ -111,7 +111,7 @@ def test_a_manager_snoozes_a_signal_from_the_customer_page(
     block = page.locator(f'[data-testid="signal"][data-signal="{dormant.pk}"]')
     assert block.get_attribute("data-state") == "open"
     block.get_by_role("link", name="Snooze").click()
-    page.wait_for_url(f"**/admin/opsdesk/healthsignal/{dormant.pk}/snooze/")
+    page.wait_for_url(f"**/admin/opsdesk/healthsignal/{dormant.pk}/snooze/?next=*")
     assert page.get_by_test_id("signal-confirm").is_visible()
     screenshot("signals-snooze-confirm")
 
@@ -120,12 +120,13 @@ def test_a_manager_snoozes_a_signal_from_the_customer_page(
     page.get_by_label("Why").fill("Customer on holiday until next week")
     with page.expect_navigation():
         page.get_by_role("button", name="Snooze").click()
-    assert page.url.endswith(f"/admin/opsdesk/healthsignal/{dormant.pk}/change/")
+    # Back where the Snooze link was, told what was done.
+    assert page.url == customer_page + "#signals"
+    day = f"{until.day} {until:%b %Y}"
+    assert page.get_by_text(f"Dormant of Acme Corp: snoozed until {day}.").is_visible()
 
-    page.goto(customer_page + "#signals")
     block = page.locator(f'[data-testid="signal"][data-signal="{dormant.pk}"]')
     assert block.get_attribute("data-state") == "snoozed"
-    day = f"{until.day} {until:%b %Y}"
     state = block.get_by_test_id("signal-state").inner_text()
     assert state.lower() == f"snoozed until {day}".lower()  # shown in capitals
     assert (

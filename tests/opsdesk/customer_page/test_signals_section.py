@@ -237,8 +237,10 @@ def test_the_manager_and_an_ops_lead_get_the_actions_that_apply(
         shown = blocks(page(client, person, customer))
         new = shown["No usage data"]
         no_data = HealthSignal.objects.get(kind="no_data")
-        assert f'href="/admin/opsdesk/healthsignal/{no_data.pk}/acknowledge/"' in new
-        assert f'href="/admin/opsdesk/healthsignal/{no_data.pk}/snooze/"' in new
+        # Each comes back to this page's signals (next).
+        back = f"?next=%2Fadmin%2Fcustomers%2Fcustomer%2F{customer.pk}%2Fchange%2F%23signals"
+        assert f'href="/admin/opsdesk/healthsignal/{no_data.pk}/acknowledge/{back}"' in new
+        assert f'href="/admin/opsdesk/healthsignal/{no_data.pk}/snooze/{back}"' in new
         # Acknowledged already: only Snooze; snoozed: Snooze again.
         assert "/acknowledge/" not in shown["Dormant"] and "/snooze/" in shown["Dormant"]
         assert "/snooze/" in shown["Urgent tickets"]

@@ -304,5 +304,5 @@ def test_ops_send_a_failed_digest_again_from_the_delivery_log(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/admin/opsdesk/digestdelivery/", form, follow=True)
     publish_thread_done()
-    assert "1 digest(s) queued again; 1 skipped" in response.content.decode()
+    assert "1 email queued again; 1 skipped" in response.content.decode()
     assert published == [("opsdesk.digest_send", ["2026-11-22", f"user:{manager.pk}"])]

@@ -4,6 +4,7 @@ signals table, sent once per date and key, escaped, and in a fixed number of que
 from __future__ import annotations
 
 import datetime as dt
+import re
 import smtplib
 
 import pytest
@@ -11,13 +12,14 @@ from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import IntegrityError, connection, migrations, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from audit.context import acting_as
 from kit import roles
 from opsdesk.health import tasks
-from opsdesk.health.digest import DigestError
+from opsdesk.health.digest import DigestError, digest_send, recipient_for
 from opsdesk.health.flags import KINDS
 from opsdesk.health.models import HealthSignal, HealthSweep
 from opsdesk.health.rollup import (
@@ -518,7 +520,7 @@ def test_a_failed_send_is_recorded_then_retried_by_its_task(book, swept, monkeyp
     )
 
     monkeypatch.undo()
-    tasks.rollup_send.apply(args=["2026-11-23", "rollup:fallback"])
+    tasks.team_rollup_send.apply(args=["2026-11-23", "rollup:fallback"])
     delivery.refresh_from_db()
     assert (delivery.status, delivery.error, delivery.attempts) == ("sent", "", 2)
     assert len(mail.outbox) == 1
@@ -534,15 +536,15 @@ def test_a_lead_without_an_email_address_fails_visibly(teams, swept, ops_lead):
 
 
 def test_beat_sends_it_weekly_at_the_digests_time(teams, swept, ops_lead, monkeypatch, settings):
-    entry = settings.CELERY_BEAT_SCHEDULE["send-rollups"]
-    assert entry["task"] == "opsdesk.rollups_send"
+    entry = settings.CELERY_BEAT_SCHEDULE["send-team-rollups"]
+    assert entry["task"] == "opsdesk.team_rollups_send"
     assert entry["options"] == {"expires": 3600}
     schedule = entry["schedule"]
     assert (schedule.day_of_week, schedule.hour, schedule.minute) == ({1}, {7}, {0})
     queued = []
-    monkeypatch.setattr(tasks.rollup_send, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.team_rollup_send, "delay", lambda *args: queued.append(args))
 
-    assert tasks.rollups_send.apply(args=["2026-11-23"]).result == 3
+    assert tasks.team_rollups_send.apply(args=["2026-11-23"]).result == 3
     assert queued == [
         ("2026-11-23", f"rollup:{teams['north'].pk}:{ops_lead.pk}"),
         ("2026-11-23", f"rollup:{teams['south'].pk}:fallback"),
@@ -596,6 +598,8 @@ def test_ops_send_a_failed_roll_up_again_from_the_delivery_log(
     with acting_as("test:fixture"):
         DigestDelivery.objects.create(
             digest_date=R,
+            kind="rollup",
+            team="All account managers",
             recipient_key="rollup:fallback",
             email="account-management@localhost",
             status="failed",
@@ -619,9 +623,136 @@ def test_ops_send_a_failed_roll_up_again_from_the_delivery_log(
 
     assert sorted(published) == [
         ("opsdesk.digest_send", ["2026-11-23", f"user:{ops_lead.pk}"]),
-        ("opsdesk.rollup_send", ["2026-11-23", "rollup:fallback"]),
+        ("opsdesk.team_rollup_send", ["2026-11-23", "rollup:fallback"]),
     ]
-    rollups = client.get("/admin/opsdesk/digestdelivery/", {"kind": "rollup"})
-    digests = client.get("/admin/opsdesk/digestdelivery/", {"kind": "digest"})
+    rollups = client.get("/admin/opsdesk/digestdelivery/", {"kind__exact": "rollup"})
+    digests = client.get("/admin/opsdesk/digestdelivery/", {"kind__exact": "digest"})
     assert [d.recipient_key for d in rollups.context["cl"].result_list] == ["rollup:fallback"]
     assert [d.recipient_key for d in digests.context["cl"].result_list] == [f"user:{ops_lead.pk}"]
+
+
+# --- The delivery log --------------------------------------------------------------------
+
+
+def what_column(html: str) -> list[str]:
+    return re.findall(r'<td class="field-what[^"]*"[^>]*>([^<]*)</td>', html)
+
+
+def test_each_delivery_says_what_it_is_in_the_log(teams, swept, ops_lead, manager, client):
+    call_command("send_rollups", "--date", "2026-11-23")
+    digest_send(date=R, recipient=recipient_for(f"user:{manager.pk}"))
+
+    north, south = teams["north"], teams["south"]
+    rows = DigestDelivery.objects.order_by("recipient_key")
+    assert [(d.recipient_key, d.kind, d.team, str(d)) for d in rows] == [
+        (
+            f"rollup:{north.pk}:{ops_lead.pk}",
+            "rollup",
+            "Team North",
+            "Team roll-up, week of 2026-11-23 for Team North (olga@opsdesk.test)",
+        ),
+        (
+            f"rollup:{south.pk}:fallback",
+            "rollup",
+            "Team South",
+            "Team roll-up, week of 2026-11-23 for Team South (account-management@localhost)",
+        ),
+        (
+            "rollup:fallback",
+            "rollup",
+            "Customers of no team",
+            "Team roll-up, week of 2026-11-23 for Customers of no team "
+            "(account-management@localhost)",
+        ),
+        (f"user:{manager.pk}", "digest", "", "Digest 2026-11-23 for alice@opsdesk.test"),
+    ]
+
+    client.force_login(ops_lead)
+    log = client.get("/admin/opsdesk/digestdelivery/")
+    assert sorted(what_column(log.content.decode())) == [
+        "Daily digest",
+        "Team roll-up, Customers of no team",
+        "Team roll-up, Team North",
+        "Team roll-up, Team South",
+    ]
+    rollups = client.get("/admin/opsdesk/digestdelivery/", {"kind__exact": "rollup"})
+    assert sorted(what_column(rollups.content.decode())) == [
+        "Team roll-up, Customers of no team",
+        "Team roll-up, Team North",
+        "Team roll-up, Team South",
+    ]
+
+    north_row = rows[0]
+    record = client.get(f"/admin/opsdesk/digestdelivery/{north_row.pk}/change/")
+    assert record.context["title"] == "Team roll-up delivery"
+    assert (
+        "<title> Team roll-up, week of 2026-11-23 for Team North (olga@opsdesk.test) | "
+        "Team roll-up delivery | opsdesk</title>"
+    ) in record.content.decode()
+    digest_row = rows[3]
+    record = client.get(f"/admin/opsdesk/digestdelivery/{digest_row.pk}/change/")
+    assert record.context["title"] == "Daily digest delivery"
+
+
+def test_a_teams_later_name_does_not_change_what_was_sent(teams, swept, ops_lead):
+    north = teams["north"]
+    team, recipient = rollup_for(f"rollup:{north.pk}:{ops_lead.pk}")
+    rollup_send(date=R, team=team, recipient=recipient)
+    north.name = "Team Far North"
+    north.save()
+    delivery = DigestDelivery.objects.get()
+    assert (delivery.team, delivery.history.count()) == ("Team North", 3)
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"), [("digest", "rollup:fallback"), ("rollup", "user:1"), ("weekly", "user:1")]
+)
+def test_a_delivery_whose_kind_and_key_disagree_is_refused(db, kind, key):
+    with acting_as("test:fixture"), pytest.raises(IntegrityError), transaction.atomic():
+        DigestDelivery.objects.create(digest_date=R, kind=kind, recipient_key=key, email="a@b.c")
+    assert not DigestDelivery.objects.exists()
+
+
+def test_the_migration_tells_the_logged_roll_ups_by_their_key(teams, ops_lead, manager):
+    """opsdesk.0018 on a log written before it: the roll-ups' rows (kind "digest", no
+    team) get their kind and team, each with a history row naming the migration."""
+    with connection.cursor() as cursor:  # the log as it was: no constraint yet
+        cursor.execute("ALTER TABLE opsdesk_digestdelivery DROP CONSTRAINT digest_kind_matches_key")
+    north = teams["north"]
+    keys = [
+        f"rollup:{north.pk}:{ops_lead.pk}",
+        "rollup:fallback",
+        "rollup:999999:fallback",  # a team deleted since
+        f"user:{manager.pk}",
+    ]
+    with acting_as("test:fixture"):
+        for key in keys:
+            DigestDelivery.objects.create(digest_date=R, recipient_key=key, email="a@b.c")
+
+    executor = MigrationExecutor(connection)
+    node = ("opsdesk", "0018_delivery_kind")
+    state = executor.loader.project_state(node, at_end=True)
+    [fill] = [
+        op
+        for op in executor.loader.get_migration(*node).operations
+        if isinstance(op, migrations.RunPython)
+    ]
+    with connection.schema_editor() as editor:
+        fill.code(state.apps, editor)
+
+    rows = {d.recipient_key: d for d in DigestDelivery.objects.all()}
+    assert [(rows[k].kind, rows[k].team) for k in keys] == [
+        ("rollup", "Team North"),
+        ("rollup", "Customers of no team"),
+        ("rollup", ""),
+        ("digest", ""),
+    ]
+    for key in keys[:3]:
+        latest = rows[key].history.first()
+        assert (latest.history_actor, latest.kind, latest.history_type) == (
+            "migration:opsdesk.0018_delivery_kind",
+            "rollup",
+            "~",
+        )
+        assert rows[key].history.count() == 2
+    assert rows[keys[3]].history.count() == 1

@@ -41,17 +41,93 @@ def test_a_get_shows_the_signal_and_changes_nothing(client, manager, signal, act
     assert (signal.state, signal.history.count()) == ("open", before)
 
 
-def test_acknowledging_posts_and_goes_to_the_signal(client, manager, signal):
+def customer_signals(signal) -> str:
+    return f"/admin/customers/customer/{signal.customer_id}/change/#signals"
+
+
+def messages_of(client) -> list[str]:
+    page = client.get("/admin/opsdesk/healthsignal/")
+    return [str(m) for m in page.context["messages"]]
+
+
+def test_acknowledging_without_a_next_goes_to_the_customers_signals(client, manager, signal):
+    """As from the digest's links, which carry no ``next``."""
     client.force_login(manager)
     response = client.post(url(signal, "acknowledge"), {"note": "call booked"})
     assert response.status_code == 302
-    assert response["Location"] == f"/admin/opsdesk/healthsignal/{signal.pk}/change/"
+    assert response["Location"] == customer_signals(signal)
+    assert messages_of(client) == ["Dormant of Silent <b>Co</b>: being handled."]
     signal.refresh_from_db()
     assert (signal.state, signal.acknowledged_by, signal.acknowledge_note) == (
         "acknowledged",
         manager,
         "call booked",
     )
+
+
+def test_the_page_carries_a_safe_next_and_its_post_goes_back_there(client, manager, signal):
+    back = "/admin/?from=home#attention"
+    client.force_login(manager)
+    page = client.get(url(signal, "snooze"), {"next": back})
+    assert page.context["next"] == page.context["back"] == back
+    html = page.content.decode()
+    assert '<input type="hidden" name="next" value="/admin/?from=home#attention">' in html
+    assert '<a class="od-button" href="/admin/?from=home#attention">Cancel</a>' in html
+
+    until = timezone.localdate() + dt.timedelta(days=10)
+    response = client.post(
+        url(signal, "snooze"), {"until": str(until), "reason": "on holiday", "next": back}
+    )
+    assert response.status_code == 302 and response["Location"] == back
+    assert messages_of(client) == [
+        f"Dormant of Silent <b>Co</b>: snoozed until {until.day} {until:%b %Y}."
+    ]
+    signal.refresh_from_db()
+    assert (signal.state, signal.snoozed_until) == ("snoozed", until)
+
+
+def test_a_form_sent_back_with_an_error_keeps_its_next(client, manager, signal):
+    client.force_login(manager)
+    back = f"/admin/opsdesk/healthsignal/{signal.pk}/change/"
+    page = client.post(url(signal, "snooze"), {"until": "", "reason": "x", "next": back})
+    assert page.status_code == 200 and page.context["next"] == back
+    assert f'<input type="hidden" name="next" value="{back}">' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["https://evil.example/admin/", "//evil.example/", "javascript:alert(1)"],
+)
+def test_a_next_off_this_site_is_ignored_for_the_customers_signals(
+    client, manager, signal, elsewhere
+):
+    client.force_login(manager)
+    page = client.get(url(signal, "acknowledge"), {"next": elsewhere})
+    html = page.content.decode()
+    assert (page.context["next"], page.context["back"]) == ("", customer_signals(signal))
+    assert 'name="next"' not in html and "evil.example" not in html
+    assert f'<a class="od-button" href="{customer_signals(signal)}">Cancel</a>' in html
+
+    response = client.post(url(signal, "acknowledge"), {"note": "", "next": elsewhere})
+    assert response.status_code == 302
+    assert response["Location"] == customer_signals(signal)
+    signal.refresh_from_db()
+    assert signal.state == "acknowledged"
+
+
+def test_the_customer_page_and_the_record_page_links_carry_their_own_page_as_next(
+    client, manager, signal
+):
+    client.force_login(manager)
+    customer = f"/admin/customers/customer/{signal.customer_id}/change/"
+    html = client.get(customer).content.decode()
+    carried = f"?next={customer.replace('/', '%2F')}%23signals"
+    assert f'href="{url(signal, "acknowledge")}{carried}"' in html
+    assert f'href="{url(signal, "snooze")}{carried}"' in html
+
+    record = f"/admin/opsdesk/healthsignal/{signal.pk}/change/"
+    html = client.get(record).content.decode()
+    assert f'href="{url(signal, "snooze")}?next={record.replace("/", "%2F")}"' in html
 
 
 def test_snoozing_needs_a_reason_and_a_date_ahead_and_keeps_what_was_typed(client, manager, signal):
