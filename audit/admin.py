@@ -22,7 +22,7 @@ from unfold.fields import UnfoldAdminReadonlyField
 from audit.context import current_actor
 from kit.admin import AdminParamsMixin, CappedCountPaginator
 from kit.params import pk_or_404
-from kit.people import admin_link, is_person_field, person_html, person_name
+from kit.people import actor_name, admin_link, is_person_field, person_html, person_name
 
 
 class _ValidIdsOnly:
@@ -209,9 +209,11 @@ class AuditedModelAdmin(AdminParamsMixin, SimpleHistoryAdmin, ModelAdmin):
             filters.append(spec)
         return filters
 
-    @admin.display(description="Actor")
+    @admin.display(description="Changed by")
     def actor(self, record) -> str:
-        return record.history_actor
+        """Who made the version, as every page names them (a person by their name); the
+        history page's "Changed by" (templates/simple_history/object_history_list.html)."""
+        return actor_name(record.history_actor, record.history_user)
 
     # History is a record, not a way in. simple-history's version page saves a POSTed
     # form as the current row (its "Revert") having checked only the view permission and

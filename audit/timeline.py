@@ -54,7 +54,7 @@ from django.utils.text import capfirst
 from simple_history.models import ModelChange
 from simple_history.utils import get_m2m_reverse_field_name
 
-from kit.people import person_name
+from kit.people import actor_name, person_name
 from kit.text import readable_value
 
 PAGE_SIZE = 50
@@ -440,17 +440,9 @@ def _history_user_model(row):
 def _actor(row, related: Mapping[tuple, Any]) -> str:
     """Who acted: a person by their name (kit.people), "task:… for <name>" for what ran on
     a person's behalf; system actors as recorded."""
-    label = row.history_actor
     user_id = getattr(row, "history_user_id", None)
     user = related.get((_history_user_model(row), user_id)) if user_id is not None else None
-    if user is None:
-        return label
-    username = user.get_username()
-    if label == username:
-        return person_name(user)
-    if label.endswith(f" for {username}"):
-        return label[: -len(username)] + person_name(user)
-    return label
+    return actor_name(row.history_actor, user)
 
 
 def _fetch_related(wanted: Mapping[type[models.Model], set]) -> dict[tuple, Any]:

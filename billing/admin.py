@@ -13,7 +13,7 @@ from unfold.decorators import display
 from audit.admin import AuditedModelAdmin, SystemMadeMixin, choice_badge
 from billing.imports import InvoiceImportError, invoices_import_file
 from billing.models import Invoice, ReconciliationRun
-from billing.reconciliation import BILLING_KINDS, parse_month
+from billing.reconciliation import BILLING_KINDS, parse_month, run_started_by, runs_with_starter
 from kit.months import add_months, month_start
 from kit.publish import publish_after_commit
 from support.models import Case
@@ -121,7 +121,7 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
         "opened",
         "resolved",
         "duration_label",
-        "started_by",
+        "started_by_name",
         "started_label",
     ]
     list_select_related = ["customer"]
@@ -136,7 +136,7 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
                 "fields": [
                     ("month", "customer"),
                     ("status", "stage", "progress"),
-                    ("started_by", "started_at", "finished_at"),
+                    ("started_by_name", "started_at", "finished_at"),
                     ("customers_checked", "opened", "updated", "resolved"),
                     "findings",
                     "error",
@@ -150,7 +150,7 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
         "status",
         "stage",
         "progress",
-        "started_by",
+        "started_by_name",
         "started_at",
         "finished_at",
         "customers_checked",
@@ -172,6 +172,9 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # a run is a record of what happened
+
+    def get_queryset(self, request):
+        return runs_with_starter(super().get_queryset(request))
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -243,6 +246,7 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "run": run,
+                "started_by": run_started_by(run),
                 "kinds": [
                     (label, run.findings.get(kind, 0), link(kind))
                     for kind, label in Case.Kind.choices
@@ -254,6 +258,10 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
     @display(description="Month", ordering="month")
     def month_label(self, obj):
         return format_html(NOWRAP, f"{obj.month:%Y-%m}")
+
+    @display(description="Started by", ordering="started_by")
+    def started_by_name(self, obj):
+        return run_started_by(obj)
 
     @display(description="For")
     def scope(self, obj):

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -44,6 +45,7 @@ from billing.models import Invoice, ReconciliationRun
 from customers.models import Contract, Customer
 from kit import params as kit_params
 from kit.months import add_months, month_end, month_start, months_between
+from kit.people import actor_name
 from support.cases import case_dedupe_key, cases_close, cases_open, cases_raise_again
 from support.models import Case
 
@@ -418,6 +420,38 @@ def findings_for(
     return found
 
 
+_STARTER_FIELDS = ("username", "first_name", "last_name")
+
+
+def runs_with_starter(runs: QuerySet[ReconciliationRun]) -> QuerySet[ReconciliationRun]:
+    """``runs`` with who started each (the person of its creation's history row), for
+    ``run_started_by``: in the same query, whatever the number of runs."""
+    created = ReconciliationRun.history.filter(id=OuterRef("pk"), history_type="+").order_by(
+        "history_id"
+    )
+    return runs.annotate(
+        **{
+            f"_starter_{name}": Subquery(created.values(f"history_user__{name}")[:1])
+            for name in _STARTER_FIELDS
+        }
+    )
+
+
+def run_started_by(run: ReconciliationRun) -> str:
+    """Who started ``run`` as pages name them (``kit.people.actor_name``): "Olga Nilsen",
+    "task:reconciliation_run for Olga Nilsen", "task:reconciliation_run". ``run`` comes
+    from ``runs_with_starter``."""
+    username = getattr(run, "_starter_username", None)
+    person = None
+    if username is not None:
+        person = get_user_model()(
+            username=username,
+            first_name=run._starter_first_name or "",
+            last_name=run._starter_last_name or "",
+        )
+    return actor_name(run.started_by, person)
+
+
 def _start(month: dt.date, customer: Customer | None) -> ReconciliationRun:
     """Register the run; refuse when another run of the month is alive. A run that has
     been silent for ``OPSDESK_RECONCILE_STALE_MINUTES`` died with its worker and is marked
@@ -449,12 +483,13 @@ def _start(month: dt.date, customer: Customer | None) -> ReconciliationRun:
                 started_by=current_actor().label,
             )
     except IntegrityError:
-        running = ReconciliationRun.objects.filter(
-            month=month, status=ReconciliationRun.Status.RUNNING
+        running = runs_with_starter(
+            ReconciliationRun.objects.filter(month=month, status=ReconciliationRun.Status.RUNNING)
         ).first()
+        started_by = run_started_by(running) if running is not None else "?"
         raise ReconciliationBusy(
             f"A reconciliation of {month:%Y-%m} is running (run #{getattr(running, 'pk', '?')}, "
-            f"started by {getattr(running, 'started_by', '?')}); try again when it has finished."
+            f"started by {started_by}); try again when it has finished."
         ) from None
 
 

@@ -14,15 +14,24 @@ from django.utils import timezone
 
 from customers.models import Contract, Entitlement, Order
 from customers.selectors import contract_on
+from kit.people import actor_name
 
 State = Entitlement.State
 Fulfilment = Order.Fulfilment
 # The history reason entitlement_replace gives the new entitlement (customers.entitlements).
 REPLACES = "replaces {code}: "
 # The history reason an order the product's event could not fulfil is recorded with
-# (support.order_events.order_record).
+# (support.order_events.order_record; the demo's orders too, opsdesk.demo.pasts).
 NOT_FULFILLED = "order {order_id} not fulfilled: "
 SEAT_CHANGES_SHOWN = 10
+# What a history row needs to name who made it (``kit.people.actor_name``).
+_ACTOR_FIELDS = (
+    "history_actor",
+    "history_user",
+    "history_user__username",
+    "history_user__first_name",
+    "history_user__last_name",
+)
 
 
 def day(value: dt.date) -> str:
@@ -70,13 +79,15 @@ class EntitlementAccess:
 
 
 def _revoked_by(entitlement: Entitlement) -> str:
+    """Who revoked it, by name (``kit.people.actor_name``); "" when nobody is recorded."""
     row = (
         Entitlement.history.filter(id=entitlement.pk, state=State.REVOKED)
+        .select_related("history_user")
         .order_by("history_date", "history_id")
-        .values_list("history_actor", flat=True)
+        .only(*_ACTOR_FIELDS)
         .first()
     )
-    return row or ""
+    return actor_name(row.history_actor, row.history_user) if row else ""
 
 
 def entitlement_replacement(entitlement: Entitlement) -> Entitlement | None:
@@ -151,8 +162,9 @@ class OrderOutcome:
 def _first_row(order: Order, **where):
     return (
         Order.history.filter(id=order.pk, **where)
+        .select_related("history_user")
         .order_by("history_date", "history_id")
-        .only("history_date", "history_actor", "history_change_reason", "fulfilment")
+        .only("history_date", "history_change_reason", "fulfilment", *_ACTOR_FIELDS)
         .first()
     )
 
@@ -180,7 +192,8 @@ def order_outcome(*, order: Order) -> OrderOutcome:
             "Pending", f"Recorded on {moment(order.created_at)}; nothing issued yet.", failure
         )
     ended = _first_row(order, fulfilment=order.fulfilment)
-    by = f" by {ended.history_actor}" if ended and ended.history_actor else ""
+    actor = actor_name(ended.history_actor, ended.history_user) if ended else ""
+    by = f" by {actor}" if actor else ""
     when = moment(ended.history_date) if ended else moment(order.created_at)
     said = ended.history_change_reason if ended and ended.history_change_reason else ""
     first = f"It had failed first: {failure}. " if failure else ""
@@ -206,7 +219,7 @@ def order_outcome(*, order: Order) -> OrderOutcome:
 @dataclass(frozen=True)
 class SeatChange:
     at: dt.datetime
-    actor: str
+    actor: str  # who, by name (kit.people.actor_name)
     old: int | None  # None: set when the contract was created
     new: int
     reason: str
@@ -226,21 +239,21 @@ def contract_seat_changes(*, contract: Contract, limit: int = SEAT_CHANGES_SHOWN
         Contract.history.filter(id=contract.pk)
         .annotate(_before=Window(Lag("seats", default=0), order_by=["history_date", "history_id"]))
         .exclude(seats=F("_before"))
-        .order_by("-history_date", "-history_id")
-        .values_list(
-            "history_date",
-            "history_actor",
-            "history_type",
-            "_before",
-            "seats",
-            "history_change_reason",
-        )[: limit + 1]
+        .select_related("history_user")
+        .order_by("-history_date", "-history_id")[: limit + 1]
     )
-    changes = [
-        SeatChange(at, actor, None if kind == "+" else before, seats, reason or "")
-        for at, actor, kind, before, seats, reason in rows
-    ]
+    changes = [_seat_change(row, None if row.history_type == "+" else row._before) for row in rows]
     return SeatChanges(changes[:limit], more=len(changes) > limit)
+
+
+def _seat_change(row, before: int | None) -> SeatChange:
+    return SeatChange(
+        row.history_date,
+        actor_name(row.history_actor, row.history_user),
+        before,
+        row.seats,
+        row.history_change_reason or "",
+    )
 
 
 def seat_changes_latest(*, contract_ids: list[int]) -> dict[int, SeatChange]:
@@ -257,21 +270,13 @@ def seat_changes_latest(*, contract_ids: list[int]) -> dict[int, SeatChange]:
             )
         )
         .exclude(seats=F("_before"))
+        .select_related("history_user")
         .order_by("-history_date", "-history_id")
-        .values_list(
-            "id",
-            "history_date",
-            "history_actor",
-            "history_type",
-            "_before",
-            "seats",
-            "history_change_reason",
-        )
     )
     latest: dict[int, SeatChange] = {}
-    for pk, at, actor, kind, before, seats, reason in rows:
+    for row in rows:
         # The creation is no change; it is filtered here, not in the query, where it
         # would also leave the window that reads the seats before each row.
-        if kind != "+":
-            latest.setdefault(pk, SeatChange(at, actor, before, seats, reason or ""))
+        if row.history_type != "+" and row.id not in latest:
+            latest[row.id] = _seat_change(row, row._before)
     return latest

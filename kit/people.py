@@ -2,6 +2,9 @@
 link to another admin page only when the person looking may open it.
 
 - ``person_name``: "Alice Smith", else the username when no name is recorded.
+- ``actor_name``: who made a history row, as every page names them: a person by their
+  name, "task:… for Alice Smith" for what ran on a person's behalf, a task, command or
+  webhook by its own label.
 - ``staff_people``: who may be picked as an owner, an assignee or a rule's target (the
   active staff), in the order pickers list them.
 - ``PeopleAutocompleteView``: the admin's autocomplete for a field naming a person. Django's
@@ -34,6 +37,20 @@ def person_name(user) -> str:
     if user is None:
         return ""
     return user.get_full_name().strip() or user.get_username()
+
+
+def actor_name(label: str, user) -> str:
+    """Who made a history row, from its ``history_actor`` label and ``history_user``: a
+    person by their name (``person_name``), "task:… for <name>" for what ran on their
+    behalf; a task, command or webhook (no user) by its label as recorded."""
+    if user is None:
+        return label
+    username = user.get_username()
+    if label == username:
+        return person_name(user)
+    if label.endswith(f" for {username}"):
+        return label[: -len(username)] + person_name(user)
+    return label
 
 
 def is_person_field(field) -> bool:

@@ -14,6 +14,8 @@ from django.utils import timezone
 from audit.context import require_permission
 from customers.models import Contact, Contract
 from kit import roles
+from kit.dates import moment_text
+from kit.people import person_name
 from onboarding.access import user_may_work_onboarding_task
 from onboarding.models import Checklist, ChecklistTask, Role, TemplateItem
 
@@ -270,9 +272,9 @@ def checklist_task_done(*, task: ChecklistTask, user, at: dt.datetime | None = N
             .get(pk=task.pk)
         )
         if task.state == ChecklistTask.State.DONE:
-            who = task.done_by.get_username() if task.done_by else "someone"
+            who = person_name(task.done_by) if task.done_by else "someone"
             raise OnboardingError(
-                f"“{task.title}” was already done by {who} on {task.done_at:%d %b %Y %H:%M}."
+                f"“{task.title}” was already done by {who} on {moment_text(task.done_at)}."
             )
         if task.state != ChecklistTask.State.OPEN:
             raise OnboardingError(f"“{task.title}” is not applicable to this contract any more.")

@@ -10,7 +10,6 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timeuntil
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
@@ -21,7 +20,7 @@ from customers.admin import IndexedSearchMixin
 from customers.models import Customer
 from kit.service_owned import service_owned
 from kit.text import one_line
-from support import admin_macros, admin_reports, admin_views, cases, tickets
+from support import admin_macros, admin_reports, admin_views, case_age, cases, tickets
 from support.models import (
     Case,
     Tag,
@@ -651,9 +650,9 @@ class CaseAdmin(RecordPageMixin, AuditedModelAdmin):
         },
     )
 
-    @display(description="Age", ordering="opened_at")
+    @display(description="Age", ordering=case_age.began_at())
     def age(self, obj):
-        return timeuntil(obj.closed_at or timezone.now(), obj.began_at)
+        return case_age.age_text(obj)
 
 
 class TriageConditionInline(TabularInline):

@@ -31,6 +31,7 @@ from customers.trace import while_theirs
 from kit.csv_export import export_lines
 from kit.dates import DateInput
 from kit.params import date_in_range
+from kit.people import actor_name
 from onboarding.models import Checklist, ChecklistTask
 from support.models import Case, Ticket, TicketComment
 
@@ -297,7 +298,7 @@ def csv_lines(sources: Iterable[models.QuerySet]) -> Iterator[str]:
 class AsOf:
     date: dt.date
     moment: dt.datetime  # the end of that day, local time
-    contracts: list  # history rows: each object as it was then
+    contracts: list  # history rows: each object as it was then, ``actor`` who made it so
     entitlements: list
 
 
@@ -315,7 +316,19 @@ def _as_of_rows(model: type[models.Model], customer: Customer, moment: dt.dateti
         .distinct("id")
         .values("history_id")
     )
-    return rows.filter(history_id__in=latest, customer_id=customer.pk).exclude(history_type="-")
+    return (
+        rows.filter(history_id__in=latest, customer_id=customer.pk)
+        .exclude(history_type="-")
+        .select_related("history_user")
+    )
+
+
+def _named(rows: Iterable) -> list:
+    """``rows`` (history rows), each with ``actor``: who made it, by name."""
+    rows = list(rows)
+    for row in rows:
+        row.actor = actor_name(row.history_actor, row.history_user)
+    return rows
 
 
 def customer_as_of(customer: Customer, date: dt.date) -> AsOf:
@@ -323,8 +336,8 @@ def customer_as_of(customer: Customer, date: dt.date) -> AsOf:
     (local time): two queries."""
     tz = timezone.get_current_timezone()
     moment = dt.datetime.combine(date + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    contracts = list(_as_of_rows(Contract, customer, moment).order_by("start_date", "id"))
-    entitlements = list(
+    contracts = _named(_as_of_rows(Contract, customer, moment).order_by("start_date", "id"))
+    entitlements = _named(
         _as_of_rows(Entitlement, customer, moment)
         .select_related("product")
         .order_by("product__name", "code")

@@ -18,7 +18,6 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from audit.context import acting_for
@@ -32,6 +31,7 @@ from customers.selectors import customer_match_q
 from kit.admin import AdminListView, back_redirect, form_errors, report_refusal
 from kit.params import object_or_404
 from opsdesk.casework.resolutions import RESOLUTIONS, ResolutionError, case_resolve, resolutions_for
+from support.case_age import age_q, age_text
 from support.cases import (
     CHANGE,
     CaseError,
@@ -162,11 +162,11 @@ class CaseInboxFilter(django_filters.FilterSet):
         return queryset.filter(period=parse_month(value))
 
     def filter_age(self, queryset, name, value):
-        return queryset.filter(opened_at__lte=timezone.now() - dt.timedelta(days=int(value)))
+        # Aged as the list shows it: from when the problem began (support.case_age).
+        return queryset.filter(age_q(now=timezone.now(), older_than=int(value)))
 
     def filter_younger(self, queryset, name, value):
-        # The complement of filter_age's: a case is older than N days or younger, never both.
-        return queryset.filter(opened_at__gt=timezone.now() - dt.timedelta(days=int(value)))
+        return queryset.filter(age_q(now=timezone.now(), younger_than=int(value)))
 
     def filter_managed(self, queryset, name, value):
         # Only "me": an account manager's own customers (customers.Customer.account_manager).
@@ -176,12 +176,10 @@ class CaseInboxFilter(django_filters.FilterSet):
 def case_age(case: Case, now: dt.datetime) -> tuple[str, str]:
     """How long it has waited, as (text, tone): "overdue" from ``AGE_OVERDUE_DAYS``,
     "soon" from ``AGE_SOON_DAYS``, "ok" before; "" once closed (the age stopped)."""
-    end = case.closed_at or now
-    began = case.began_at  # a billing finding: since its month or the invoice's due date
-    text = timesince(began, end, depth=1)
+    text = age_text(case, now)  # a billing finding: since its month or its invoice's due date
     if case.closed_at:
         return text, ""
-    waited = now - began
+    waited = now - case.began_at
     if waited >= dt.timedelta(days=AGE_OVERDUE_DAYS):
         return text, "overdue"
     return text, "soon" if waited >= dt.timedelta(days=AGE_SOON_DAYS) else "ok"

@@ -23,6 +23,7 @@ from django.contrib.auth.models import User
 
 from audit.bulk import PastChange
 from billing.models import Invoice
+from customers.answers import NOT_FULFILLED
 from customers.models import Contact, Contract, Customer, Entitlement, Order
 from kit.months import add_months, month_start
 from opsdesk.demo.plan_shapes import at_time
@@ -144,13 +145,24 @@ def order_actor(order: Order) -> str:
     return webhook_actor("order.completed", order.external_id)
 
 
-def order_past(order: Order, fixed_by: Case | None, users: dict[str, User]) -> list[PastChange]:
-    """Recorded by its webhook; one whose fulfilment failed and that ops fulfilled by hand
-    (``fixed_by``, its resolved case) was failed until the case was resolved."""
+def not_fulfilled(order: Order, why: str) -> str:
+    """The reason an order the product's event could not fulfil is recorded with, as
+    ``support.order_events`` records it: the order page's answer and its trace read why
+    it failed from it (``customers.answers.NOT_FULFILLED``)."""
+    return NOT_FULFILLED.format(order_id=order.external_id) + why
+
+
+def order_past(
+    order: Order, failure: str, fixed_by: Case | None, users: dict[str, User]
+) -> list[PastChange]:
+    """Recorded by its webhook; one whose fulfilment failed with why (``failure``, what its
+    case found), and, when ops fulfilled it by hand (``fixed_by``, its resolved case),
+    failed until the case was resolved."""
+    reason = not_fulfilled(order, failure) if failure else ""
     if fixed_by is None:
-        return [_system(order_actor(order), order.created_at)]
+        return [_system(order_actor(order), order.created_at, reason)]
     return [
-        _system(order_actor(order), order.created_at, fulfilment=Order.Fulfilment.FAILED),
+        _system(order_actor(order), order.created_at, reason, fulfilment=Order.Fulfilment.FAILED),
         _person(fixed_by.owner or users["opslead"], fixed_by.closed_at - dt.timedelta(minutes=1)),
     ]
 

@@ -22,6 +22,7 @@ from opsdesk.demo.catalogue import (
     MANAGER_PATTERN,
     RANDOM_STORY_RATES,
 )
+from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket
 
 # --- Plans: what one customer looks like, built without touching the database ----------
@@ -57,6 +58,23 @@ class PlannedTicket:
 class PlannedCase:
     case: Case
     subject: models.Model | None  # saved before the case; its pk becomes subject_id
+
+
+def failed_fulfilment_case(order: Order, why: str, **fields) -> Case:
+    """The case of an order the product's event could not fulfil, worded as
+    ``support.order_events`` words it: "Order <id>: <why>", found: <why>. The order's
+    history says the same why (``opsdesk.demo.pasts.not_fulfilled``)."""
+    fields = {"state": Case.State.OPEN, "customer": order.customer, **fields}
+    return Case(
+        kind=Case.Kind.FAILED_FULFILMENT,
+        summary=f"Order {order.external_id}: {why}",
+        expected=f"{order.quantity} × {order.sku} for {order.tenant_id}",  # noqa: RUF001
+        found=why,
+        expected_amount=order.amount,
+        dedupe_key=case_dedupe_key(Case.Kind.FAILED_FULFILMENT, "order", order.external_id),
+        opened_at=order.created_at,
+        **fields,
+    )
 
 
 @dataclass

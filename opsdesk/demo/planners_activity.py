@@ -30,6 +30,7 @@ from opsdesk.demo.plan_shapes import (
     PlannedTicket,
     at_time,
     email_address,
+    failed_fulfilment_case,
     person_name,
     rounded_money,
 )
@@ -94,54 +95,26 @@ def plan_orders(
         )
         plan.orders.append(order)
         if failed:
-            plan.cases.append(
-                PlannedCase(
-                    Case(
-                        kind=Case.Kind.FAILED_FULFILMENT,
-                        state=Case.State.OPEN,
-                        customer=customer,
-                        summary=f"Order {order.external_id}: {product.sku} is retired",
-                        expected=f"{quantity} x {product.sku} entitlements issued",
-                        found="Product retired; no entitlements issued",
-                        expected_amount=order.amount,
-                        dedupe_key=case_dedupe_key(
-                            Case.Kind.FAILED_FULFILMENT, "order", order.external_id
-                        ),
-                        opened_at=order.created_at,
-                    ),
-                    order,
-                )
-            )
+            why = f"product {product.sku} is retired"
+            plan.cases.append(PlannedCase(failed_fulfilment_case(order, why), order))
             continue
         issued_at = paid_at + dt.timedelta(minutes=2)
         if kind == "resolved":
             # Fulfilled by hand two days after the order failed.
             issued_at = paid_at + dt.timedelta(days=2, hours=3)
-            plan.cases.append(
-                PlannedCase(
-                    Case(
-                        kind=Case.Kind.FAILED_FULFILMENT,
-                        state=Case.State.RESOLVED,
-                        customer=customer,
-                        summary=f"Order {order.external_id}: fulfilment timed out",
-                        expected=f"{quantity} x {product.sku} entitlements issued",
-                        found="Fulfilment worker timed out; no entitlements issued",
-                        expected_amount=order.amount,
-                        dedupe_key=case_dedupe_key(
-                            Case.Kind.FAILED_FULFILMENT, "order", order.external_id
-                        ),
-                        owner=refs.users["opslead"],
-                        opened_at=order.created_at,
-                        acknowledged_at=paid_at + dt.timedelta(hours=20),
-                        closed_at=issued_at,
-                        closing_note=(
-                            f"Fulfilled now: re-ran fulfilment, {quantity} codes issued "
-                            "and sent to the customer's admin."
-                        ),
-                    ),
-                    order,
-                )
+            case = failed_fulfilment_case(
+                order,
+                "fulfilment timed out",
+                state=Case.State.RESOLVED,
+                owner=refs.users["opslead"],
+                acknowledged_at=paid_at + dt.timedelta(hours=20),
+                closed_at=issued_at,
+                closing_note=(
+                    f"Fulfilled now: re-ran fulfilment, {quantity} codes issued "
+                    "and sent to the customer's admin."
+                ),
             )
+            plan.cases.append(PlannedCase(case, order))
         valid_from = paid_at.date()
         valid_until = (
             valid_from + dt.timedelta(days=product.term_days) if product.term_days else None

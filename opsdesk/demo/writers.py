@@ -40,9 +40,9 @@ from opsdesk.demo.plan_shapes import (
     PlannedCase,
     PlannedTicket,
     at_time,
+    failed_fulfilment_case,
     seeded_rng,
 )
-from support.cases import case_dedupe_key
 from support.models import Case, Tag, Ticket, WebhookEvent
 from support.ticket_sla import tickets_sla_fill
 
@@ -194,12 +194,16 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
         created,
         "contracts",
     )
-    # Orders that failed and that ops fulfilled by hand: their resolved case says when.
-    fixed_by = {
-        id(item.subject): item.case
+    # Orders that failed: their case says why, and, resolved, when ops fulfilled them.
+    failed = [
+        item
         for plan in plans
         for item in plan.cases
-        if isinstance(item.subject, Order) and item.case.state == Case.State.RESOLVED
+        if isinstance(item.subject, Order) and item.case.kind == Case.Kind.FAILED_FULFILMENT
+    ]
+    failures = {id(item.subject): item.case.found for item in failed}
+    fixed_by = {
+        id(item.subject): item.case for item in failed if item.case.state == Case.State.RESOLVED
     }
 
     orders = [order for plan in plans for order in plan.orders]
@@ -211,7 +215,11 @@ def write_plans(plans: Sequence[CustomerPlan], refs: DemoRefs, created: Counter)
     for order in orders:
         order.pk = known_orders.get(order.external_id)
     _insert_past(
-        [(o, pasts.order_past(o, fixed_by.get(id(o)), users)) for o in orders if o.pk is None],
+        [
+            (o, pasts.order_past(o, failures.get(id(o), ""), fixed_by.get(id(o)), users))
+            for o in orders
+            if o.pk is None
+        ],
         Order,
         created,
         "orders",
@@ -499,28 +507,13 @@ def write_inbox(*, seed: int, today: dt.date, refs: DemoRefs, created: Counter) 
         Order.objects.filter(external_id=order.external_id).values_list("pk", flat=True).first()
     )
     order_actor = f"webhook:{order_event.webhook_id}"
+    # Why, as support.order_events says it for an order of an unknown tenant.
+    why = f"no customer with tenant id {order.tenant_id}"
     if order.pk is None:
-        _insert_past([(order, [PastChange(order.created_at, order_actor)])], Order, created,
-                     "orders")  # fmt: skip
+        past = [PastChange(order.created_at, order_actor, reason=pasts.not_fulfilled(order, why))]
+        _insert_past([(order, past)], Order, created, "orders")
     _insert_cases(
-        [
-            PlannedCase(
-                Case(
-                    kind=Case.Kind.FAILED_FULFILMENT,
-                    state=Case.State.OPEN,
-                    customer=None,
-                    summary=f"Order {order.external_id} from unknown tenant {order.tenant_id}",
-                    expected=f"{order.quantity} x {order.sku} issued to tenant {order.tenant_id}",
-                    found="No customer with this tenant id; nothing issued",
-                    expected_amount=order.amount,
-                    dedupe_key=case_dedupe_key(
-                        Case.Kind.FAILED_FULFILMENT, "order", order.external_id
-                    ),
-                    opened_at=order.created_at,
-                ),
-                order,
-            )
-        ],
+        [PlannedCase(failed_fulfilment_case(order, why), order)],
         created,
         refs.users,
         raised_by=lambda item: order_actor,

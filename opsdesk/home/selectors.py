@@ -24,6 +24,7 @@ from onboarding.models import ChecklistTask
 from opsdesk.health.flags import CustomerHealth, customer_health
 from opsdesk.health.models import HealthSignal
 from opsdesk.health.selectors import ManagerSignal, manager_open_signals, sweep_finished
+from support.case_age import age_q, began_at
 from support.cases import case_owners
 from support.models import Case, InboundEmail, Ticket, WebhookEvent
 
@@ -325,12 +326,8 @@ AGE_BUCKETS = (
 
 
 def _bucket_q(older: int | None, younger: int | None, now: dt.datetime) -> Q:
-    q = Q()
-    if older is not None:
-        q &= Q(opened_at__lte=now - dt.timedelta(days=older))
-    if younger is not None:
-        q &= Q(opened_at__gt=now - dt.timedelta(days=younger))
-    return q
+    # Aged as the inbox ages them, from when the problem began (support.case_age).
+    return age_q(now=now, older_than=older, younger_than=younger)
 
 
 def _bucket_params(older: int | None, younger: int | None) -> dict:
@@ -359,7 +356,7 @@ def exceptions_by_age(*, now: dt.datetime) -> list[KindAges]:
         case.kind: case
         for case in open_cases.filter(kind__in=list(counts))
         .select_related("customer")
-        .order_by("kind", "opened_at", "pk")
+        .order_by("kind", began_at(), "pk")
         .distinct("kind")
     }
     inbox = "support_case_inbox"

@@ -14,11 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.timesince import timesince
 
 from kit import roles
 from opsdesk.health.filters import health_date
 from opsdesk.home import selectors
+from support.case_age import age_text
 
 
 def _groups(user) -> set[str]:
@@ -252,7 +252,7 @@ def exceptions_table(rows: list[selectors.KindAges]) -> dict:
             case = row.oldest
             text = f"#{case.pk} {case.customer.name if case.customer else case.summary}"
             url = reverse("admin:support_case_change", args=[case.pk])
-            age = timesince(case.opened_at, depth=1)
+            age = age_text(case)
             # On a narrow screen a table cell is one line high (the theme's): one line,
             # cut, the whole in its tooltip, as _labels does.
             oldest = format_html(

@@ -28,6 +28,7 @@ from django.utils import timezone
 from audit.bulk import bulk_update_with_history
 from audit.context import acting_as
 from kit.notify import KINDS
+from kit.people import person_name
 from kit.text import one_line
 from opsdesk.models import ChatPost, Notification
 
@@ -127,7 +128,7 @@ def notification_send(*, notification_id: int) -> bool:
         row.last_attempt_at = timezone.now()
         try:
             if not row.recipient.email:
-                raise DeliveryRefused(f"{row.recipient.get_username()} has no email address.")
+                raise DeliveryRefused(f"{person_name(row.recipient)} has no email address.")
             notification_message(row).send()
         except Exception as error:  # every failure is recorded on the row, never lost
             failure = error
@@ -218,7 +219,7 @@ def rollup_send(*, recipient_id: int) -> int:
         attempts = max(row.attempts for row in rows) + 1
         try:
             if not rows[0].recipient.email:
-                raise DeliveryRefused(f"{rows[0].recipient.get_username()} has no email address.")
+                raise DeliveryRefused(f"{person_name(rows[0].recipient)} has no email address.")
             rollup_message(rows).send()
         except Exception as error:
             text = _error_text(error)

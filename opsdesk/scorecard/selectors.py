@@ -10,10 +10,13 @@ Monday (local time) and are those of ``ReportFilter.week_starts``.
   task done (median, p90);
 - **support**: first response (median, p90, share within target), the support report's
   own figures (``support.reporting.support_report``);
-- **billing**: customer-months whose billing findings were all closed, by the week the
-  last one closed; the share of them no person touched;
+- **billing**: customer-months reconciled (every customer with a contract active in a
+  month, or a billing finding about it, once a run could find every kind of finding in
+  that month), by the week of that run; the share of them settled without a person's
+  touch: no finding, or only findings closed and never changed by a person;
 - **cases opened** / **cases resolved**: exceptions opened, and closed (resolved or
-  waived) with the median time from opening to closing;
+  waived) with the median time to resolve: the case's age when it closed, from when its
+  problem began (``support.case_age``);
 - **staff**: people with at least one history entry as its actor; **actions** per role:
   their history entries, by the role groups they belong to.
 
@@ -29,18 +32,22 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 
+from billing.models import ReconciliationRun
 from billing.reconciliation import BILLING_KINDS
-from customers.models import Customer
+from customers.models import Contract, Customer
 from kit import roles
 from kit.charts import two_axis_options
+from kit.people import person_name
 from onboarding.models import Checklist
 from opsdesk.audit_log.selectors import audited_models
 from support import reporting
+from support.case_age import began_at_sql
 from support.models import Case
 
 ONBOARDING = "onboarding"
@@ -84,11 +91,12 @@ facts AS (
 )
 """
 
-# Cases as recorded before the moment: opened in the weeks, and closed in them.
+# Cases as recorded before the moment: opened in the weeks, and closed in them, with
+# their age when they closed.
 _CASE_FACTS = f"""
 WITH latest AS (
   SELECT DISTINCT ON (h.id) h.id, h.history_type, h.kind, h.state, h.summary,
-         h.customer_id, h.opened_at, h.closed_at
+         h.customer_id, h.opened_at, h.closed_at, {began_at_sql("h")} AS began_at
   FROM {{case_history}} h
   WHERE h.history_date < %(moment)s
     AND h.id IN (SELECT x.id FROM {{case_history}} x
@@ -105,7 +113,7 @@ facts AS (
   UNION ALL
   SELECT l.id, l.kind, l.state, l.summary, l.customer_id, l.opened_at, l.closed_at,
          'cases_resolved', l.closed_at,
-         greatest(extract(epoch FROM l.closed_at - l.opened_at), 0)::float8,
+         greatest(extract(epoch FROM l.closed_at - l.began_at), 0)::float8,
          {_week("l.closed_at")}
   FROM latest l
   WHERE l.history_type <> '-' AND l.state IN ('resolved', 'waived')
@@ -113,42 +121,82 @@ facts AS (
 )
 """
 
-# Customer-months of billing findings (cases of the billing kinds, by customer and
-# period) as recorded before the moment, settled when every case of the month is closed,
-# in the week its last case closed; touched when a person wrote any of their history.
+# Customer-months reconciled, as recorded before the moment. A month is reconciled by
+# the first run that succeeded on a day its invoices were due (billing.reconciliation's
+# invoice_due_by: the day after its last day plus the grace days), so it could find every
+# kind of finding: a whole month's run for every customer, a re-check for its customer.
+# Its customer-months: every customer with a contract active in it (as the comparison
+# reads them) and every customer with a billing finding about it. Each counts in the week
+# it was reconciled, settled without a touch when none of its findings is open and no
+# person wrote any of their history.
 _BILLING_FACTS = f"""
-WITH latest AS (
-  SELECT DISTINCT ON (h.id) h.id, h.history_type, h.state, h.customer_id, h.period,
-         h.closed_at
+WITH run_latest AS (
+  SELECT DISTINCT ON (h.id) h.id, h.history_type, h.status, h.month, h.customer_id,
+         h.started_at, h.finished_at
+  FROM {{run_history}} h
+  WHERE h.history_date < %(moment)s
+  ORDER BY h.id, h.history_date DESC, h.history_id DESC
+),
+runs AS (
+  SELECT r.month, r.customer_id, min(r.finished_at) AS at
+  FROM run_latest r
+  WHERE r.history_type <> '-' AND r.status = 'succeeded'
+    AND (r.started_at AT TIME ZONE 'UTC')::date
+        > (r.month + interval '1 month' - interval '1 day')::date + %(grace_days)s
+  GROUP BY r.month, r.customer_id
+),
+months AS (
+  SELECT DISTINCT r.month FROM runs r WHERE r.at >= %(since)s AND r.at < %(until)s
+),
+contract_latest AS (
+  SELECT DISTINCT ON (h.id) h.id, h.history_type, h.customer_id, h.status, h.start_date,
+         h.end_date
+  FROM {{contract_history}} h
+  WHERE h.history_date < %(moment)s
+  ORDER BY h.id, h.history_date DESC, h.history_id DESC
+),
+case_latest AS (
+  SELECT DISTINCT ON (h.id) h.id, h.history_type, h.state, h.customer_id, h.period
   FROM {{case_history}} h
   WHERE h.history_date < %(moment)s AND h.kind = ANY(%(billing_kinds)s)
+    AND h.period IN (SELECT m.month FROM months m)
   ORDER BY h.id, h.history_date DESC, h.history_id DESC
 ),
 cases AS (
-  SELECT l.id, l.state, l.customer_id, l.period, l.closed_at,
+  SELECT l.id, l.state, l.customer_id, l.period,
          EXISTS (SELECT FROM {{case_history}} x
                   WHERE x.id = l.id AND x.history_date < %(moment)s
                     AND x.history_user_id IS NOT NULL) AS touched
-  FROM latest l
+  FROM case_latest l
   WHERE l.history_type <> '-' AND l.customer_id IS NOT NULL AND l.period IS NOT NULL
 ),
-months AS (
-  SELECT c.customer_id, c.period,
-         array_agg(c.id ORDER BY c.id) AS case_ids,
-         bool_and(c.state IN ('resolved', 'waived')) AS settled,
-         max(c.closed_at) AS at,
-         bool_or(c.touched) AS touched
-  FROM cases c
-  GROUP BY c.customer_id, c.period
+customer_months AS (
+  SELECT c.customer_id, m.month
+  FROM contract_latest c
+  JOIN months m ON c.start_date <= (m.month + interval '1 month' - interval '1 day')::date
+               AND (c.end_date IS NULL OR c.end_date >= m.month)
+  WHERE c.history_type <> '-' AND c.status IN ('active', 'ended')
+  UNION
+  SELECT k.customer_id, k.period FROM cases k
+),
+reconciled AS (
+  SELECT cm.customer_id, cm.month,
+         (SELECT min(r.at) FROM runs r
+           WHERE r.month = cm.month
+             AND (r.customer_id IS NULL OR r.customer_id = cm.customer_id)) AS at
+  FROM customer_months cm
 ),
 facts AS (
-  SELECT m.customer_id, m.period, m.case_ids, m.at, m.touched,
-         (SELECT array_agg(DISTINCT x.history_user_id) FROM {{case_history}} x
-           WHERE x.id = ANY(m.case_ids) AND x.history_date < %(moment)s
-             AND x.history_user_id IS NOT NULL) AS people,
-         {_week("m.at")} AS week
-  FROM months m
-  WHERE m.settled AND m.at >= %(since)s AND m.at < %(until)s
+  SELECT r.customer_id, r.month AS period, r.at,
+         coalesce(array_agg(k.id ORDER BY k.id) FILTER (WHERE k.id IS NOT NULL), '{{{{}}}}')
+           AS case_ids,
+         coalesce(bool_and(k.state IN ('resolved', 'waived')), true) AS settled,
+         coalesce(bool_or(k.touched), false) AS touched,
+         {_week("r.at")} AS week
+  FROM reconciled r
+  LEFT JOIN cases k ON k.customer_id = r.customer_id AND k.period = r.month
+  WHERE r.at >= %(since)s AND r.at < %(until)s
+  GROUP BY r.customer_id, r.month, r.at
 )
 """
 
@@ -175,7 +223,8 @@ _PERCENTILES = """count(*) AS count,
 _ONBOARDING_WEEKS = f"SELECT f.week, {_PERCENTILES} FROM facts f GROUP BY f.week"
 _CASE_WEEKS = f"SELECT f.figure, f.week, {_PERCENTILES} FROM facts f GROUP BY f.figure, f.week"
 _BILLING_WEEKS = """SELECT f.week, count(*) AS count,
-  count(*) FILTER (WHERE NOT f.touched) AS untouched FROM facts f GROUP BY f.week"""
+  count(*) FILTER (WHERE f.settled AND NOT f.touched) AS untouched
+FROM facts f GROUP BY f.week"""
 _STAFF_WEEKS = """SELECT f.week, f.user_id, f.actions,
   (SELECT array_agg(g.name ORDER BY g.name) FROM {user_groups} ug
      JOIN {group} g ON g.id = ug.group_id
@@ -195,12 +244,15 @@ LEFT JOIN {case} k ON k.id = f.id
 WHERE f.week = %(week)s AND f.figure = %(figure)s
 ORDER BY f.at, f.id"""
 _BILLING_ROWS = """SELECT f.*, c.name AS customer_name,
-  (SELECT array_agg(u.username ORDER BY u.username) FROM {user} u
-    WHERE u.id = ANY(f.people)) AS people_names
+  (SELECT array_agg(ARRAY[u.username, u.first_name, u.last_name]
+                    ORDER BY u.first_name, u.last_name, u.username)
+     FROM {user} u
+    WHERE u.id IN (SELECT x.history_user_id FROM {case_history} x
+                    WHERE x.id = ANY(f.case_ids) AND x.history_date < %(moment)s)) AS people
 FROM facts f
 LEFT JOIN {customer} c ON c.id = f.customer_id
 WHERE f.week = %(week)s
-ORDER BY f.touched, c.name, f.customer_id, f.period"""
+ORDER BY f.touched, NOT f.settled, c.name, f.customer_id, f.period"""
 _STAFF_ROWS = """SELECT w.*, u.username, u.first_name, u.last_name
 FROM ({weeks}) w
 LEFT JOIN {user} u ON u.id = w.user_id
@@ -216,6 +268,8 @@ def _tables() -> dict[str, str]:
         "checklist": quote(Checklist._meta.db_table),
         "case_history": quote(Case.history.model._meta.db_table),
         "case": quote(Case._meta.db_table),
+        "run_history": quote(ReconciliationRun.history.model._meta.db_table),
+        "contract_history": quote(Contract.history.model._meta.db_table),
         "customer": quote(Customer._meta.db_table),
         "user": quote(user._meta.db_table),
         "user_groups": quote(user.groups.through._meta.db_table),
@@ -238,6 +292,7 @@ def _params(filters: reporting.ReportFilter, **extra) -> dict[str, Any]:
         "until": filters.until,
         "zone": timezone.get_current_timezone_name(),
         "billing_kinds": [str(kind) for kind in BILLING_KINDS],
+        "grace_days": settings.OPSDESK_INVOICE_GRACE_DAYS,
         "roles": list(ROLES),
         **extra,
     }
@@ -272,7 +327,7 @@ class Times:
 
 @dataclass(frozen=True)
 class Share:
-    """Customer-months settled, and those settled without a person's touch."""
+    """Customer-months reconciled, and those settled without a person's touch."""
 
     count: int = 0
     untouched: int = 0
@@ -435,11 +490,26 @@ def _person(row: dict[str, Any]) -> str:
 
 
 def _findings_text(case_ids: list[int]) -> str:
-    """ "1 finding (case #4)", "2 findings (cases #4, #7)"."""
+    """ "no findings", "1 finding (case #4)", "2 findings (cases #4, #7)"."""
+    if not case_ids:
+        return "no findings"
     cases = ", ".join(f"#{pk}" for pk in case_ids)
     if len(case_ids) == 1:
         return f"1 finding (case {cases})"
     return f"{len(case_ids)} findings (cases {cases})"
+
+
+def _touch_text(row: dict[str, Any]) -> str:
+    """ "no touch" (settled by reconciliation alone), "touched by Olga Nilsen, Sam Rivera",
+    or "finding open" (nobody has touched it yet)."""
+    if row["touched"]:
+        user = get_user_model()
+        names = [
+            person_name(user(username=username, first_name=first, last_name=last))
+            for username, first, last in row["people"] or []
+        ]
+        return "touched by " + ", ".join(names or ["a former user"])
+    return "no touch" if row["settled"] else "finding open"
 
 
 def scorecard_rows(
@@ -492,11 +562,7 @@ def scorecard_rows(
                 title=f"{row['customer_name'] or 'A deleted customer'}, {row['period']:%B %Y}",
                 detail=_findings_text(row["case_ids"]),
                 at=row["at"],
-                value=(
-                    "touched by " + ", ".join(row["people_names"] or ["a former user"])
-                    if row["touched"]
-                    else "no touch"
-                ),
+                value=_touch_text(row),
                 link=("admin:customers_customer_change", row["customer_id"])
                 if row["customer_name"] is not None
                 else None,

@@ -26,7 +26,7 @@ PERMISSION = "opsdesk.view_scorecard"
 
 _FIGURE_TITLES = {
     selectors.ONBOARDING: "Customers onboarded",
-    selectors.BILLING: "Billing customer-months settled",
+    selectors.BILLING: "Billing customer-months reconciled",
     selectors.CASES_OPENED: "Exceptions opened",
     selectors.CASES_RESOLVED: "Exceptions resolved",
     selectors.STAFF: "Staff active",
@@ -133,7 +133,7 @@ def _table(card: selectors.Scorecard, carried: dict[str, str]) -> list[dict]:
             lambda w: w.support.p90_text, support, lambda w: w.support.tickets)),
         ("Support", "First response within target", cells(
             lambda w: w.support.within_text, support, lambda w: w.support.tickets)),
-        ("Billing", "Customer-months settled", cells(
+        ("Billing", "Customer-months reconciled", cells(
             lambda w: w.billing.count, rows_of(selectors.BILLING), lambda w: w.billing.count)),
         ("Billing", "Settled without a human touch", cells(
             lambda w: w.billing.text, rows_of(selectors.BILLING), lambda w: w.billing.count)),

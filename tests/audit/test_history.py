@@ -162,6 +162,35 @@ def test_the_history_page_shows_the_actor_and_a_field_diff(client, customer, sup
 
 
 @pytest.mark.django_db
+def test_the_history_page_names_the_person_who_changed_it_not_their_username(
+    client, customer, manager, agent
+):
+    from bs4 import BeautifulSoup
+
+    from audit.context import acting_as_user
+
+    manager.last_name = "Martin"
+    manager.save(update_fields=["last_name"])
+    contract = customer.contracts.get()
+    with acting_as_user(manager):
+        contract.seats = 60
+        contract.save()
+    with acting_as(f"task:reconciliation_run for {manager.username}", user=manager):
+        contract.seats = 61
+        contract.save()
+    client.force_login(agent)
+    response = client.get(f"/admin/customers/contract/{contract.pk}/history/")
+    assert response.status_code == 200
+    page = BeautifulSoup(response.content, "html.parser")
+    assert [
+        " ".join(cell.get_text().split()) for cell in page.select('[data-testid="history-actor"]')
+    ] == ["task:reconciliation_run for Alice Martin", "Alice Martin", "test:fixture"]
+    assert "None" not in page.select_one("#change-history").get_text()
+    # One column says who; no link to the users' admin, which Sam may not open.
+    assert "/admin/auth/user/" not in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_celery_tasks_are_attributed_to_the_task(customer):
     from opsdesk.celery import app
 

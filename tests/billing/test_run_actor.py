@@ -8,10 +8,13 @@ import datetime as dt
 
 import pytest
 import time_machine
+from bs4 import BeautifulSoup
 from django.urls import reverse
 
+from audit.context import acting_as_user
 from billing import tasks
 from billing.models import ReconciliationRun
+from billing.reconciliation import ReconciliationBusy, reconciliation_run
 from support.models import Case
 from tests.billing.crafted import month
 
@@ -44,9 +47,23 @@ def test_a_run_started_in_the_admin_names_the_person_in_the_run_and_its_history(
     assert run.opened > 0 and Case.objects.filter(period=run.month).count() == run.opened
     assert history_of_run(run) == {("task:reconciliation_run for olga", ops_lead.pk)}
 
+    # Pages name her as every page does, by her name, not her username.
+    ops_lead.last_name = "Nilsen"
+    ops_lead.save(update_fields=["last_name"])
     client.force_login(ops_lead)  # the travelled session has timed out
-    listing = client.get(CHANGELIST).content.decode()
-    assert "task:reconciliation_run for olga" in listing
+    listing = client.get(CHANGELIST)
+    assert "task:reconciliation_run for Olga Nilsen" in listing.content.decode()
+    assert "for olga" not in listing.content.decode()
+    page = client.get(reverse("admin:billing_reconciliationrun_change", args=[run.pk]))
+    [heading] = BeautifulSoup(page.content, "html.parser").select('[data-testid="run-progress"] h2')
+    assert "started by task:reconciliation_run for Olga Nilsen ·" in " ".join(
+        heading.get_text().split()
+    )
+    # A second start while it runs says who started the first, by name too.
+    with acting_as_user(ops_lead):
+        running = ReconciliationRun.objects.create(month=dt.date(2026, 9, 1), started_by="olga")
+    with pytest.raises(ReconciliationBusy, match=rf"run #{running.pk}, started by Olga Nilsen\)"):
+        reconciliation_run(month=dt.date(2026, 9, 1))
 
 
 def test_a_run_from_beat_names_only_the_task(month):

@@ -12,6 +12,7 @@ import time_machine
 from django.utils import timezone
 
 from audit.context import acting_as, acting_as_user
+from billing.models import ReconciliationRun
 from onboarding.models import Checklist
 from support.models import Case
 from tests import builders
@@ -44,8 +45,8 @@ def granted(ops_lead):
 @pytest.fixture
 def worked(ops_lead):
     """Last week: two customers onboarded (3 and 9 days), a billing finding resolved by a
-    run, another acknowledged by Olga then resolved by a run, a failed fulfilment Olga
-    resolved."""
+    run, another acknowledged by Olga then resolved by a run, their month reconciled by a
+    run on Saturday (its invoices due by then), a failed fulfilment Olga resolved."""
     monday = timezone.localdate() - dt.timedelta(days=timezone.localdate().weekday())
     zone = timezone.get_current_timezone()
 
@@ -83,6 +84,10 @@ def worked(ops_lead):
         with time_machine.travel(at(-4, 6), tick=False), acting_as("task:reconcile_month"):
             case.state, case.closed_at, case.closing_note = Case.State.RESOLVED, at(-4, 6), "fixed"
             case.save()
+    with time_machine.travel(at(-2, 6), tick=False), acting_as("task:reconcile_month"):
+        run = ReconciliationRun.objects.create(month=month, started_at=at(-2, 6))
+        run.status, run.finished_at = ReconciliationRun.Status.SUCCEEDED, at(-2, 6)
+        run.save()
     with time_machine.travel(at(-5, 11), tick=False), acting_as_user(ops_lead):
         builders.case(summary="Order ord_1 not fulfilled", customer=acme, opened_at=at(-5, 11))
     return made
@@ -140,7 +145,7 @@ def test_an_ops_lead_reads_the_scorecard_and_follows_a_figure_to_its_records(
     page.wait_for_load_state("networkidle")
     assert page.get_by_test_id("rows-total").inner_text() == "2"
     assert page.get_by_test_id("rows-row").count() == 2
-    assert "touched by olga" in page.get_by_test_id("rows-table").inner_text()
+    assert "touched by Olga" in page.get_by_test_id("rows-table").inner_text()
     shot("scorecard-rows")
     page.get_by_test_id("rows-back").click()
     page.wait_for_load_state("networkidle")

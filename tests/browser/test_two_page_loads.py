@@ -121,7 +121,7 @@ def test_a_support_agent_finds_whether_a_user_has_access_and_why_not(
     why = answer.get_by_test_id("answer-why")
     assert why.is_visible()
     assert re.fullmatch(
-        r"Revoked on \d{1,2} \w{3} \d{4} \d\d:\d\d UTC by olga, because: "
+        r"Revoked on \d{1,2} \w{3} \d{4} \d\d:\d\d UTC by Olga, because: "
         r"Code posted in a public channel",
         why.inner_text(),
     )
@@ -190,7 +190,7 @@ def test_an_ops_lead_finds_who_changed_a_contracts_seats(
     assert len(loads) <= MOST, loads.urls
     today = dt.datetime.now(dt.UTC)
     last = page.get_by_test_id("last-seat-change")
-    assert last.inner_text() == f"50 → 60 by alice, {today.day} {today:%b %Y}"
+    assert last.inner_text() == f"50 → 60 by Alice, {today.day} {today:%b %Y}"
     assert last.is_visible()
     shots(page, "c-customer-contracts", page.get_by_test_id("overview-contracts"))
 
@@ -200,7 +200,7 @@ def test_an_ops_lead_finds_who_changed_a_contracts_seats(
     changes = page.get_by_test_id("seat-change")
     assert changes.count() == 2
     latest = " ".join(changes.first.inner_text().split())
-    assert latest.startswith("50 → 60 seats by alice on ")
+    assert latest.startswith("50 → 60 seats by Alice on ")
     assert latest.endswith(" Hired a support team")
     shots(page, "c-contract")
 

@@ -44,6 +44,15 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 @pytest.fixture
+def named(ops_lead, manager):
+    """Olga and Alice with their surnames: the answers name people by their full name
+    (kit.people), never by their usernames ("olga", "alice")."""
+    for user, last_name in ((ops_lead, "Nilsen"), (manager, "Martin")):
+        user.last_name = last_name
+        user.save(update_fields=["last_name"])
+
+
+@pytest.fixture
 def product(db) -> Product:
     with acting_as("test:fixture"):
         return builders.product(sku="SEAT-PRO-1Y", name="Pro seat", term_days=365)
@@ -156,7 +165,7 @@ def test_an_issued_seat_says_nobody_has_its_code(client, agent, seat):
     assert text(section, "answer-person") == "nobody yet at Acme Corp, Pro seat"
 
 
-def test_a_revoked_seat_says_when_by_whom_and_why(client, agent, seat, ops_lead):
+def test_a_revoked_seat_says_when_by_whom_and_why(client, agent, seat, ops_lead, named):
     assign(seat, ops_lead)
     revoke(seat, ops_lead)
 
@@ -164,12 +173,12 @@ def test_a_revoked_seat_says_when_by_whom_and_why(client, agent, seat, ops_lead)
 
     assert text(section, "answer-headline") == "No access"
     assert text(section, "answer-why") == (
-        "Revoked on 5 Mar 2026 14:30 UTC by olga, because: Ann left the company"
+        "Revoked on 5 Mar 2026 14:30 UTC by Olga Nilsen, because: Ann left the company"
     )
     assert section.select('[data-testid="answer-replacement"]') == []
 
 
-def test_a_revoked_and_reissued_seat_links_to_its_replacement(client, agent, seat, ops_lead):
+def test_a_revoked_and_reissued_seat_links_to_its_replacement(client, agent, seat, ops_lead, named):
     assign(seat, ops_lead)
     with time_machine.travel(at(5, 14, 30), tick=False), acting_as_user(ops_lead):
         new = entitlement_replace(entitlement=seat, reason="Code leaked", by=ops_lead)
@@ -177,7 +186,7 @@ def test_a_revoked_and_reissued_seat_links_to_its_replacement(client, agent, sea
     section = answer(client, agent, entitlement_url(seat))
 
     assert text(section, "answer-why") == (
-        "Revoked on 5 Mar 2026 14:30 UTC by olga, because: Code leaked"
+        "Revoked on 5 Mar 2026 14:30 UTC by Olga Nilsen, because: Code leaked"
     )
     assert text(section, "answer-replacement") == f"{new.code}, assigned (ann@acme.com)"
     assert links(section, "answer-replacement") == [(new.code, entitlement_url(new))]
@@ -338,7 +347,7 @@ def test_a_failed_order_says_why_from_the_product_event_and_links_its_case(clien
 
 
 def test_an_order_fulfilled_by_hand_says_it_failed_first_and_who_fulfilled_it(
-    client, agent, ops_lead, customer, product
+    client, agent, ops_lead, customer, product, named
 ):
     with time_machine.travel(dt.datetime(2026, 11, 21, 9, 30, 5, tzinfo=dt.UTC)):
         deliver(order_completed(sku="NOPE-1", order_id="ord_78"), webhook_id="msg_78")
@@ -360,7 +369,7 @@ def test_an_order_fulfilled_by_hand_says_it_failed_first_and_who_fulfilled_it(
     assert text(section, "answer-headline") == "Fulfilled"
     assert text(section, "answer-why") == (
         "It had failed first: no product with SKU NOPE-1. 3 × Pro seat issued to Acme Corp "  # noqa: RUF001
-        "on 22 Nov 2026 10:00 UTC by olga: SKU renamed; the Pro seat."
+        "on 22 Nov 2026 10:00 UTC by Olga Nilsen: SKU renamed; the Pro seat."
     )
     assert text(section, "answer-customer") == "Acme Corp"
     # Fulfilled outside the inbox: the case stays open until ops closes it there.
@@ -379,7 +388,7 @@ def test_an_order_fulfilled_by_its_event_says_what_was_issued(seat):
     )
 
 
-def test_a_refunded_order_says_by_whom_with_the_reference(ops_lead):
+def test_a_refunded_order_says_by_whom_with_the_reference(ops_lead, named):
     with time_machine.travel(dt.datetime(2026, 11, 21, 9, 30, 5, tzinfo=dt.UTC)):
         deliver(order_completed(tenant_id="nobody-9", order_id="ord_79"), webhook_id="msg_79")
     order = Order.objects.get(external_id="ord_79")
@@ -395,7 +404,7 @@ def test_a_refunded_order_says_by_whom_with_the_reference(ops_lead):
     assert told.headline == "Refunded"
     assert told.why == (
         "It had failed first: no customer with tenant id nobody-9. Refunded (refund "
-        "CN-2026-11) on 23 Nov 2026 08:00 UTC by olga, nothing issued: tenant gone."
+        "CN-2026-11) on 23 Nov 2026 08:00 UTC by Olga Nilsen, nothing issued: tenant gone."
     )
 
 
@@ -443,7 +452,7 @@ def change_seats(contract, seats: int, user, reason: str, when: dt.datetime) -> 
 
 
 def test_the_contract_page_lists_who_changed_the_seats_when_from_what_and_why(
-    client, agent, manager, customer
+    client, agent, manager, customer, named
 ):
     contract = customer.contracts.get()
     change_seats(contract, 60, manager, "Hired a support team", later(4, 9))
@@ -459,8 +468,8 @@ def test_the_contract_page_lists_who_changed_the_seats_when_from_what_and_why(
 
     created = contract.history.earliest("history_date").history_date
     assert rows == [
-        "60 → 55 seats by alice on 6 Nov 2030 16:45",
-        "50 → 60 seats by alice on 4 Nov 2030 09:00 Hired a support team",
+        "60 → 55 seats by Alice Martin on 6 Nov 2030 16:45",
+        "50 → 60 seats by Alice Martin on 4 Nov 2030 09:00 Hired a support team",
         f"50 seats when the contract was created by test:fixture on {created:%-d %b %Y %H:%M}",
     ]
     assert section.select('[data-testid="seat-changes-more"]') == []
@@ -494,7 +503,7 @@ QUERIES_CONTRACT = 7
 
 
 def test_the_customer_pages_contract_rows_say_who_changed_the_seats_last(
-    client, agent, manager, customer
+    client, agent, manager, customer, named
 ):
     contract = customer.contracts.get()
     change_seats(contract, 60, manager, "Hired a support team", later(4, 9))
@@ -509,7 +518,7 @@ def test_the_customer_pages_contract_rows_say_who_changed_the_seats_last(
     assert [
         (" ".join(a.get_text().split()), a["href"])
         for a in section.select('[data-testid="last-seat-change"]')
-    ] == [("60 → 55 by alice, 6 Nov 2030", f"{url}#seat-changes")]
+    ] == [("60 → 55 by Alice Martin, 6 Nov 2030", f"{url}#seat-changes")]
     assert reverse("admin:customers_contract_change", args=[untouched.pk]) in [
         a["href"] for a in section.find_all("a")
     ]
@@ -526,7 +535,7 @@ def test_contract_seat_changes_is_one_query(customer, manager, django_assert_num
 
 
 def test_the_latest_seat_change_of_each_contract_is_one_query(
-    customer, manager, django_assert_num_queries
+    customer, manager, named, django_assert_num_queries
 ):
     contract = customer.contracts.get()
     change_seats(contract, 60, manager, "Hired a support team", later(4, 9))
@@ -541,7 +550,7 @@ def test_the_latest_seat_change_of_each_contract_is_one_query(
     assert (change.old, change.new, change.actor, change.reason, change.at) == (
         50,
         60,
-        "alice",
+        "Alice Martin",
         "Hired a support team",
         later(4, 9),
     )

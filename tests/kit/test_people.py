@@ -12,7 +12,7 @@ from audit.admin import AuditedModelAdmin
 from audit.context import acting_as
 from customers.models import Customer
 from kit import roles
-from kit.people import admin_link, person_html, person_name
+from kit.people import actor_name, admin_link, person_html, person_name
 from onboarding.models import ChecklistTask
 from support.models import Ticket, TriageRule
 from tests import builders
@@ -37,6 +37,17 @@ def test_a_person_reads_as_their_full_name_else_their_username():
     )
     assert person_name(User(username="asmith", first_name=" ", last_name="")) == "asmith"
     assert person_name(None) == ""
+
+
+def test_who_made_a_history_row_reads_as_a_name_and_a_system_actor_as_its_label():
+    alice = User(username="asmith", first_name="Alice", last_name="Smith")
+    assert actor_name("asmith", alice) == "Alice Smith"
+    assert actor_name("task:reconciliation_run for asmith", alice) == (
+        "task:reconciliation_run for Alice Smith"
+    )
+    assert actor_name("asmith", User(username="asmith")) == "asmith"  # no name recorded
+    assert actor_name("webhook:msg_1", None) == "webhook:msg_1"
+    assert actor_name("command:seed_demo", alice) == "command:seed_demo"
 
 
 def test_support_picks_a_rule_target_from_active_staff_by_name_without_the_users_admin(

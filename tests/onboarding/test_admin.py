@@ -168,7 +168,7 @@ def test_marking_a_done_task_again_says_by_whom_and_changes_nothing(
 
     response = client.post(f"/admin/onboarding/checklisttask/{task.pk}/done/", follow=True)
 
-    assert "Nothing changed. “Configure SSO” was already done by sam on 07 Jan 2026 12:00." in (
+    assert "Nothing changed. “Configure SSO” was already done by Sam on 7 Jan 2026 12:00." in (
         response.content.decode()
     )
     task.refresh_from_db()

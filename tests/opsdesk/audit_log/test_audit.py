@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from bs4 import BeautifulSoup
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -438,6 +439,27 @@ def test_the_as_of_view_costs_the_same_queries_whatever_the_history(manager):
         return len(captured)
 
     assert queries(small) == queries(large) == 2
+
+
+def test_the_as_of_page_names_who_last_changed_each_row(client, seat, customer, agent, manager):
+    manager.last_name = "Martin"
+    manager.save(update_fields=["last_name"])
+    grow_seats(customer.contracts.get(), 75, on(5), manager, "upsell")
+    client.force_login(agent)
+
+    response = client.get(
+        reverse("admin:customers_customer_as_of", args=[customer.pk]), {"date": "2031-03-12"}
+    )
+
+    page = BeautifulSoup(response.content, "html.parser")
+    last_changed = [
+        " ".join(row.select("td")[-1].get_text().split())
+        for row in page.select('[data-testid="as-of-contract"], [data-testid="as-of-entitlement"]')
+    ]
+    assert last_changed == [
+        "5 Mar 2031 12:00 by Alice Martin",
+        "10 Mar 2031 12:00 by Olga · Ann moved team",
+    ]
 
 
 def test_the_as_of_page_answers_and_explains_a_bad_date(client, seat, customer, agent):

@@ -15,10 +15,16 @@ from django.db import models
 from simple_history.manager import HistoryManager
 
 from audit.context import UNATTRIBUTED
-from customers.models import Contract, Entitlement, UsageDaily
-from customers.trace import entitlement_trace
+from billing.reconciliation import BILLING_KINDS
+from customers.answers import order_outcome
+from customers.models import Contract, Entitlement, Order, UsageDaily
+from customers.trace import entitlement_trace, order_trace
 from kit import roles
+from kit.months import add_months
 from opsdesk.audit_log.selectors import customer_as_of, customer_audit
+from opsdesk.demo.catalogue import RETIRED_SKU, UNKNOWN_TENANT_ORDER_TENANT
+from opsdesk.scorecard.selectors import scorecard
+from support import reporting
 from support.models import Case, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +220,74 @@ def test_a_customer_timeline_reads_its_story_oldest_first():
     assert oldest.at == customer.created_at
     manager = customer.account_manager
     assert oldest.actor == (manager or User.objects.get(username="admin")).get_full_name()
+
+
+def test_a_failed_order_says_why_in_its_history_its_answer_and_its_trace():
+    """Recorded as the product's order event records it: the order's first history row
+    says why it was not fulfilled, in the words its case found."""
+    whys = {}
+    for order in Order.objects.filter(fulfilment=Order.Fulfilment.FAILED):
+        case = Case.objects.get(kind="failed_fulfilment", subject_id=str(order.pk))
+        whys[order.tenant_id] = case.found
+        created = order.history.earliest()
+        assert created.history_change_reason == (
+            f"order {order.external_id} not fulfilled: {case.found}"
+        )
+        assert case.summary == f"Order {order.external_id}: {case.found}"
+        told = order_outcome(order=order)
+        assert (told.headline, told.failure) == ("Not fulfilled", case.found)
+        assert told.why.startswith(
+            f"The product's order event could not be fulfilled: {case.found}. Nothing was issued"
+        )
+        [ordered] = [e for e in order_trace(order).entries if e.is_subject]
+        assert (ordered.verb, ordered.reason) == (
+            "ordered, not fulfilled",
+            created.history_change_reason,
+        )
+    assert sorted(whys.values()) == [
+        f"no customer with tenant id {UNKNOWN_TENANT_ORDER_TENANT}",
+        f"product {RETIRED_SKU} is retired",
+    ]
+
+
+def test_the_order_ops_fulfilled_by_hand_says_why_it_had_failed_first():
+    case = Case.objects.get(kind="failed_fulfilment", state=Case.State.RESOLVED)
+    order = case.subject
+
+    told = order_outcome(order=order)
+
+    assert (order.fulfilment, told.failure) == (Order.Fulfilment.FULFILLED, "fulfilment timed out")
+    assert told.why.startswith(
+        f"It had failed first: fulfilment timed out. {order.quantity} × Admin training voucher "  # noqa: RUF001
+        f"issued to {order.customer.name} on "
+    )
+    assert told.why.endswith(" by Olga Petrova.")  # the ops lead, by name
+
+
+def test_the_scorecard_counts_every_customer_month_the_demo_reconciled():
+    """Seeding reconciles the demo's year: the scorecard's week counts every customer-month
+    whose invoices were due (December to October; November's are not yet), and the share
+    settled without a touch is those with no finding (the demo's findings are open)."""
+    final = [dt.date(2025, 12, 1)] + [dt.date(2026, m, 1) for m in range(1, 11)]
+    active = {
+        (contract.customer_id, month)
+        for contract in Contract.objects.filter(status__in=["active", "ended"])
+        for month in final
+        if contract.start_date <= add_months(month, 1) - dt.timedelta(days=1)
+        and (contract.end_date is None or contract.end_date >= month)
+    }
+    findings = set(
+        Case.objects.filter(kind__in=BILLING_KINDS, period__in=final).values_list(
+            "customer_id", "period"
+        )
+    )
+    filters = reporting.ReportFilter(moment=NOW + dt.timedelta(hours=1), weeks=1)
+
+    [week] = scorecard(filters=filters).weeks
+
+    assert findings and findings <= active
+    assert (week.billing.count, week.billing.untouched) == (
+        len(active),
+        len(active - findings),
+    )
+    assert week.billing.untouched > 0

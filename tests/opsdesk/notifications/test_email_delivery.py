@@ -146,7 +146,7 @@ def test_a_person_without_an_email_address_is_parked_at_once(agent, published, m
 
     assert delivery.notification_send(notification_id=row.pk) is False
 
-    assert state(row) == ("failed", 1, "DeliveryRefused: sam has no email address.", False)
+    assert state(row) == ("failed", 1, "DeliveryRefused: Sam has no email address.", False)
     assert mail_server.tried == []
 
 

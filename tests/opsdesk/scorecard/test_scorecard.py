@@ -19,6 +19,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit.context import acting_as, acting_as_user
+from billing.models import ReconciliationRun
 from billing.reconciliation import BILLING_KINDS
 from customers.models import Customer
 from kit import roles
@@ -95,6 +96,17 @@ def _change(case, when, by=None, **fields) -> None:
         case.save()
 
 
+def _run(month: dt.date, when: dt.datetime, customer=None, status="succeeded") -> None:
+    """A reconciliation run of ``month`` (every customer, or a re-check of ``customer``)
+    started at ``when`` and finished five minutes later, as its task records it."""
+    with on(when), acting_as("task:reconcile_month"):
+        run = ReconciliationRun.objects.create(month=month, customer=customer, started_at=when)
+    done = when + dt.timedelta(minutes=5)
+    with on(done), acting_as("task:reconcile_month"):
+        run.status, run.finished_at, run.progress = status, done, 100
+        run.save()
+
+
 @pytest.fixture
 def world(agent, manager, ops_lead, superuser, sla_policies):
     """Two weeks of operations (see each block), written at the times they happened."""
@@ -136,6 +148,19 @@ def world(agent, manager, ops_lead, superuser, sla_policies):
     _change(b4, at(11, 11, 6), state=Case.State.RESOLVED)
     b5 = _case(at(11, 11, 6), run, kind=Case.Kind.MISSING_INVOICE, summary="B5", customer=acme,
                period=dt.date(2026, 11, 1))  # fmt: skip
+    # The runs: a month is reconciled by the first that ran once its invoices were due
+    # (5 grace days after it ended). October's on 1 Nov found B1-B3 but came too early;
+    # October's of 6 Nov reconciled Acme's and Globex's October (both have contracts
+    # active since January): Acme's settled untouched, Globex's touched by Olga. A
+    # re-check of Globex's October on 12 Nov changes nothing. September's failed on
+    # 9 Nov; September's of 10 Nov reconciled Acme's (B4, resolved by a run on 11 Nov)
+    # and Globex's (no finding). November's of 11 Nov is not a month's last word.
+    _run(dt.date(2026, 10, 1), at(11, 1, 5, 55))
+    _run(dt.date(2026, 10, 1), at(11, 6, 5, 30))
+    _run(dt.date(2026, 10, 1), at(11, 12, 9), customer=globex)
+    _run(dt.date(2026, 9, 1), at(11, 9, 5, 30), status="failed")
+    _run(dt.date(2026, 9, 1), at(11, 10, 5, 30))
+    _run(dt.date(2026, 11, 1), at(11, 11, 5, 55))
     # Support: Sam opens a ticket 3 Nov 09:00 and answers at 09:30; one 10 Nov answered
     # at 12:00.
     for opened, answered in [(at(11, 3, 9), at(11, 3, 9, 30)), (at(11, 10, 9), at(11, 10, 12))]:
@@ -183,34 +208,60 @@ HAND_SQL = {
         GROUP BY 1""",
     "cases_resolved": """
         SELECT date_trunc('week', h.closed_at)::date AS week, count(*) AS n,
-               percentile_cont(0.5) WITHIN GROUP
-                 (ORDER BY extract(epoch FROM h.closed_at - h.opened_at)) AS median
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM h.closed_at - least(
+                 (coalesce(nullif(h.details ->> 'since', '')::date, h.period)::timestamp
+                    AT TIME ZONE 'UTC'),
+                 h.opened_at))) AS median
         FROM support_historicalcase h
         WHERE h.history_id = (SELECT max(x.history_id) FROM support_historicalcase x
                                WHERE x.id = h.id AND x.history_date < %(moment)s)
           AND h.history_type <> '-' AND h.state IN ('resolved', 'waived')
           AND h.closed_at >= %(since)s AND h.closed_at < %(until)s
         GROUP BY 1""",
+    # Runs and contracts as recorded before the moment; a month reconciled by its first
+    # successful run (whole, or a re-check of the customer) started after the 5th day
+    # after it ended.
     "billing": """
-        WITH now_then AS (
+        WITH runs_then AS (
+          SELECT r.* FROM billing_historicalreconciliationrun r
+          WHERE r.history_id = (SELECT max(x.history_id) FROM billing_historicalreconciliationrun x
+                                 WHERE x.id = r.id AND x.history_date < %(moment)s)
+            AND r.history_type <> '-' AND r.status = 'succeeded'
+            AND r.started_at >= (r.month + interval '1 month' + interval '5 days')::timestamp
+                                  AT TIME ZONE 'UTC'
+        ), contracts_then AS (
+          SELECT c.* FROM customers_historicalcontract c
+          WHERE c.history_id = (SELECT max(x.history_id) FROM customers_historicalcontract x
+                                 WHERE x.id = c.id AND x.history_date < %(moment)s)
+            AND c.history_type <> '-' AND c.status IN ('active', 'ended')
+        ), cases_then AS (
           SELECT h.* FROM support_historicalcase h
           WHERE h.history_id = (SELECT max(x.history_id) FROM support_historicalcase x
                                  WHERE x.id = h.id AND x.history_date < %(moment)s)
             AND h.history_type <> '-' AND h.kind = ANY(%(kinds)s)
             AND h.customer_id IS NOT NULL AND h.period IS NOT NULL
+        ), pairs AS (
+          SELECT DISTINCT c.customer_id, r.month FROM contracts_then c
+          JOIN runs_then r ON c.start_date < r.month + interval '1 month'
+                          AND coalesce(c.end_date, r.month) >= r.month
+          UNION
+          SELECT customer_id, period FROM cases_then
         ), months AS (
-          SELECT customer_id, period, max(closed_at) AS settled_at,
-                 count(*) FILTER (WHERE state NOT IN ('resolved', 'waived')) AS still_open,
-                 count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM support_historicalcase y
-                   WHERE y.id = now_then.id AND y.history_date < %(moment)s
-                     AND y.history_user_id IS NOT NULL)) AS touched
-          FROM now_then GROUP BY customer_id, period
+          SELECT p.customer_id, p.month,
+                 (SELECT min(r.finished_at) FROM runs_then r WHERE r.month = p.month
+                    AND (r.customer_id IS NULL OR r.customer_id = p.customer_id)) AS reconciled_at,
+                 (SELECT count(*) FROM cases_then k
+                   WHERE k.customer_id = p.customer_id AND k.period = p.month
+                     AND (k.state NOT IN ('resolved', 'waived') OR EXISTS (
+                       SELECT 1 FROM support_historicalcase y
+                       WHERE y.id = k.id AND y.history_date < %(moment)s
+                         AND y.history_user_id IS NOT NULL))) AS not_clean
+          FROM pairs p
         )
-        SELECT date_trunc('week', settled_at)::date AS week, count(*) AS n,
-               count(*) FILTER (WHERE touched = 0) AS untouched
+        SELECT date_trunc('week', reconciled_at)::date AS week, count(*) AS n,
+               count(*) FILTER (WHERE not_clean = 0) AS untouched
         FROM months
-        WHERE still_open = 0 AND settled_at >= %(since)s AND settled_at < %(until)s
+        WHERE reconciled_at >= %(since)s AND reconciled_at < %(until)s
         GROUP BY 1""",
 }
 
@@ -298,9 +349,10 @@ def test_the_figures_as_of_friday_13_november(world):
     assert (first.cases_opened, second.cases_opened) == (2, 2)
     # Resolved: K1 (24 h), B1, B2; then K2 (6 d), K4, B3, B4.
     assert (first.cases_resolved.count, second.cases_resolved.count) == (3, 4)
-    # Billing: Acme October untouched; Globex October touched, Acme September untouched.
-    assert (first.billing.count, first.billing.untouched, first.billing.text) == (1, 1, "100%")
-    assert (second.billing.count, second.billing.untouched, second.billing.text) == (2, 1, "50%")
+    # Billing: October reconciled on 6 Nov, Acme's untouched, Globex's touched; September
+    # on 10 Nov, Acme's finding resolved by a run, Globex's with none.
+    assert (first.billing.count, first.billing.untouched, first.billing.text) == (2, 1, "50%")
+    assert (second.billing.count, second.billing.untouched, second.billing.text) == (2, 2, "100%")
     # Adoption: Olga (B2, K1), Sam and Alice; then Olga (K4, K2), Sam and root.
     assert first.staff == 3 and second.staff == 3
     assert first.actions[roles.OPS_LEADS] == 2
@@ -313,7 +365,8 @@ def test_the_figures_as_of_friday_13_november(world):
 def test_a_figure_as_of_a_past_date_stays_what_it_was(world, ops_lead, agent):
     before = selectors.scorecard(filters=as_of(13))
     # After the 13th: K1 reopened, the last checklist done, B5 resolved by Olga, Acme
-    # September's finding raised again, a checklist deleted, more work by people.
+    # September's finding raised again, a checklist deleted, more work by people, and
+    # September reconciled again.
     _change(world["k1"], at(11, 17, 9), ops_lead, state=Case.State.OPEN)
     _complete(Checklist.objects.get(completed_at__isnull=True), at(11, 16, 9))
     _change(world["b5"], at(11, 17, 10), ops_lead, state=Case.State.RESOLVED)
@@ -325,13 +378,23 @@ def test_a_figure_as_of_a_past_date_stays_what_it_was(world, ops_lead, agent):
         done.delete()
         world["acme"].name = "Acme Inc"
         world["acme"].save()
+    _run(dt.date(2026, 9, 1), at(11, 18, 5, 30))
     after = selectors.scorecard(filters=as_of(13))
     assert after == before
     # ... while the figures as of now have moved.
     now = selectors.scorecard(filters=as_of(20, weeks=3))
     assert now.weeks[0].cases_resolved.count == before.weeks[0].cases_resolved.count - 1
     assert now.weeks[0].onboarding.count == 1
-    assert now.weeks[1].billing.count == 1
+    # September still reconciled on 10 Nov, Acme's no longer settled.
+    assert (now.weeks[1].billing.count, now.weeks[1].billing.untouched) == (2, 1)
+    [acme_september] = [
+        line
+        for line in selectors.scorecard_rows(
+            filters=as_of(20, weeks=3), figure="billing", week=WEEK2
+        )
+        if line.title == "Acme Inc, September 2026"
+    ]
+    assert acme_september.value == "finding open"
 
 
 # --- drill-down ---------------------------------------------------------------------------
@@ -359,21 +422,34 @@ def test_each_drill_down_lists_as_many_rows_as_its_figure(world):
 
 
 def test_the_rows_name_their_records(world, ops_lead):
+    ops_lead.last_name = "Nilsen"
+    ops_lead.save(update_fields=["last_name"])
     filters = as_of(13)
     opened = selectors.scorecard_rows(filters=filters, figure="cases_opened", week=WEEK2)
     assert [line.title for line in opened] == ["B5", "K3"]  # by when they were opened
     assert opened[1].link == ("admin:support_case_change", world["k3"].pk)
-    billing = selectors.scorecard_rows(filters=filters, figure="billing", week=WEEK2)
-    assert [(line.title, line.value) for line in billing] == [
-        ("Acme, September 2026", "no touch"),
-        ("Globex, October 2026", "touched by olga"),
+    cases = {case.summary: case.pk for case in Case.objects.all()}
+    billing = selectors.scorecard_rows(filters=filters, figure="billing", week=WEEK1)
+    assert [(line.title, line.detail, line.value) for line in billing] == [
+        ("Acme, October 2026", f"1 finding (case #{cases['B1']})", "no touch"),
+        (
+            "Globex, October 2026",
+            f"2 findings (cases #{cases['B2']}, #{cases['B3']})",
+            "touched by Olga Nilsen",
+        ),
     ]
     assert billing[0].link == ("admin:customers_customer_change", world["acme"].pk)
+    assert billing[0].at == at(11, 6, 5, 35)  # when the run that reconciled it finished
+    september = selectors.scorecard_rows(filters=filters, figure="billing", week=WEEK2)
+    assert [(line.title, line.detail, line.value) for line in september] == [
+        ("Acme, September 2026", f"1 finding (case #{cases['B4']})", "no touch"),
+        ("Globex, September 2026", "no findings", "no touch"),
+    ]
     ops = selectors.scorecard_rows(
         filters=filters, figure="actions", week=WEEK1, role=roles.OPS_LEADS
     )
     assert [(line.title, line.value, line.link) for line in ops] == [
-        ("Olga (olga)", "2 actions", ("admin:auth_user_change", ops_lead.pk))
+        ("Olga Nilsen (olga)", "2 actions", ("admin:auth_user_change", ops_lead.pk))
     ]
 
 
@@ -395,7 +471,7 @@ def test_the_page_shows_every_figure_linked_to_its_rows(world, lead_client):
         assert 'data-testid="scorecard-chart"' in page and 'class="chart"' in page
         rows = (
             "/admin/scorecard/rows/?as_of=2026-11-13&amp;weeks=2"
-            "&amp;figure=billing&amp;week=2026-11-09"
+            "&amp;figure=billing&amp;week=2026-11-02"
         )
         assert f'<a href="{rows}">50%</a>' in page
         support = (
