@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from audit.context import recorded_at
+from audit.bulk import insert_with_history
+from audit.context import acting_as, recorded_at, system_label
 from billing.reconciliation import reconciliation_run
 from kit.months import add_months, month_start
 from onboarding.demo import seed_onboarding
@@ -39,7 +40,10 @@ from opsdesk.demo.catalogue import DEFAULT_CHUNK_SIZE, DEFAULT_CUSTOMERS, DEFAUL
 from opsdesk.demo.pasts import epoch
 from opsdesk.demo.planners import customer_plan
 from opsdesk.demo.writers import ensure_reference_data, write_inbox, write_plans
+from opsdesk.health.digest import digest_build, digest_recipients
 from opsdesk.health.signals import signals_sweep
+from opsdesk.health.tasks import digests_send
+from opsdesk.models import DigestDelivery
 
 
 @dataclass
@@ -135,9 +139,39 @@ SIGNAL_DAYS = 7
 
 
 def sweep_signals(*, today: dt.date) -> None:
-    """The signals' sweeps of the last SIGNAL_DAYS digest dates up to yesterday, each
-    recorded at 07:00 UTC of its day; today's is the digest's, when it is sent."""
+    """The signals' sweeps of the last SIGNAL_DAYS digest dates up to yesterday and the
+    digests they were sent in, each at 07:00 UTC of its day by the daily digest's task, as
+    beat would have run them (the deliveries are recorded, not mailed again); today's
+    sweep is the digest's, when it is sent."""
     for back in range(SIGNAL_DAYS, 0, -1):
         day = today - dt.timedelta(days=back)
-        with recorded_at(dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)):
+        at = dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)
+        with acting_as(system_label("task", digests_send.name)), recorded_at(at):
             signals_sweep(date=day)
+            _record_digests(day, at)
+
+
+def _record_digests(day: dt.date, at: dt.datetime) -> None:
+    """Each recipient's digest of ``day`` as sent at ``at``: its subject and counts as
+    ``digest_build`` gives them after that day's sweep."""
+    for recipient in digest_recipients():
+        if not recipient.email:
+            continue  # the real send fails for want of an address; nothing to record
+        digest = digest_build(date=day, recipient=recipient)
+        insert_with_history(
+            DigestDelivery(
+                kind=DigestDelivery.Kind.DIGEST,
+                digest_date=day,
+                recipient_key=recipient.key,
+                recipient_id=recipient.user_id,
+                email=recipient.email,
+                status=DigestDelivery.Status.SENT,
+                subject=digest.subject[:300],
+                customer_count=len(digest.attention) + len(digest.others),
+                attention_count=len(digest.attention),
+                attempts=1,
+                claimed_at=at,
+                sent_at=at,
+            ),
+            unique=["digest_date", "recipient_key"],
+        )

@@ -33,6 +33,7 @@ from customers.models import Contract, Customer, UsageDaily
 from customers.selectors import renewal_is_soon
 from kit.text import count_of
 from onboarding.models import ChecklistTask
+from support.case_age import began_at as case_began_at
 from support.models import Case, Ticket
 from support.reporting import duration_text
 from support.ticket_sla import tickets_breached
@@ -115,7 +116,7 @@ class OpenFinding:
     """An open billing finding (a ``support.Case`` of a billing kind)."""
 
     kind: str
-    opened_at: dt.datetime
+    began_at: dt.datetime  # when its problem began (support.case_age), not when found
 
 
 @dataclass(frozen=True)
@@ -310,16 +311,18 @@ def overdue_invoice(*, date: dt.date, invoices: Sequence[OpenInvoice]) -> Flag |
 
 def billing_finding(*, date: dt.date, findings: Sequence[OpenFinding]) -> Flag | None:
     """At least one open billing finding (``BILLING_FINDING_KINDS``); the reason names the
-    oldest one's kind and age at ``date``, the value is their number."""
+    oldest one's kind and age at ``date``, aged from when its problem began as every page
+    ages a case (``support.case_age``: a missing invoice from its month), the value is
+    their number."""
     if not findings:
         return None
-    oldest = min(findings, key=lambda finding: finding.opened_at)
-    opened = oldest.opened_at.astimezone(dt.UTC).date()
-    age = max(0, (date - opened).days)  # a digest of an earlier date reads today's cases
+    oldest = min(findings, key=lambda finding: finding.began_at)
+    began = oldest.began_at.astimezone(dt.UTC).date()
+    age = max(0, (date - began).days)  # a digest of an earlier date reads today's cases
     return _flag(
         "billing_finding",
         f"{count_of(len(findings), 'open billing finding')}, oldest "
-        f"{Case.Kind(oldest.kind).label} opened {_day(opened)} ({_ago(age)})",
+        f"{Case.Kind(oldest.kind).label} since {_day(began)} ({_ago(age)})",
         len(findings),
     )
 
@@ -519,10 +522,10 @@ def _customers(*, date: dt.date, now: dt.datetime, customer_ids: Iterable[int] |
                 customer=OuterRef("pk"),
                 state__in=Case.OPEN_STATES,
                 kind__in=BILLING_FINDING_KINDS,
-            ),
-            ("opened_at", "pk"),
+            ).annotate(_began_at=case_began_at()),
+            ("_began_at", "pk"),
             kind="kind",
-            opened_at="opened_at",
+            began_at="_began_at",
         ),
         breached_tickets=_json_rows(
             tickets_breached(now=now).filter(customer=OuterRef("pk")),
@@ -583,7 +586,7 @@ def _figures(row: dict) -> tuple[list[OpenInvoice], list[OpenFinding], list[Brea
         for item in row["open_invoices"] or ()
     ]
     findings = [
-        OpenFinding(kind=item["kind"], opened_at=dt.datetime.fromisoformat(item["opened_at"]))
+        OpenFinding(kind=item["kind"], began_at=dt.datetime.fromisoformat(item["began_at"]))
         for item in row["open_findings"] or ()
     ]
     tickets = [

@@ -135,6 +135,10 @@ def test_an_ops_lead_reads_the_scorecard_and_follows_a_figure_to_its_records(
     page.reload()
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-testid=scorecard-chart] canvas.chart").is_visible()
+    # The table opens at its latest week, its right end, not at the oldest.
+    table = page.get_by_test_id("scorecard-table")
+    assert table.evaluate("box => box.scrollWidth > box.clientWidth")
+    assert table.evaluate("box => box.scrollLeft + box.clientWidth >= box.scrollWidth - 1")
     shot("scorecard-390")
     page.set_viewport_size({"width": 1440, "height": 1000})
     page.reload()

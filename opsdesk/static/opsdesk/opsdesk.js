@@ -49,3 +49,11 @@ window.addEventListener("pageshow", (event) => {
     delete form.dataset.odSubmitting;
   });
 });
+
+// [data-od-scroll-end]: a box that scrolls sideways opens at its right end, where the
+// latest week of a table by week is (the scorecard on a phone), not at the oldest.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-od-scroll-end]").forEach((box) => {
+    box.scrollLeft = box.scrollWidth;
+  });
+});

@@ -610,3 +610,37 @@ def test_cases_are_open_acknowledged_and_one_resolved_with_a_note(debug):
     assert mismatch.found_amount < mismatch.expected_amount
     assert mismatch.period == dt.date(2026, 10, 1)
     assert ReconciliationRun.objects.filter(status="succeeded").count() == 12
+
+
+def test_the_last_week_of_digests_was_swept_and_sent_at_seven_by_the_digest_task(debug):
+    """So the deliveries log, the signals' histories and their ages tell the week before
+    the demo started, at any hour it starts (today's digest is sent by `make run`)."""
+    from opsdesk.demo.seed import SIGNAL_DAYS
+    from opsdesk.health.digest import digest_recipients
+    from opsdesk.health.models import HealthSignal, HealthSweep
+    from opsdesk.models import DigestDelivery
+
+    seed(*SMALL)
+    days = [TODAY - dt.timedelta(days=back) for back in range(SIGNAL_DAYS, 0, -1)]
+    keys = sorted(r.key for r in digest_recipients())
+    assert len(keys) >= 2
+    deliveries = DigestDelivery.objects.order_by("digest_date", "recipient_key")
+    assert [(d.digest_date, d.recipient_key) for d in deliveries] == [
+        (day, key) for day in days for key in keys
+    ]
+    for delivery in deliveries:
+        seven = dt.datetime.combine(delivery.digest_date, dt.time(7), tzinfo=dt.UTC)
+        assert (delivery.kind, delivery.status) == ("digest", "sent")
+        assert delivery.sent_at == delivery.claimed_at == seven
+        assert delivery.subject.startswith(f"Usage digest {delivery.digest_date:%a %-d %b %Y}: ")
+        (created,) = delivery.history.all()
+        assert (created.history_actor, created.history_date) == ("task:digests_send", seven)
+    assert sorted(HealthSweep.objects.values_list("date", flat=True)) == days
+    opened = HealthSignal.history.filter(history_type="+")
+    assert opened.exists()
+    assert set(opened.values_list("history_actor", flat=True)) == {"task:digests_send"}
+    assert {d.time() for d in opened.values_list("history_date", flat=True)} == {dt.time(7)}
+
+    before = DigestDelivery.history.count()
+    seed(*SMALL)  # idempotent: nothing recorded twice
+    assert DigestDelivery.history.count() == before

@@ -112,7 +112,7 @@ def test_an_open_billing_finding_is_flagged_with_its_kind_and_age():
     assert billing_finding(date=D, findings=[finding("missing_invoice", 3)]) == Flag(
         "billing_finding",
         "Billing finding",
-        "1 open billing finding, oldest Missing invoice opened 19 Nov 2026 (3 days ago)",
+        "1 open billing finding, oldest Missing invoice since 19 Nov 2026 (3 days ago)",
         1.0,
     )
     assert billing_finding(date=D, findings=[]) is None
@@ -124,16 +124,16 @@ def test_several_findings_count_and_name_the_oldest():
         findings=[finding("amount_mismatch", 2), finding("duplicate_invoice", 12), finding("x", 0)],
     )
     assert flag.reason == (
-        "3 open billing findings, oldest Duplicate invoices opened 10 Nov 2026 (12 days ago)"
+        "3 open billing findings, oldest Duplicate invoices since 10 Nov 2026 (12 days ago)"
     )
     assert flag.value == 3.0
 
 
-def test_a_finding_opened_on_the_day_is_a_day_old_in_utc():
+def test_a_finding_that_began_on_the_day_is_a_day_old_in_utc():
     # 23:30 on 21 Nov in UTC-2 is 22 Nov in UTC: opened today.
     late = dt.datetime(2026, 11, 21, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-2)))
     flag = billing_finding(date=D, findings=[OpenFinding("currency_mismatch", late)])
-    assert flag.reason.endswith("Currency differs from contract opened 22 Nov 2026 (today)")
+    assert flag.reason.endswith("Currency differs from contract since 22 Nov 2026 (today)")
 
 
 # --- seats over contract ------------------------------------------------------------------
@@ -327,15 +327,17 @@ def world(db):
 
         # Audited: two open findings (one acknowledged); resolved and non-billing ones
         # and an overdue invoice's finding (the invoice has its own flag) do not count.
+        # The oldest is the one whose problem began first: found last, about October.
         opened = dt.datetime(2026, 11, 12, 5, 30, tzinfo=dt.UTC)
-        for kind, state, at in [
-            (Case.Kind.AMOUNT_MISMATCH, Case.State.OPEN, opened + days(3)),
-            (Case.Kind.MISSING_INVOICE, Case.State.ACKNOWLEDGED, opened),
-            (Case.Kind.CURRENCY_MISMATCH, Case.State.RESOLVED, opened - days(30)),
-            (Case.Kind.FAILED_FULFILMENT, Case.State.OPEN, opened - days(30)),
-            (Case.Kind.OVERDUE_INVOICE, Case.State.OPEN, opened - days(30)),
+        october = {"period": dt.date(2026, 10, 1)}
+        for kind, state, at, more in [
+            (Case.Kind.AMOUNT_MISMATCH, Case.State.OPEN, opened + days(3), october),
+            (Case.Kind.MISSING_INVOICE, Case.State.ACKNOWLEDGED, opened, {}),
+            (Case.Kind.CURRENCY_MISMATCH, Case.State.RESOLVED, opened - days(30), {}),
+            (Case.Kind.FAILED_FULFILMENT, Case.State.OPEN, opened - days(30), {}),
+            (Case.Kind.OVERDUE_INVOICE, Case.State.OPEN, opened - days(30), {}),
         ]:
-            builders.case(customer=c["Audited"], kind=kind, state=state, opened_at=at)
+            builders.case(customer=c["Audited"], kind=kind, state=state, opened_at=at, **more)
 
         # Breached: past due, due exactly now; not: due in a second, waiting on the
         # customer (its clocks paused), solved.
@@ -387,7 +389,7 @@ def test_each_kind_is_raised_on_real_rows_exactly_where_its_rule_says(world):
         "Audited": [
             (
                 "billing_finding",
-                "2 open billing findings, oldest Missing invoice opened 12 Nov 2026 (10 days ago)",
+                "2 open billing findings, oldest Amount mismatch since 1 Oct 2026 (52 days ago)",
                 2.0,
             )
         ],
