@@ -318,9 +318,9 @@ class KindAges:
 
 # (label, older than N days, younger than N days): the inbox's ``age`` and ``younger``.
 AGE_BUCKETS = (
-    ("0–1 days", None, AGE_EDGES[0]),
-    ("1–3 days", AGE_EDGES[0], AGE_EDGES[1]),
-    ("3–7 days", AGE_EDGES[1], AGE_EDGES[2]),
+    ("0-1 days", None, AGE_EDGES[0]),
+    ("1-3 days", AGE_EDGES[0], AGE_EDGES[1]),
+    ("3-7 days", AGE_EDGES[1], AGE_EDGES[2]),
     ("Older", AGE_EDGES[2], None),
 )
 

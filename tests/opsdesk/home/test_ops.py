@@ -33,7 +33,7 @@ def frozen():
 
 def seed_cases(n: int = 1) -> None:
     """Failed fulfilments: ``n`` opened 12 h ago, one 2 d, one acknowledged 5 d, one 10 d
-    ("oldest"); a missing invoice 1 d exactly (the edge: "1–3 days"); out: resolved, waived."""
+    ("oldest"); a missing invoice 1 d exactly (the edge: "1-3 days"); out: resolved, waived."""
     for i in range(n):
         make_case(f"new {i}", days_old=0.5)
     make_case("two days", days_old=2)
