@@ -10,9 +10,9 @@ from django.utils.http import urlencode
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
-from audit.admin import AuditedModelAdmin, SystemMadeMixin, choice_badge
+from audit.admin import AuditedModelAdmin, SystemMadeMixin, choice_badge, short_text
 from billing.imports import InvoiceImportError, invoices_import_file
-from billing.models import Invoice, ReconciliationRun
+from billing.models import Invoice, InvoiceImport, ReconciliationRun
 from billing.reconciliation import BILLING_KINDS, parse_month, run_started_by, runs_with_starter
 from kit.months import add_months, month_start
 from kit.publish import publish_after_commit
@@ -74,7 +74,7 @@ class InvoiceAdmin(SystemMadeMixin, AuditedModelAdmin):  # imported from the bil
                 form.add_error("file", "The file is larger than 50 MB; split the export.")
             else:
                 try:
-                    result = invoices_import_file(upload.read())
+                    result = invoices_import_file(upload.read(), file_name=upload.name)
                 except InvoiceImportError as exc:
                     form.add_error("file", f"Nothing imported. {exc}")
                 else:
@@ -286,3 +286,45 @@ class ReconciliationRunAdmin(SystemMadeMixin, AuditedModelAdmin):
     @display(description="Duration")
     def duration_label(self, obj):
         return f"{obj.duration.total_seconds():.1f} s"
+
+
+@admin.register(InvoiceImport)
+class InvoiceImportAdmin(SystemMadeMixin, AuditedModelAdmin):
+    """Every import of the billing export, newest first: what it did to the rows, or why
+    the file or some rows were refused. A record of what happened, made by the import
+    (the upload page or ``import_invoices``); the freshness panel links here."""
+
+    list_display = [
+        "received_at",
+        "file_name",
+        "status_badge",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "short_error",
+        "started_by",
+    ]
+    list_filter = ["status"]
+    search_fields = ["file_name"]
+    search_help_text = "File name"
+    readonly_fields = [
+        "received_at",
+        "file_name",
+        "started_by",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "error",
+    ]
+
+    status_badge = choice_badge(
+        "status",
+        {InvoiceImport.Status.SUCCEEDED: "success", InvoiceImport.Status.FAILED: "danger"},
+    )
+    short_error = short_text("error")
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import is a record of what happened

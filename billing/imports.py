@@ -4,6 +4,8 @@ The file is read with the standard ``csv`` module and each row checked by a Djan
 so every rejection says which column was wrong and why. Good rows are kept when others
 are rejected; nothing is dropped silently. Idempotent by ``invoice_id``: a row already
 imported with the same values changes nothing, a changed one is updated (with history).
+Each import is recorded as an ``InvoiceImport`` (its counts, or why the file was refused):
+the billing system's deliveries, which the freshness panel reads.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.bulk import bulk_create_with_history, bulk_update_with_history
-from billing.models import Invoice
+from audit.context import current_actor
+from billing.models import Invoice, InvoiceImport
 from customers.models import Customer
 
 COLUMNS = (
@@ -161,15 +164,60 @@ def _chunks(rows: Iterator[tuple[int, dict]]) -> Iterator[list[dict]]:
         yield chunk
 
 
-def invoices_import(text: Iterable[str], *, reason: str = "imported from the billing export"):
+def invoices_import(
+    text: Iterable[str], *, file_name: str = "", reason: str = "imported from the billing export"
+):
     """Import the CSV ``text`` (an iterable of lines, e.g. an open file). Returns the
     counts and the rejected rows; raises ``InvoiceImportError`` when the file as a whole is
-    unusable. All good rows are written in one transaction, in chunks."""
+    unusable (and ``UnicodeDecodeError`` when an open file is not UTF-8). All good rows
+    are written in one transaction, in chunks.
+
+    Every import that reads a file is recorded (``InvoiceImport``, with history), after
+    its rows and outside their transaction, so a refused file is recorded too."""
+    received_at = timezone.now()
     result = ImportResult()
-    with transaction.atomic():
-        for chunk in _chunks(_rows(text, result)):
-            _write(chunk, result, reason)
+    try:
+        with transaction.atomic():
+            for chunk in _chunks(_rows(text, result)):
+                _write(chunk, result, reason)
+    except InvoiceImportError as exc:
+        _record(received_at, file_name, result, refused=str(exc))
+        raise
+    except UnicodeDecodeError:
+        _record(received_at, file_name, ImportResult(), refused=NOT_UTF8)
+        raise
+    _record(received_at, file_name, result)
     return result
+
+
+NOT_UTF8 = "The file is not UTF-8 text; export it as UTF-8 CSV."
+# The rejected rows an import's record lists (the command and the upload page list all).
+RECORDED_REJECTIONS = 50
+
+
+def _record(received_at, file_name: str, result: ImportResult, *, refused: str = "") -> None:
+    """The import's ``InvoiceImport``: what it did to the rows, or why the file was
+    refused (nothing was imported then: its rows' writes were rolled back)."""
+    if refused:
+        lines = [refused]
+    else:
+        lines = [
+            f"line {row.line}{f' ({row.invoice_id})' if row.invoice_id else ''}: {row.reason}"
+            for row in result.rejected[:RECORDED_REJECTIONS]
+        ]
+        if len(result.rejected) > RECORDED_REJECTIONS:
+            lines.append(f"and {len(result.rejected) - RECORDED_REJECTIONS} more rejected rows")
+    InvoiceImport.objects.create(
+        received_at=received_at,
+        file_name=file_name[:255],
+        started_by=current_actor().label[:200],
+        status=InvoiceImport.Status.FAILED if lines else InvoiceImport.Status.SUCCEEDED,
+        created=0 if refused else result.created,
+        updated=0 if refused else result.updated,
+        unchanged=0 if refused else result.unchanged,
+        rejected=0 if refused else len(result.rejected),
+        error="\n".join(lines),
+    )
 
 
 def _write(chunk: list[dict], result: ImportResult, reason: str) -> None:
@@ -207,13 +255,12 @@ def _write(chunk: list[dict], result: ImportResult, reason: str) -> None:
     result.updated += len(changed)
 
 
-def invoices_import_file(data: bytes | str) -> ImportResult:
+def invoices_import_file(data: bytes | str, *, file_name: str = "") -> ImportResult:
     """``invoices_import`` of an uploaded file's content (UTF-8, with or without BOM)."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise InvoiceImportError(
-                "The file is not UTF-8 text; export it as UTF-8 CSV."
-            ) from None
-    return invoices_import(io.StringIO(data, newline=""))
+            _record(timezone.now(), file_name, ImportResult(), refused=NOT_UTF8)
+            raise InvoiceImportError(NOT_UTF8) from None
+    return invoices_import(io.StringIO(data, newline=""), file_name=file_name)

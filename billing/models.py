@@ -125,3 +125,51 @@ class ReconciliationRun(AuditedModel):
     @property
     def duration(self):
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+class InvoiceImport(AuditedModel):
+    """One import of the billing system's invoice export (``billing.imports``), uploaded or
+    run as ``import_invoices``: when the file came, who brought it and what became of its
+    rows. These are the billing system's deliveries as the freshness panel reads them
+    (docs/product.md#freshness)."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        # Something in the file was not imported: the whole file (not CSV, a column
+        # missing, not UTF-8) or some of its rows (their lines are in ``error``).
+        FAILED = "failed", "Failed"
+
+    received_at = models.DateTimeField(
+        default=timezone.now, editable=False, help_text="When the import started."
+    )
+    file_name = models.CharField(max_length=255, blank=True)
+    started_by = models.CharField(
+        max_length=200, blank=True, help_text="Who imported it (the history's actor)."
+    )
+    status = models.CharField(max_length=20, choices=Status)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0, help_text="Rows rejected.")
+    error = models.TextField(blank=True, help_text="Why the file or its rows were refused.")
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["succeeded", "failed"]),
+                name="invoiceimport_status_valid",
+            ),
+        ]
+        indexes = [
+            # The freshness panel (opsdesk.freshness.selectors): the latest imports, those
+            # of the last day and week, the latest success and the failures since it.
+            models.Index(fields=["received_at"], name="invoiceimport_received"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Import of {self.file_name or 'an invoice file'} ({self.get_status_display().lower()})"
+        )

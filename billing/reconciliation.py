@@ -567,10 +567,12 @@ def _write_findings(run, rows, *, month, customer, today) -> dict:
     }
     customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
     customers = {
-        pk: (name, tenant)
-        for pk, name, tenant in Customer.objects.filter(pk__in=_any_of(customer_ids)).values_list(
-            "pk", "name", "external_id"
-        )
+        # An account from the CRM has no tenant id until its product tenant exists: its
+        # findings are keyed by its CRM id meanwhile, never by an empty tenant id.
+        pk: (name, tenant or f"crm-{crm_id}")
+        for pk, name, tenant, crm_id in Customer.objects.filter(
+            pk__in=_any_of(customer_ids)
+        ).values_list("pk", "name", "external_id", "crm_id")
     }
     wanted = {f.key: f for row in rows for f in findings_for(row, invoices, customers, today)}
 

@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpResponseRedirect
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
@@ -22,6 +24,7 @@ from customers.access import customers_editable_by, user_may_edit_customer
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.admin_workflows import EntitlementWorkflowsMixin
 from customers.answers import contract_seat_changes
+from customers.crm import crm_linked, crm_owned_fields
 from customers.models import Contact, Contract, Customer, Entitlement, Order, Product, UsageDaily
 from kit.indexed_search import holding as _holding
 from kit.indexed_search import matching
@@ -221,6 +224,39 @@ class EditableCustomersAutocomplete(SafeAutocompleteSelect):
         return super().get_url() + "?editable=1"
 
 
+class CrmOwnedMixin:
+    """A record the CRM has sent (``customers.crm``): the fields the CRM owns are read-only
+    in its form, under a note naming the CRM as their source; the fields opsdesk owns stay
+    editable, and a record the CRM has not sent is edited as before."""
+
+    crm_record = "record"  # how the note names it: "account", "contract"
+
+    def get_readonly_fields(self, request, obj=None):
+        owned = crm_owned_fields(obj)
+        # First: a form without a field left lists its read-only fields in this order.
+        readonly = super().get_readonly_fields(request, obj)
+        return [*owned, *(name for name in readonly if name not in owned)]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not crm_linked(obj):
+            return fieldsets
+        (name, options), *rest = fieldsets
+        return [(name, {**options, "description": self.crm_note(obj)}), *rest]
+
+    def crm_note(self, obj):
+        return format_html(
+            '<p class="od-crm-note" data-testid="crm-note">From the CRM: this {} is CRM '
+            "{} <strong>{}</strong>, last changed there on {}. What the CRM sends is shown "
+            "read-only here; change it in the CRM, and opsdesk takes the change as soon as "
+            "the CRM sends it. What opsdesk keeps itself stays editable.</p>",
+            self.crm_record,
+            self.crm_record,
+            obj.crm_id,
+            date_format(obj.crm_updated_at, "DATETIME_FORMAT"),
+        )
+
+
 class AccountManagerFilter(admin.SimpleListFilter):
     """Whose customers: me, anyone (all), unassigned, or one account manager by name.
     Its parameter is the one Django's own filter of the field used, so links that name a
@@ -263,10 +299,11 @@ class AccountManagerFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
+class CustomerAdmin(IndexedSearchMixin, CrmOwnedMixin, ManagedByUserMixin, AuditedModelAdmin):
     """Registered by ``opsdesk.admin`` with the cross-app overview on its change page."""
 
     customer_path = None
+    crm_record = "account"
     list_display = [
         "name",
         "external_id",
@@ -282,11 +319,14 @@ class CustomerAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
     search_help_text = (
         "Name, tenant id, CRM id or a contact's email (a whole address matches only itself)"
     )
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["crm_updated_at", "created_at", "updated_at"]
     autocomplete_fields = ["account_manager"]
     fieldsets = [
         (None, {"fields": ["name", "external_id", "status", "account_manager", "crm_id"]}),
-        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        (
+            "Record",
+            {"fields": ["crm_updated_at", "created_at", "updated_at"], "classes": ["collapse"]},
+        ),
     ]
 
     def get_search_results(self, request, queryset, search_term):
@@ -320,9 +360,10 @@ class ContactAdmin(IndexedSearchMixin, ManagedByUserMixin, AuditedModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(ManagedByUserMixin, AuditedModelAdmin):
+class ContractAdmin(CrmOwnedMixin, ManagedByUserMixin, AuditedModelAdmin):
     # Who changed the seats, when, from what and why (customers.answers), above the form.
     change_form_before_template = "customers/seat_changes.html"
+    crm_record = "contract"
 
     list_display = [
         "customer",
@@ -339,7 +380,7 @@ class ContractAdmin(ManagedByUserMixin, AuditedModelAdmin):
     list_filter_submit = True
     search_fields = ["customer__name", "customer__external_id"]
     autocomplete_fields = ["customer"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["crm_updated_at", "created_at", "updated_at"]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk is not None:

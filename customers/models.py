@@ -37,7 +37,11 @@ class Customer(AuditedModel):
         CHURNED = "churned", "Churned"
 
     external_id = models.CharField(
-        "tenant id", max_length=100, unique=True, help_text="The product's tenant id."
+        "tenant id",
+        max_length=100,
+        blank=True,
+        # Empty only for an account from the CRM whose product tenant does not exist yet.
+        help_text="The product's tenant id.",
     )
     name = models.CharField(max_length=200)
     account_manager = models.ForeignKey(
@@ -50,6 +54,13 @@ class Customer(AuditedModel):
     )
     crm_id = models.CharField("CRM id", max_length=100, blank=True)
     status = models.CharField(max_length=20, choices=Status, default=Status.ONBOARDING)
+    crm_updated_at = models.DateTimeField(
+        "CRM changed at",
+        null=True,
+        blank=True,
+        help_text="When the CRM last changed the account, as opsdesk last took it; empty until "
+        "the CRM sends it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -59,16 +70,33 @@ class Customer(AuditedModel):
         ordering = ["name"]
         permissions = [
             ("migrate_account", "Can migrate an account's contacts, entitlements and tickets"),
+            (
+                "link_crm_account",
+                "Can link a CRM account to a customer, or create it, for a waiting CRM contract",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["crm_id"], condition=~Q(crm_id=""), name="customer_crm_id_unique"
             ),
+            # Also serves the product's events, which find their customer by tenant id.
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="customer_external_id_unique",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["onboarding", "active", "paused", "churned"]),
                 name="customer_status_valid",
             ),
-            models.CheckConstraint(condition=~Q(external_id=""), name="customer_external_id_set"),
+            # Known by the product's tenant id, or (before its tenant exists) by the CRM's.
+            models.CheckConstraint(
+                condition=~Q(external_id="") | ~Q(crm_id=""), name="customer_has_an_id"
+            ),
+            models.CheckConstraint(
+                condition=Q(crm_updated_at__isnull=True) | ~Q(crm_id=""),
+                name="customer_crm_taken_has_crm_id",
+            ),
         ]
         indexes = [
             # Admin search and ordering by name (case-insensitive `icontains`).
@@ -165,6 +193,14 @@ class Contract(AuditedModel):
         blank=True,
         help_text="Integrations in the contract's scope.",
     )
+    crm_id = models.CharField("CRM id", max_length=100, blank=True)
+    crm_updated_at = models.DateTimeField(
+        "CRM changed at",
+        null=True,
+        blank=True,
+        help_text="When the CRM last changed the contract, as opsdesk last took it; empty "
+        "until the CRM sends it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -173,7 +209,13 @@ class Contract(AuditedModel):
     class Meta:
         ordering = ["-start_date"]
         constraints = [
-            models.CheckConstraint(condition=Q(seats__gte=1), name="contract_seats_positive"),
+            models.UniqueConstraint(
+                fields=["crm_id"], condition=~Q(crm_id=""), name="contract_crm_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(crm_updated_at__isnull=True) | ~Q(crm_id=""),
+                name="contract_crm_taken_has_crm_id",
+            ),
             models.CheckConstraint(
                 condition=Q(monthly_fee__gte=0), name="contract_fee_not_negative"
             ),

@@ -176,6 +176,9 @@ def test(pytest_args: list[str]) -> int:
     )
     env.setdefault("DJANGO_DEBUG", "false")
     env.setdefault("OPSDESK_WEBHOOK_SECRETS", "whsec_b3BzZGVzay10ZXN0LXdlYmhvb2stc2VjcmV0")
+    env.setdefault(
+        "OPSDESK_CRM_WEBHOOK_SECRETS", "whsec_b3BzZGVzay10ZXN0LWNybS13ZWJob29rLXNlY3JldA=="
+    )
 
     steps = [
         ("ruff check", [str(BIN / "ruff"), "check", "."]),

@@ -49,6 +49,8 @@ _EVERY_ROLE = frozenset(
         "support.view_slatarget",
         "support.view_slaholiday",
         "billing.view_invoice",
+        # Each import of the billing export: what it did, or why it refused rows.
+        "billing.view_invoiceimport",
         "billing.view_reconciliationrun",
         "opsdesk.view_digestdelivery",
         "onboarding.view_checklisttemplate",
@@ -146,6 +148,9 @@ GRANTS: dict[str, frozenset[str]] = {
         "opsdesk.change_healthsignal",
         "opsdesk.handle_any_healthsignal",
         "opsdesk.view_healthsweep",
+        # Resolves a CRM contract waiting for its account: links it to a customer, or
+        # creates the customer (docs/product.md#crm).
+        "customers.link_crm_account",
     },
 }
 

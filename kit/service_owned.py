@@ -17,10 +17,12 @@ from __future__ import annotations
 ALL = "__all__"
 
 SERVICE_OWNED: dict[str, frozenset[str] | str] = {
-    # Customer data people edit (row rules in customers.access decide who).
-    "customers.customer": frozenset({"created_at", "updated_at"}),
+    # Customer data people edit (row rules in customers.access decide who); what the CRM
+    # sends is read-only once it has sent the record (customers.crm.CRM_OWNED), and when it
+    # last changed it is the CRM's take alone.
+    "customers.customer": frozenset({"crm_updated_at", "created_at", "updated_at"}),
     "customers.contact": frozenset({"created_at"}),
-    "customers.contract": frozenset({"created_at", "updated_at"}),
+    "customers.contract": frozenset({"crm_updated_at", "created_at", "updated_at"}),
     "customers.product": frozenset(),
     # What the product sold (support.order_events.order_record); ended only by a
     # failed-fulfilment case's resolutions (customers.orders: order_fulfil, refund).
@@ -83,6 +85,8 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     "support.slaholiday": frozenset(),
     "billing.invoice": frozenset({"imported_at"}),
     "billing.reconciliationrun": ALL,
+    # Each import's record, written by billing.imports (the upload page, import_invoices).
+    "billing.invoiceimport": ALL,
     "onboarding.checklisttemplate": frozenset({"created_at", "updated_at"}),
     "onboarding.templateitem": frozenset(),
     "onboarding.checklist": ALL,

@@ -19,9 +19,13 @@ import opsdesk.record_pages.admin
 import opsdesk.saved_views.admin  # noqa: F401
 from kit.admin import AdminParamsMixin
 from kit.people import PeopleAutocompleteView
+from opsdesk.freshness.views import admin_urls as freshness_urls
 
 # The index page is each person's home (opsdesk.home), not a list of applications.
 admin.site.index_title = "Home"
+# Pages of the admin frame that are no model's: unfold's site puts the URLs its
+# ``extra_urls`` returns before its own (the freshness panel, ``admin:freshness``).
+admin.site.extra_urls = lambda: freshness_urls(admin.site)
 
 admin.site.unregister(User)
 admin.site.unregister(Group)

@@ -220,6 +220,14 @@ OPSDESK_WEBHOOK_SECRETS = envlist(
     "whsec_b3BzZGVzay1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else "",
 )
 OPSDESK_WEBHOOK_MAX_ATTEMPTS = envint("OPSDESK_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+# --- CRM webhooks (docs/contracts/crm.md) -------------------------------------------------
+# Secrets of their own, rotated the same way; the CRM's events are stored, retried
+# (OPSDESK_WEBHOOK_MAX_ATTEMPTS) and swept with the product's.
+OPSDESK_CRM_WEBHOOK_SECRETS = envlist(
+    "OPSDESK_CRM_WEBHOOK_SECRETS",
+    # The demo secret (base64 of "opsdesk-demo-crm-webhook-secret") exists in debug only.
+    "whsec_b3BzZGVzay1kZW1vLWNybS13ZWJob29rLXNlY3JldA==" if DEBUG else "",
+)
 # Service levels (docs/product.md#service-levels) are data (support.SlaPolicy); a clock
 # is about to breach once this share of its target is used (the queue's order, warnings).
 OPSDESK_SLA_WARN_SHARE = envfloat("OPSDESK_SLA_WARN_SHARE", 0.75, minimum=0.05, maximum=1)
@@ -285,6 +293,24 @@ OPSDESK_OVERDUE_AFTER_DAYS = envint("OPSDESK_OVERDUE_AFTER_DAYS", 14, minimum=0)
 # History rows older than this may be deleted by `manage.py prune_history` (7 years); 0
 # would delete all of it.
 OPSDESK_HISTORY_RETENTION_DAYS = envint("OPSDESK_HISTORY_RETENTION_DAYS", 2555, minimum=1)
+
+# --- Freshness of outside data (docs/product.md#freshness) ------------------------------
+# A source's usual gap is this percentile of the gaps between its latest SAMPLE
+# deliveries, known once there are MIN_GAPS of them, and never shorter than the source's
+# floor; a source quiet for longer than its usual gap is silent. The floors (minutes) keep
+# a source that usually delivers every few seconds from reading silent after a quiet
+# hour, or one quiet at night from reading silent every morning.
+OPSDESK_FRESHNESS_SAMPLE = envint("OPSDESK_FRESHNESS_SAMPLE", 100, minimum=2, maximum=1000)
+OPSDESK_FRESHNESS_PERCENTILE = envint("OPSDESK_FRESHNESS_PERCENTILE", 90, minimum=50, maximum=100)
+OPSDESK_FRESHNESS_MIN_GAPS = envint(
+    "OPSDESK_FRESHNESS_MIN_GAPS", 3, minimum=1, maximum=OPSDESK_FRESHNESS_SAMPLE - 1
+)
+OPSDESK_FRESHNESS_FLOOR_MINUTES = {
+    "product": envint("OPSDESK_FRESHNESS_FLOOR_MINUTES_PRODUCT", 60, minimum=1),
+    "crm": envint("OPSDESK_FRESHNESS_FLOOR_MINUTES_CRM", 960, minimum=1),
+    "email": envint("OPSDESK_FRESHNESS_FLOOR_MINUTES_EMAIL", 960, minimum=1),
+    "invoices": envint("OPSDESK_FRESHNESS_FLOOR_MINUTES_INVOICES", 1440, minimum=1),
+}
 
 # Absolute base for links in emails ("open in opsdesk").
 OPSDESK_BASE_URL = envurl(

@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 from opsdesk import views
 from opsdesk.scorecard import views as scorecard
 from opsdesk.search.views import search_view
-from support.views import inbound_email_webhook, product_webhook
+from support.views import crm_webhook, inbound_email_webhook, product_webhook
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -18,5 +18,6 @@ urlpatterns = [
     path("admin/scorecard/", include((scorecard.urlpatterns, "scorecard"))),
     path("admin/", admin.site.urls),
     path("webhooks/product/", product_webhook, name="product-webhook"),
+    path("webhooks/crm/", crm_webhook, name="crm-webhook"),
     path("webhooks/inbound-email/", inbound_email_webhook, name="inbound-email-webhook"),
 ]

@@ -454,6 +454,7 @@ class WebhookEventAdmin(RecordPageMixin, AuditedModelAdmin):
     # check support.change_webhookevent.
     list_display = [
         "webhook_id",
+        "source",
         "type",
         "tenant_id",
         "status_badge",
@@ -464,11 +465,12 @@ class WebhookEventAdmin(RecordPageMixin, AuditedModelAdmin):
         "processed_at",
         "next_attempt_at",
     ]
-    list_filter = ["status", "type"]
+    list_filter = ["source", "status", "type"]
     search_fields = ["webhook_id", "tenant_id"]
     search_help_text = "Webhook id or tenant id"
     readonly_fields = [
         "webhook_id",
+        "source",
         "type",
         "tenant_id",
         "status",
@@ -522,7 +524,7 @@ class WebhookEventAdmin(RecordPageMixin, AuditedModelAdmin):
         )
 
     def has_add_permission(self, request):
-        # Events arrive from the product only; nobody types one in.
+        # Events arrive from the product and the CRM only; nobody types one in.
         return False
 
     def get_urls(self):

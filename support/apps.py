@@ -7,4 +7,10 @@ class SupportConfig(AppConfig):
 
     def ready(self):
         # Registers the handlers of the event types support owns.
-        from support import checks, order_events, ticket_events, usage_events  # noqa: F401
+        from support import (  # noqa: F401
+            checks,
+            crm_events,
+            order_events,
+            ticket_events,
+            usage_events,
+        )

@@ -293,7 +293,10 @@ def case_open_by_hand(
         raise CaseError("Say what the problem is: a case needs a summary.")
     if owner is not None and not case_owners().filter(pk=owner.pk).exists():
         raise CaseError(f"{_name(owner)} may not work cases; pick someone who may.")
-    about = f"customer:{customer.external_id}" if customer else "customer:none"
+    if customer is None:
+        about = "customer:none"
+    else:  # a customer from the CRM may have no tenant id yet: its CRM id names it then
+        about = f"customer:{customer.external_id or 'crm-' + customer.crm_id}"
     key = case_dedupe_key(kind, about, "by-hand", summary.lower())
     existed = Case.objects.filter(dedupe_key=key).exists()
     case = case_open(

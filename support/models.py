@@ -65,9 +65,16 @@ class StoredEvent(AuditedModel):
 
 
 class WebhookEvent(StoredEvent):
-    """A product webhook as received: the source of truth for its processing."""
+    """A webhook as received (the product's or the CRM's): the source of truth for its
+    processing."""
 
-    webhook_id = models.CharField(max_length=200, unique=True)
+    class Source(models.TextChoices):
+        PRODUCT = "product", "Product"
+        CRM = "crm", "CRM"
+
+    # Each source names its deliveries itself: an id is unique within its source.
+    webhook_id = models.CharField(max_length=200)
+    source = models.CharField(max_length=20, choices=Source, default=Source.PRODUCT)
     type = models.CharField(max_length=100, blank=True)
     tenant_id = models.CharField(max_length=100, blank=True)
     payload = models.JSONField(null=True, blank=True)
@@ -87,6 +94,14 @@ class WebhookEvent(StoredEvent):
                 condition=Q(status__in=["pending", "processed", "failed", "rejected"]),
                 name="webhookevent_status_valid",
             ),
+            # A retried delivery is the same event (intake's ON CONFLICT); the id first, so
+            # the index also serves a look-up by id alone.
+            models.UniqueConstraint(
+                fields=["webhook_id", "source"], name="webhookevent_id_per_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=["product", "crm"]), name="webhookevent_source_valid"
+            ),
         ]
         indexes = [
             # The sweep: pending events whose (next) attempt is due.
@@ -94,6 +109,14 @@ class WebhookEvent(StoredEvent):
                 fields=["next_attempt_at", "received_at"],
                 condition=Q(status="pending"),
                 name="webhookevent_pending",
+            ),
+            # The freshness panel (opsdesk.freshness): a source's latest deliveries and
+            # those of the last day and week; its failed ones and the latest error.
+            models.Index(fields=["source", "received_at"], name="webhookevent_source_received"),
+            models.Index(
+                fields=["source", "received_at"],
+                condition=Q(status="failed"),
+                name="webhookevent_failed",
             ),
         ]
 
@@ -286,6 +309,9 @@ class Ticket(AuditedModel):
                 condition=Q(status="open"),
                 name="ticket_customer_open_due",
             ),
+            # The global search's tickets, newest first: walked until enough match a
+            # common word, instead of reading and sorting every match (opsdesk.search).
+            models.Index(F("created_at").desc(), F("id").desc(), name="ticket_newest"),
             # Admin search and the queue's customer filter (tenant id, any case).
             trigram_index("subject", "ticket_subject_trgm"),
             trigram_index("requester_email", "ticket_requester_email_trgm"),
@@ -598,6 +624,11 @@ class InboundEmail(StoredEvent):
                 name="inboundemail_pending",
             ),
             models.Index(fields=["ticket", "received_at"], name="inboundemail_ticket"),
+            # The freshness panel (opsdesk.freshness), as the webhook events'.
+            models.Index(fields=["received_at"], name="inboundemail_received"),
+            models.Index(
+                fields=["received_at"], condition=Q(status="failed"), name="inboundemail_failed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -748,6 +779,7 @@ class Case(AuditedModel):
         CURRENCY_MISMATCH = "currency_mismatch", "Currency differs from contract"
         DUPLICATE_INVOICE = "duplicate_invoice", "Duplicate invoices"
         OVERDUE_INVOICE = "overdue_invoice", "Overdue invoice"
+        CRM_UNKNOWN_ACCOUNT = "crm_unknown_account", "CRM contract of an unknown account"
 
     class State(models.TextChoices):
         OPEN = "open", "Open"

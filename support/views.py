@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from support.email_message import MAX_MESSAGE_BYTES
 from support.inbound import CONTENT_TYPE, inbound_receive
+from support.models import WebhookEvent
 from support.webhooks import EVENT_PUBLISHER, MAX_BODY_BYTES, event_receive
 
 logger = logging.getLogger(__name__)
@@ -25,19 +26,31 @@ def _database_unavailable(what: str) -> JsonResponse:
     return response
 
 
-@csrf_exempt
-@require_POST
-def product_webhook(request):
-    """``POST /webhooks/product/``: the response table of ``docs/contracts/webhooks.md``."""
+def _webhook(request, source: str) -> JsonResponse:
     # Read at most one byte past the limit, whatever Content-Length claims.
     body = request.read(MAX_BODY_BYTES + 1)
     try:
-        intake = event_receive(body=body, headers=dict(request.headers))
+        intake = event_receive(body=body, headers=dict(request.headers), source=source)
     except (OperationalError, InterfaceError):
         return _database_unavailable("event")
     if intake.status == 202:
         EVENT_PUBLISHER.add_after_commit(intake.event.pk)
     return JsonResponse(intake.body, status=intake.status)
+
+
+@csrf_exempt
+@require_POST
+def product_webhook(request):
+    """``POST /webhooks/product/``: the response table of ``docs/contracts/webhooks.md``."""
+    return _webhook(request, WebhookEvent.Source.PRODUCT)
+
+
+@csrf_exempt
+@require_POST
+def crm_webhook(request):
+    """``POST /webhooks/crm/``: the CRM's accounts and contracts (``docs/contracts/crm.md``),
+    answered as the product's webhooks are."""
+    return _webhook(request, WebhookEvent.Source.CRM)
 
 
 def _declared_length(request) -> int:

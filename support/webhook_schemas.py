@@ -1,93 +1,51 @@
-"""The events of ``docs/contracts/webhooks.md`` as schemas: what a valid event looks like.
+"""The events of ``docs/contracts/webhooks.md`` as schemas: what a valid event looks like;
+and each source's envelope (``SOURCE_SCHEMAS``: the product's events, and the CRM's,
+whose data schemas are ``customers.crm``'s).
 
 Unknown extra fields are ignored, never an error (the contract says so).
 
-A schema accepts exactly what processing can handle: a moment is an ISO 8601 text with
-a time zone (``Z``, ``z`` or an offset; not a Unix number, not a naive time) between
-2000 and 2099 in UTC, so a deadline or a ``D-28`` stays a date Python and PostgreSQL
-can hold; an integer fits its column; a string fits its column. Handlers read moments
-from the parsed event (``happened_at``), never from the raw payload again.
+A schema accepts exactly what processing can handle (``kit.schemas``): a moment is an ISO
+8601 text with a time zone (``Z``, ``z`` or an offset; not a Unix number, not a naive
+time) between 2000 and 2099 in UTC, so a deadline or a ``D-28`` stays a date Python and
+PostgreSQL can hold; an integer fits its column; a string fits its column. Handlers read
+moments from the parsed event (``happened_at``), never from the raw payload again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    EmailStr,
-    Field,
-    ValidationError,
-    model_validator,
+from pydantic import EmailStr, Field, ValidationError, create_model, model_validator
+
+from customers.crm import CRM_EVENT_SCHEMAS
+from kit.schemas import (
+    BIGINT_MAX,
+    INTEGER_MAX,
+    Day,
+    Moment,
+    OptionalMoment,
+    date_in_range,
+    moment_in_range,
+    optional_moment_in_range,
 )
+from kit.schemas import Schema as _Schema
 
-__all__ = ["EVENT_SCHEMAS", "Envelope", "ValidationError", "happened_at", "parse_event"]
-
-EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-END = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # exclusive
-INTEGER_MAX = 2**31 - 1  # PostgreSQL integer (PositiveIntegerField)
-BIGINT_MAX = 2**63 - 1  # PostgreSQL bigint (PositiveBigIntegerField)
-
-# A calendar date first: pydantic alone would also read "1763717400" as Unix seconds.
-_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_datetime_text(value: object) -> object:
-    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
-        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-11-21T09:30:00Z")
-    return value
-
-
-def _iso_date_text(value: object) -> object:
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    return value
-
-
-def _moment_in_range(value: dt.datetime) -> dt.datetime:
-    if not EARLIEST <= value < END:
-        raise ValueError("must be between 2000-01-01 and 2099-12-31 (UTC)")
-    return value
-
-
-def _date_in_range(value: dt.date) -> dt.date:
-    if not EARLIEST.date() <= value < END.date():
-        raise ValueError("must be between 2000-01-01 and 2099-12-31")
-    return value
-
-
-Moment = Annotated[
-    AwareDatetime, BeforeValidator(_iso_datetime_text), AfterValidator(_moment_in_range)
+__all__ = [
+    "EVENT_SCHEMAS",
+    "SOURCE_SCHEMAS",
+    "Envelope",
+    "ValidationError",
+    "happened_at",
+    "parse_event",
 ]
 
-
-def _optional_iso_datetime_text(value: object) -> object:
-    return value if value is None else _iso_datetime_text(value)
-
-
-def _optional_moment_in_range(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None else _moment_in_range(value)
-
-
-# Null or a moment, with the errors of a moment (not of each member of a union).
-OptionalMoment = Annotated[
-    AwareDatetime | None,
-    BeforeValidator(_optional_iso_datetime_text),
-    AfterValidator(_optional_moment_in_range),
-]
-Day = Annotated[dt.date, BeforeValidator(_iso_date_text), AfterValidator(_date_in_range)]
-
-
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+# The bounds every moment and date is checked against (tests/support/test_webhook_bounds.py
+# finds them on each field).
+_moment_in_range = moment_in_range
+_optional_moment_in_range = optional_moment_in_range
+_date_in_range = date_in_range
 
 
 Tenant = Annotated[str, Field(min_length=1, max_length=100)]
@@ -160,16 +118,33 @@ EVENT_SCHEMAS: dict[str, type[_Schema]] = {
 }
 
 
-class Envelope(_Schema):
-    type: Literal[tuple(EVENT_SCHEMAS)]  # type: ignore[valid-type]
-    timestamp: Moment
-    data: dict
+def _envelope(name: str, schemas: dict[str, type[_Schema]]) -> type[_Schema]:
+    """The envelope of one source's events: ``type`` one of its event types."""
+    return create_model(
+        name,
+        __base__=_Schema,
+        type=(Literal[tuple(schemas)], ...),
+        timestamp=(Moment, ...),
+        data=(dict, ...),
+    )
 
 
-def parse_event(payload: object) -> tuple[Envelope, _Schema]:
-    """Validate an envelope and its data; raises ``ValidationError`` with the details."""
-    envelope = Envelope.model_validate(payload)
-    return envelope, EVENT_SCHEMAS[envelope.type].model_validate(envelope.data)
+# Each source posts to its own endpoint, signed with its own secrets, and sends only its
+# own event types (support.webhooks.SOURCES): the product's type at the CRM's endpoint is
+# a 422, as an unknown type is.
+Envelope = _envelope("Envelope", EVENT_SCHEMAS)
+SOURCE_SCHEMAS: dict[str, tuple[type[_Schema], dict[str, type[_Schema]]]] = {
+    "product": (Envelope, EVENT_SCHEMAS),
+    "crm": (_envelope("CrmEnvelope", CRM_EVENT_SCHEMAS), CRM_EVENT_SCHEMAS),
+}
+
+
+def parse_event(payload: object, source: str = "product") -> tuple[_Schema, _Schema]:
+    """Validate an envelope of ``source`` and its data; raises ``ValidationError`` with
+    the details."""
+    envelope_schema, schemas = SOURCE_SCHEMAS[source]
+    envelope = envelope_schema.model_validate(payload)
+    return envelope, schemas[envelope.type].model_validate(envelope.data)
 
 
 def happened_at(payload: object) -> dt.datetime:

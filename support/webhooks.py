@@ -1,9 +1,12 @@
-"""The product's webhooks (``docs/contracts/webhooks.md``): verify, store, dispatch.
+"""Webhooks (``docs/contracts/webhooks.md``, the product's; ``docs/contracts/crm.md``,
+the CRM's): verify, store, dispatch.
 
 Intake (``event_receive``) runs on the request path: it verifies the Standard Webhooks
-signature with the maintained ``standardwebhooks`` package, stores the event in
-PostgreSQL and returns. It never talks to the broker. Processing (``event_process``)
-runs in a worker and dispatches to the handler registered for the event's type.
+signature with the maintained ``standardwebhooks`` package, under the secrets of the
+event's source (``SOURCES``), stores the event in PostgreSQL and returns. It never talks
+to the broker. Processing (``event_process``) runs in a worker and dispatches to the
+handler registered for the event's type. Every source's events share the storage, the
+retries, the sweep and the admin's event list.
 """
 
 from __future__ import annotations
@@ -83,13 +86,23 @@ class _BytesWebhook(Webhook):
         return f"v1,{base64.b64encode(hmac_data(self._whsecret, signed)).decode()}"
 
 
-def signature_verified(body: bytes, headers: dict[str, str]) -> bool:
-    """True when any configured secret verifies the signature (secret rotation)."""
+# The setting that holds each source's secrets (any one verifying is enough: rotation).
+SOURCES: dict[str, str] = {
+    WebhookEvent.Source.PRODUCT: "OPSDESK_WEBHOOK_SECRETS",
+    WebhookEvent.Source.CRM: "OPSDESK_CRM_WEBHOOK_SECRETS",
+}
+
+
+def signature_verified(
+    body: bytes, headers: dict[str, str], *, source: str = WebhookEvent.Source.PRODUCT
+) -> bool:
+    """True when any configured secret of ``source`` verifies the signature (secret
+    rotation)."""
     try:
         text, verifier = body.decode(), Webhook
     except UnicodeDecodeError:
         text, verifier = body.decode("utf-8", "surrogateescape"), _BytesWebhook
-    for secret in settings.OPSDESK_WEBHOOK_SECRETS:
+    for secret in getattr(settings, SOURCES[source]):
         try:
             verifier(secret).verify(text, headers, json_parse=False)
             return True
@@ -105,16 +118,17 @@ def well_formed_id(webhook_id: str) -> bool:
     return len(webhook_id) <= MAX_WEBHOOK_ID_LENGTH and webhook_id.isprintable()
 
 
-def _store(webhook_id: str, **values) -> WebhookEvent | None:
-    """Insert the event and its history; None when this webhook id was stored before
-    (a retry).
+def _store(webhook_id: str, source: str, **values) -> WebhookEvent | None:
+    """Insert the event and its history; None when this webhook id of ``source`` was
+    stored before (a retry).
 
-    The unique constraint on ``webhook_id`` decides (``ON CONFLICT DO NOTHING``), so
-    concurrent deliveries of one id store exactly one event.
+    The unique constraint on (``webhook_id``, ``source``) decides (``ON CONFLICT DO
+    NOTHING``), so concurrent deliveries of one id store exactly one event.
     """
     with acting_as(webhook_actor(webhook_id)):
         return insert_with_history(
-            WebhookEvent(webhook_id=webhook_id, **values), unique=["webhook_id"]
+            WebhookEvent(webhook_id=webhook_id, source=source, **values),
+            unique=["webhook_id", "source"],
         )
 
 
@@ -198,8 +212,11 @@ def _schema_details(error: ValidationError) -> list[dict]:
     ]
 
 
-def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
-    """Verify and store one delivery; the result is the contract's response."""
+def event_receive(
+    *, body: bytes, headers: dict[str, str], source: str = WebhookEvent.Source.PRODUCT
+) -> Intake:
+    """Verify and store one delivery from ``source``; the result is the contract's
+    response."""
     headers = {name.lower(): value for name, value in headers.items()}
     if len(body) > MAX_BODY_BYTES:
         return Intake(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
@@ -207,9 +224,11 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
         logger.warning("webhook rejected: malformed webhook-id (%r...)", headers["webhook-id"][:40])
         error = f"malformed webhook-id header: 1 to {MAX_WEBHOOK_ID_LENGTH} printable characters"
         return Intake(401, {"error": error})
-    if not signature_verified(body, headers):
+    if not signature_verified(body, headers, source=source):
         logger.warning(
-            "webhook rejected: signature did not verify (id=%r)", headers.get("webhook-id")
+            "%s webhook rejected: signature did not verify (id=%r)",
+            source,
+            headers.get("webhook-id"),
         )
         return Intake(401, {"error": "invalid or missing webhook signature"})
 
@@ -223,6 +242,7 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
         error = {"error": message, "details": []}
         event = _store(
             webhook_id,
+            source,
             status=WebhookEvent.Status.REJECTED,
             raw_body=_storable_text(body.decode("utf-8", "replace")),
             error=message,
@@ -230,11 +250,12 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
         return Intake(422, error, event) if event else duplicate
 
     try:
-        envelope, data = parse_event(payload)
+        envelope, data = parse_event(payload, source)
     except ValidationError as exc:
         details = _schema_details(exc)
         event = _store(
             webhook_id,
+            source,
             status=WebhookEvent.Status.REJECTED,
             type=str(payload.get("type", ""))[:100] if isinstance(payload, dict) else "",
             payload=payload,
@@ -246,6 +267,7 @@ def event_receive(*, body: bytes, headers: dict[str, str]) -> Intake:
 
     event = _store(
         webhook_id,
+        source,
         type=envelope.type,
         tenant_id=getattr(data, "tenant_id", ""),
         payload=payload,
@@ -279,7 +301,7 @@ def _dispatch(event: WebhookEvent) -> None:
     handler = _handlers.get(event.type)
     if handler is None:
         raise LookupError(f"no handler for {event.type} events yet")
-    handler(event, parse_event(event.payload)[1])
+    handler(event, parse_event(event.payload, event.source)[1])
 
 
 def events_due(*, limit: int = 500) -> list[int]:

@@ -25,6 +25,15 @@ from django.db import transaction
 
 from audit.bulk import update_with_history
 from audit.context import acting_for
+from customers.crm import (
+    LINK,
+    CrmContract,
+    CrmError,
+    Upserted,
+    account_create,
+    account_link,
+    contract_upsert,
+)
 from customers.entitlements import (
     EntitlementError,
     entitlement_action_allowed,
@@ -32,11 +41,12 @@ from customers.entitlements import (
     entitlement_redeem,
     entitlement_replace,
 )
-from customers.models import Customer, Entitlement, Order, Product
+from customers.models import Contract, Customer, Entitlement, Order, Product
 from customers.orders import OrderError, order_action_allowed, order_fulfil, order_record_refund
 from support.cases import CHANGE as CASE_CHANGE
 from support.cases import CaseError, case_close
-from support.models import Case
+from support.models import Case, WebhookEvent
+from support.webhook_schemas import ValidationError, parse_event
 
 
 class ResolutionError(Exception):
@@ -113,7 +123,7 @@ def case_resolve(
             closed = case_close(
                 case=case, state=Case.State.RESOLVED, note=f"{done} {note.strip()}", by=by
             )
-    except (CaseError, EntitlementError, OrderError) as exc:
+    except (CaseError, CrmError, EntitlementError, OrderError) as exc:
         raise ResolutionError(str(exc)) from exc
     return closed, done
 
@@ -310,3 +320,118 @@ def _revoke_reissue(case: Case, data: dict, by: AbstractBaseUser) -> str:
     )
     holder = f", assigned to {new.assignee_email}" if new.assignee_email else ""
     return f"{entitlement.code} revoked; {new.code} issued in its place{holder}."
+
+
+# CRM contract of an unknown account: the contract waits in its webhook event (the case's
+# subject, its newest change) for a customer that is that CRM account.
+
+
+def _waiting(case: Case) -> CrmContract | None:
+    """The waiting contract, as the CRM sent it in the case's event (None: no such event)."""
+    event = _subject(case, WebhookEvent)
+    if event is None or event.source != WebhookEvent.Source.CRM:
+        return None
+    try:
+        contract = parse_event(event.payload, event.source)[1]
+    except ValidationError:
+        return None
+    return contract if isinstance(contract, CrmContract) else None
+
+
+def _waits(case: Case) -> str:
+    if _waiting(case) is None:
+        return "The CRM contract this case is about is no longer stored."
+    return ""
+
+
+def _creatable(case: Case) -> str:
+    contract = _waiting(case)
+    if contract is None:
+        return _waits(case)
+    holder = Customer.objects.filter(crm_id=contract.crm_account_id).first()
+    if holder is not None:
+        return f"CRM account {contract.crm_account_id} is {holder} now: link it instead."
+    return ""
+
+
+def _take_for(case: Case, customer: Customer, contract: CrmContract, by) -> str:
+    """Take the waiting contract for ``customer``, which the case now concerns."""
+    if case.customer_id != customer.pk:
+        update_with_history(
+            Case.objects.filter(pk=case.pk),
+            reason="the CRM account's customer was chosen",
+            customer=customer,
+        )
+    taken: Upserted = contract_upsert(contract, actor=by)
+    what = f"CRM contract {contract.crm_contract_id}"
+    return {
+        "created": f"{what} taken: the contract is {taken.record.get_status_display().lower()}.",
+        "changed": f"{what} taken: the contract was updated.",
+        "unchanged": f"{what} was taken already, as the CRM sent it.",
+        "stale": f"{what} has a newer change taken already; nothing changed.",
+    }[taken.outcome]
+
+
+class LinkCustomerForm(forms.Form):
+    customer = forms.ModelChoiceField(
+        queryset=Customer.objects.all(),
+        widget=AutocompleteSelect(Contract._meta.get_field("customer"), admin.site),
+        help_text="The customer that is this CRM account: it keeps the CRM's id from now on.",
+    )
+
+
+def _link_initial(case: Case) -> dict:
+    contract = _waiting(case)
+    if contract is None:
+        return {}
+    return {"customer": Customer.objects.filter(crm_id=contract.crm_account_id).first()}
+
+
+@resolution(
+    kind=Case.Kind.CRM_UNKNOWN_ACCOUNT,
+    key="link",
+    label="Link to an existing customer",
+    help="The CRM account is a customer opsdesk has: it gets the CRM account's id, and the "
+    "waiting contract is taken for it.",
+    permission=LINK,
+    form_class=LinkCustomerForm,
+    unavailable=_waits,
+    initial=_link_initial,
+)
+def _link(case: Case, data: dict, by: AbstractBaseUser) -> str:
+    contract = _waiting(case)
+    customer = account_link(customer=data["customer"], crm_id=contract.crm_account_id, by=by)
+    taken = _take_for(case, customer, contract, by)
+    return f"{customer} linked to CRM account {contract.crm_account_id}. {taken}"
+
+
+class CreateCustomerForm(forms.Form):
+    name = forms.CharField(
+        max_length=200,
+        help_text="The customer's name until the CRM sends the account (then the CRM's).",
+    )
+    tenant_id = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Tenant id",
+        help_text="The product's tenant id, if the tenant exists yet.",
+    )
+
+
+@resolution(
+    kind=Case.Kind.CRM_UNKNOWN_ACCOUNT,
+    key="create",
+    label="Create the customer",
+    help="The CRM account is new to opsdesk: a customer is created with the CRM account's id, "
+    "and the waiting contract is taken for it. The CRM's account, when it comes, fills it in.",
+    permission=LINK,
+    form_class=CreateCustomerForm,
+    unavailable=_creatable,
+)
+def _create(case: Case, data: dict, by: AbstractBaseUser) -> str:
+    contract = _waiting(case)
+    customer = account_create(
+        crm_id=contract.crm_account_id, name=data["name"], tenant_id=data["tenant_id"], by=by
+    )
+    taken = _take_for(case, customer, contract, by)
+    return f"{customer} created for CRM account {contract.crm_account_id}. {taken}"

@@ -3,9 +3,12 @@
 from django.conf import settings
 from django.urls import reverse
 
-# (section, [(title, icon, app_label, model_name[, admin view])]) in the order staff use
-# them; the view defaults to the model's changelist. Shown to whoever has the view or change
-# permission of app_label.model_name (the scorecard's is the permission view_scorecard).
+from opsdesk.freshness import PERMISSION as FRESHNESS_PERMISSION
+
+# (section, [(title, icon, app_label, model_name[, admin view[, permission]])]) in the order
+# staff use them; the view defaults to the model's changelist. Shown to whoever has the view
+# or change permission of app_label.model_name (the scorecard's is the permission
+# view_scorecard), or, when the entry names one, that permission: the one its page checks.
 SIDEBAR = [
     (
         "Support",
@@ -19,6 +22,15 @@ SIDEBAR = [
             ("Saved views", "bookmarks", "opsdesk", "savedview"),
             ("Webhook events", "webhook", "support", "webhookevent"),
             ("Inbound emails", "move_to_inbox", "support", "inboundemail"),
+            # When each source of outside data last delivered (opsdesk.freshness).
+            (
+                "Data freshness",
+                "sensors",
+                "support",
+                "webhookevent",
+                "admin:freshness",
+                FRESHNESS_PERMISSION,
+            ),
             ("Tags", "sell", "support", "tag"),
             ("Triage rules", "rule", "support", "triagerule"),
             ("Macros", "bolt", "support", "macro"),
@@ -59,6 +71,7 @@ SIDEBAR = [
         "Billing",
         [
             ("Invoices", "receipt_long", "billing", "invoice"),
+            ("Invoice imports", "upload_file", "billing", "invoiceimport"),
             ("Reconciliation runs", "balance", "billing", "reconciliationrun"),
         ],
     ),
@@ -97,6 +110,18 @@ def environment_badge(request):
     return None
 
 
+def _may_open(user, app_label: str, model_name: str, view: list[str]) -> bool:
+    """Whether ``user`` sees a sidebar entry: the permission it names, else the view or
+    change permission of its model (a personal page: everyone)."""
+    if len(view) > 1:
+        return user.has_perm(view[1])
+    return (
+        (app_label, model_name) in PERSONAL
+        or user.has_perm(f"{app_label}.view_{model_name}")
+        or user.has_perm(f"{app_label}.change_{model_name}")
+    )
+
+
 def navigation(request):
     """The sidebar: only what the signed-in person may open."""
     user = request.user
@@ -114,9 +139,7 @@ def navigation(request):
                 ),
             }
             for title, icon, app_label, model_name, *view in entries
-            if (app_label, model_name) in PERSONAL
-            or user.has_perm(f"{app_label}.view_{model_name}")
-            or user.has_perm(f"{app_label}.change_{model_name}")
+            if _may_open(user, app_label, model_name, view)
         ]
         if items:
             groups.append({"title": section, "separator": True, "items": items})

@@ -51,7 +51,33 @@ def test_a_contract_cannot_end_before_it_starts_nor_use_a_made_up_currency(custo
     }
     refused(lambda: Contract.objects.create(**base, end_date=dt.date(2026, 1, 1)))
     refused(lambda: Contract.objects.create(**base, currency="eur"))
-    refused(lambda: Contract.objects.create(**{**base, "seats": 0}))
+    # The CRM may send a contract of no seats (docs/contracts/crm.md), never fewer.
+    refused(lambda: Contract.objects.create(**{**base, "seats": -1}))
+
+
+def test_a_customer_is_known_by_its_tenant_id_or_else_its_crm_id(customer):
+    # Before its product tenant exists, an account from the CRM has no tenant id.
+    Customer.objects.create(external_id="", crm_id="001-NEW", name="New")
+    Customer.objects.create(external_id="", crm_id="001-NEWER", name="Newer")
+    refused(lambda: Customer.objects.create(external_id="", name="Nobody"))
+    refused(lambda: Customer.objects.create(external_id="globex-1", crm_id="001-NEW", name="G"))
+
+
+def test_crm_ids_are_unique_and_a_record_taken_from_the_crm_has_one(customer):
+    taken = timezone.now()
+    refused(lambda: Customer.objects.create(external_id="b-1", name="B", crm_updated_at=taken))
+    contract = customer.contracts.get()
+    contract.crm_id = "800-1"
+    contract.save()
+    copy = {
+        f.attname: getattr(contract, f.attname)
+        for f in Contract._meta.concrete_fields
+        if not f.primary_key
+    }
+    refused(lambda: Contract.objects.create(**copy))
+    refused(lambda: Contract.objects.create(**{**copy, "crm_id": "", "crm_updated_at": taken}))
+    Contract.objects.create(**{**copy, "crm_id": ""})  # typed in opsdesk: no CRM id
+    Contract.objects.create(**{**copy, "crm_id": ""})
 
 
 def test_contact_emails_are_unique_per_customer_ignoring_case(customer):

@@ -109,6 +109,8 @@ MODELS = {
     "billing_reconciliationrun": model_pages(
         changelist=ALL, add=staff("302", "302", "302", "302"), change=ALL, delete=NOBODY
     ),
+    # Each import's record, made by the import: every role reads it.
+    "billing_invoiceimport": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     "onboarding_checklisttemplate": model_pages(
         changelist=ALL, add=staff(403, 403, 200), change=ALL, delete=staff(403, 403, 200)
     ),
@@ -222,6 +224,8 @@ VIEWS = {
     "support_case_waive": staff(403, 403, 200),
     "support_case_recheck": staff(405, 405, 405, 405),
     "support_case_resolve": staff(403, 403, 200),
+    # The freshness of outside data: whoever works failed deliveries (ops leads).
+    "freshness": staff(403, 403, 200),
     # Billing: ops leads import and reconcile.
     "billing_invoice_upload": staff(403, 403, 200),
     "billing_reconciliationrun_start": staff(403, 403, 200),

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from audit.context import acting_as
-from billing.models import ReconciliationRun
+from billing.models import InvoiceImport, ReconciliationRun
 from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
@@ -45,6 +45,9 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         ticket = Ticket.objects.get(customer=other)
         case = Case.objects.get(customer=other)
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
+        invoice_import = InvoiceImport.objects.create(
+            file_name="invoices.csv", status=InvoiceImport.Status.SUCCEEDED, created=1
+        )
         rule = TriageRule.objects.create(name="VIP first")
         # Applicable to the other customer's ticket by whoever works tickets.
         macro = Macro.objects.create(name="Escalate", set_queue="escalations")
@@ -118,6 +121,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "support_case": case,
         "billing_invoice": other.invoices.get(),
         "billing_reconciliationrun": run,
+        "billing_invoiceimport": invoice_import,
         "onboarding_checklisttemplate": ChecklistTemplate.objects.first(),
         "onboarding_checklist": checklist,
         "onboarding_checklisttask": ChecklistTask.objects.filter(checklist=checklist).first(),

@@ -111,6 +111,8 @@ def test_the_app_environment_points_at_the_compose_services(services):
     assert environment["EMAIL_HOST"] == "mailpit"
     assert environment["EMAIL_PORT"] == "1025"
     assert environment["OPSDESK_WEBHOOK_SECRETS"].startswith("${OPSDESK_WEBHOOK_SECRETS:-whsec_")
+    crm_secrets = environment["OPSDESK_CRM_WEBHOOK_SECRETS"]
+    assert crm_secrets.startswith("${OPSDESK_CRM_WEBHOOK_SECRETS:-whsec_")
     assert environment["OPSDESK_BASE_URL"] == "http://localhost:8000"
 
 

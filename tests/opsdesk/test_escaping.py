@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from audit.context import acting_as, acting_as_user
-from billing.models import Invoice
+from billing.models import Invoice, InvoiceImport
 from customers.admin_workflows import WORKFLOWS
 from customers.models import Entitlement, Order
 from onboarding.services import checklist_generate
@@ -41,6 +41,8 @@ from support.models import (
 )
 from tests import builders
 from tests.admin_walk import admin_patterns
+from tests.customers.crm_sender import CRM_SECRET, crm_deliver
+from tests.customers.crm_sender import contract as crm_contract
 from tests.records import active_contract
 
 pytestmark = pytest.mark.django_db
@@ -313,14 +315,24 @@ def test_the_check_finds_a_javascript_link_even_escaped():
 
 
 @pytest.fixture
-def world(superuser, manager, agent, customer, templates, sla_policies):
+def world(superuser, manager, agent, customer, templates, sla_policies, settings):
+    settings.OPSDESK_CRM_WEBHOOK_SECRETS = [CRM_SECRET]
     """The demo data, plus a row of each model and a case of each kind it lacks."""
     call_command(
         "seed_demo", "--customers=3", "--days=14", "--force", stdout=StringIO(), stderr=StringIO()
     )
+    # A contract from the CRM that waits for its account (the case's subject), and Acme and
+    # its contract as the CRM sent them (their pages name the CRM as the source).
+    crm_event = crm_deliver(crm_contract(crm_account_id="001-NEVER"), "msg_crm")
+    with acting_as("test:fixture"):
+        for record in (customer, customer.contracts.get()):
+            record.crm_id = record.crm_id or "800-1001"
+            record.crm_updated_at = timezone.now()
+            record.save()
     subjects = {
         Case.Kind.FAILED_FULFILMENT: Order.objects.first(),
         Case.Kind.PROBLEM_REDEMPTION: Entitlement.objects.first(),
+        Case.Kind.CRM_UNKNOWN_ACCOUNT: crm_event,
     }
     with acting_as_user(agent):
         ticket = Ticket.objects.filter(customer=customer).first() or builders.ticket(
@@ -357,6 +369,10 @@ def world(superuser, manager, agent, customer, templates, sla_policies):
             error="SMTPServerDisconnected: gone",
         )
         builders.notification(recipient=superuser, error="SMTPServerDisconnected: gone")
+        # A failed import: its file name and error on its pages and the freshness panel.
+        InvoiceImport.objects.create(
+            file_name="export.csv", status=InvoiceImport.Status.FAILED, rejected=1, error="line 2"
+        )
         # Its name and filters made hostile: on the queue, the sidebar and its own pages.
         SavedView.objects.create(
             owner=superuser, page="queue", name="Urgent", query="priority=urgent", shared=True
@@ -408,5 +424,6 @@ def test_no_admin_page_shows_hostile_text_as_markup(world, superuser):
         "support_case_inbox",
         "support_ticket_queue",
         "onboarding_checklisttask_mine",
+        "freshness",  # the latest failed import's error
     ):
         assert reverse(f"admin:{name}") in shown, name

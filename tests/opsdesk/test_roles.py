@@ -30,6 +30,7 @@ EXPECTED_GRANTS = {
     roles.SUPPORT: {
         "opsdesk.view_healthsignal",
         "billing.view_invoice",
+        "billing.view_invoiceimport",
         "billing.view_reconciliationrun",
         "customers.view_contact",
         "customers.view_contract",
@@ -78,6 +79,7 @@ EXPECTED_GRANTS = {
         "opsdesk.view_healthsignal",
         "opsdesk.change_healthsignal",
         "billing.view_invoice",
+        "billing.view_invoiceimport",
         "billing.view_reconciliationrun",
         "customers.add_contact",
         "customers.add_contract",
@@ -118,10 +120,12 @@ EXPECTED_GRANTS = {
         "opsdesk.change_healthsignal",
         "opsdesk.handle_any_healthsignal",
         "opsdesk.view_healthsweep",
+        "customers.link_crm_account",
         "billing.add_invoice",
         "billing.add_reconciliationrun",
         "billing.change_invoice",
         "billing.view_invoice",
+        "billing.view_invoiceimport",
         "billing.view_reconciliationrun",
         "customers.change_entitlement",
         "customers.change_order",
@@ -214,11 +218,11 @@ def test_the_table_grants_each_role_exactly_its_permissions():
 
 
 def apply_the_sync_migration() -> None:
-    """Run the latest sync migration (opsdesk.0017_roles_sync_issue21) as `migrate` does:
+    """Run the latest sync migration (opsdesk.0019_roles_sync_issue22) as `migrate` does:
     its code on the historical models of that point of the history, in the test's
     transaction."""
     executor = MigrationExecutor(connection)
-    node = ("opsdesk", "0017_roles_sync_issue21")
+    node = ("opsdesk", "0019_roles_sync_issue22")
     state = executor.loader.project_state(node, at_end=False)
     with connection.schema_editor() as editor:
         executor.loader.get_migration(*node).apply(state, editor)
@@ -540,6 +544,43 @@ def test_the_sidebar_shows_only_what_the_person_may_open(agent, superuser):
         "Deliveries",
     ]
     assert titles(superuser)["Health"][-1] == "Health sweeps"
+
+
+@pytest.mark.parametrize(
+    ("persona", "shown"),
+    [("agent", False), ("manager", False), ("ops_lead", True), ("superuser", True)],
+)
+def test_the_freshness_panel_is_in_the_sidebar_of_whoever_may_open_it(
+    client, request, persona, shown
+):
+    """Its entry names the permission its page checks (opsdesk.freshness.PERMISSION)."""
+    from django.test import RequestFactory
+
+    from opsdesk.shell.admin_site import navigation
+
+    user = request.getfixturevalue(persona)
+    factory = RequestFactory().get("/admin/")
+    factory.user = user
+    support = next(group for group in navigation(factory) if group["title"] == "Support")
+    titles = [item["title"] for item in support["items"]]
+    assert ("Data freshness" in titles) is shown
+    client.force_login(user)
+    assert client.get("/admin/freshness/").status_code == (200 if shown else 403)
+
+
+def test_the_invoice_imports_are_in_the_billing_section(superuser):
+    from django.test import RequestFactory
+
+    from opsdesk.shell.admin_site import navigation
+
+    request = RequestFactory().get("/admin/")
+    request.user = superuser
+    billing = next(group for group in navigation(request) if group["title"] == "Billing")
+    assert [item["title"] for item in billing["items"]] == [
+        "Invoices",
+        "Invoice imports",
+        "Reconciliation runs",
+    ]
 
 
 def test_every_model_of_the_admin_has_its_place_in_the_sidebar():

@@ -38,7 +38,7 @@ from django.urls import URLResolver, get_resolver
 from django.utils.datastructures import MultiValueDict
 
 from audit.context import acting_as
-from billing.models import ReconciliationRun
+from billing.models import InvoiceImport, ReconciliationRun
 from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
@@ -236,6 +236,9 @@ def world(db, superuser, customer, templates, sla_policies):
     (other,) = populate(1, start=90)
     with acting_as("test:fixture"):
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
+        invoice_import = InvoiceImport.objects.create(
+            file_name="invoices.csv", status=InvoiceImport.Status.FAILED, rejected=1
+        )
         rule = TriageRule.objects.create(name="VIP first")
         macro = Macro.objects.create(name="Escalate", set_queue="escalations")
         email = builders.inbound_email(ticket=other.tickets.get())
@@ -284,6 +287,7 @@ def world(db, superuser, customer, templates, sla_policies):
         "support/case/": Case.objects.get(customer=other),
         "billing/invoice/": other.invoices.get(),
         "billing/reconciliationrun/": run,
+        "billing/invoiceimport/": invoice_import,
         "onboarding/checklisttemplate/": ChecklistTemplate.objects.first(),
         "onboarding/checklist/": checklist,
         "onboarding/checklisttask/": ChecklistTask.objects.filter(checklist=checklist).first(),
@@ -336,7 +340,7 @@ def chunk_of(template: str) -> str:
 def test_the_walker_finds_every_pattern_of_the_urlconf():
     patterns = [template_of(route)[0] for _, route in url_patterns()]
     assert len(patterns) > 150
-    assert {"/healthz", "/webhooks/product/", "/admin/"} <= set(patterns)
+    assert {"/healthz", "/webhooks/product/", "/webhooks/crm/", "/admin/"} <= set(patterns)
     assert {chunk_of(template) for template in patterns} == set(CHUNKS)
 
 

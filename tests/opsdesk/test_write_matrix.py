@@ -76,6 +76,8 @@ MODEL_WRITERS = {
     "billing_reconciliationrun": writes(
         add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES
     ),
+    # An import's record is what happened; a superuser may delete one.
+    "billing_invoiceimport": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "onboarding_checklisttemplate": writes(add=OPS_AND_UP, change=OPS_AND_UP, delete=OPS_AND_UP),
     "onboarding_checklist": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
     # The world's task is Acme's (Alice's): owner and due date are everyone's to change.
@@ -121,6 +123,7 @@ VIEW_WRITERS = {
             "customers_customer_as_of",
             "customers_customer_audit_log",
             "customers_customer_audit_log_csv",
+            "freshness",
         ],
         NOBODY_WRITES,
     ),

@@ -9,15 +9,18 @@ import hmac
 import json
 import time
 from decimal import Decimal
-from typing import Literal, get_origin
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 import pytest
 from django.urls import reverse
 from pydantic import BaseModel, EmailStr
+from pydantic.fields import FieldInfo
 
 from audit.context import acting_as
 from customers.entitlements import entitlements_issue
 from customers.models import Product, UsageDaily
+from kit.schemas import optional_date_in_range
 from support import sla, webhook_schemas
 from support.models import Ticket, WebhookEvent
 from tests import builders
@@ -338,6 +341,17 @@ def _bounded(field) -> bool:
     kinds = {type(item).__name__ for item in field.metadata}
     validators = {getattr(item, "func", None) for item in field.metadata}
     annotation = field.annotation
+    if get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
+        # Null or a value: bounded as the value is (a null is nothing to hold).
+        (annotation,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if get_origin(annotation) is Annotated:
+            annotation, *extra = get_args(annotation)
+            validators |= {getattr(item, "func", None) for item in extra}
+    if get_origin(annotation) is list:
+        # A list: of a bounded length, each item bounded (the CRM's integrations).
+        (item,) = get_args(annotation)
+        inner = FieldInfo.from_annotation(item)
+        return "MaxLen" in kinds and _bounded(inner)
     if get_origin(annotation) is Literal or annotation is EmailStr:  # email: 254 at most
         return True
     if annotation is str:
@@ -350,7 +364,7 @@ def _bounded(field) -> bool:
     if annotation is Decimal:
         return any(getattr(m, "max_digits", None) for m in field.metadata)
     if annotation is dt.date:
-        return webhook_schemas._date_in_range in validators
+        return bool(validators & {webhook_schemas._date_in_range, optional_date_in_range})
     # A moment (or null): zoned ISO 8601 text within the years processing handles.
     return bool(
         validators & {webhook_schemas._moment_in_range, webhook_schemas._optional_moment_in_range}
@@ -361,9 +375,10 @@ def _bounded(field) -> bool:
     ("name", "field"),
     [
         item
-        for schema in (webhook_schemas.Envelope, *webhook_schemas.EVENT_SCHEMAS.values())
+        for envelope, schemas in webhook_schemas.SOURCE_SCHEMAS.values()
+        for schema in (envelope, *schemas.values())
         for item in _fields(schema)
-        if item[0] != "Envelope.data"  # validated as the event type's schema
+        if not item[0].endswith("Envelope.data")  # validated as the event type's schema
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )

@@ -1,5 +1,7 @@
 """``import_invoices PATH.csv``: import the billing system's invoice export."""
 
+from pathlib import Path
+
 from django.core.management.base import CommandError
 
 from audit.attribution import AuditedCommand
@@ -18,7 +20,7 @@ class Command(AuditedCommand):
     def handle(self, *args, path, **options):
         try:
             with open(path, encoding="utf-8-sig", newline="") as text:
-                result = invoices_import(text)
+                result = invoices_import(text, file_name=Path(path).name)
         except FileNotFoundError:
             raise CommandError(f"No such file: {path}") from None
         except UnicodeDecodeError:
