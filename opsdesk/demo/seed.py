@@ -29,13 +29,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import reset_queries, transaction
+from django.db.models import Count, Min, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.bulk import insert_with_history
 from audit.context import acting_as, recorded_at, system_label
+from billing.models import Invoice, InvoiceImport
 from billing.reconciliation import reconciliation_run
 from kit.months import add_months, month_start
 from onboarding.demo import seed_onboarding
+from opsdesk.demo import pasts
 from opsdesk.demo.catalogue import DEFAULT_CHUNK_SIZE, DEFAULT_CUSTOMERS, DEFAULT_DAYS, DEFAULT_SEED
 from opsdesk.demo.pasts import epoch
 from opsdesk.demo.planners import customer_plan
@@ -119,6 +123,7 @@ def seed_demo(
         for back in range(11, -1, -1):
             run = reconciliation_run(month=add_months(this_month, -back), today=today)
             created["cases"] += run.opened
+        record_invoice_imports()
     with transaction.atomic():
         seed_onboarding(
             seed=seed,
@@ -175,3 +180,37 @@ def _record_digests(day: dt.date, at: dt.datetime) -> None:
             ),
             unique=["digest_date", "recipient_key"],
         )
+
+
+def record_invoice_imports() -> None:
+    """The record of each day's import of the billing export (``billing.InvoiceImport``,
+    what the freshness panel reads), from the invoices' history: a day's import created
+    the invoices first seen that day and updated those paid since. Recorded once, when the
+    demo's invoices are first seeded."""
+    actor = pasts.IMPORT_ACTOR
+    if InvoiceImport.objects.filter(started_by=actor).exists():
+        return
+    days = (
+        Invoice.history.filter(history_actor=actor)
+        .annotate(day=TruncDate("history_date", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(
+            first=Min("history_date"),
+            new=Count("history_id", filter=Q(history_type="+")),
+            changed=Count("history_id", filter=Q(history_type="~")),
+        )
+        .order_by("day")
+    )
+    for day in days:
+        with acting_as(actor), recorded_at(day["first"]):
+            insert_with_history(
+                InvoiceImport(
+                    received_at=day["first"],
+                    file_name=f"invoices-{day['day']:%Y-%m-%d}.csv",
+                    started_by=actor,
+                    status=InvoiceImport.Status.SUCCEEDED,
+                    created=day["new"],
+                    updated=day["changed"],
+                ),
+                unique=(),
+            )

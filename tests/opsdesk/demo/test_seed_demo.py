@@ -644,3 +644,34 @@ def test_the_last_week_of_digests_was_swept_and_sent_at_seven_by_the_digest_task
     before = DigestDelivery.history.count()
     seed(*SMALL)  # idempotent: nothing recorded twice
     assert DigestDelivery.history.count() == before
+
+
+def test_each_day_the_billing_export_was_imported_is_recorded(debug):
+    """The freshness panel reads the billing system's deliveries from these records: one
+    per day the demo's invoices were imported, with what it created and updated."""
+    from django.db.models.functions import TruncDate
+
+    from billing.models import InvoiceImport
+
+    seed(*SMALL)
+    history = Invoice.history.filter(history_actor="command:import_invoices")
+    by_day: dict = {}
+    for row in history.annotate(day=TruncDate("history_date", tzinfo=dt.UTC)):
+        new, changed, first = by_day.get(row.day, (0, 0, row.history_date))
+        by_day[row.day] = (
+            new + (row.history_type == "+"),
+            changed + (row.history_type == "~"),
+            min(first, row.history_date),
+        )
+    imports = InvoiceImport.objects.order_by("received_at")
+    assert [(i.received_at, i.created, i.updated) for i in imports] == [
+        (first, new, changed) for _, (new, changed, first) in sorted(by_day.items())
+    ]
+    assert {(i.status, i.started_by, i.rejected) for i in imports} == {
+        ("succeeded", "command:import_invoices", 0)
+    }
+    assert sum(i.created for i in imports) == Invoice.objects.count()
+    assert all(i.history.get().history_date == i.received_at for i in imports)
+    count = imports.count()
+    seed(*SMALL)
+    assert InvoiceImport.objects.count() == count
