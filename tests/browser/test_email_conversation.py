@@ -5,9 +5,6 @@ webhook, each landing on the ticket once; an auto-reply changes nothing."""
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 from email.message import EmailMessage
 from email.utils import parseaddr
 
@@ -22,6 +19,7 @@ from support.models import InboundEmail, Ticket, TicketComment
 from support.tasks import imap_poll
 from tests import builders
 from tests.browser.session import sign_in
+from tests.live import post, wait_for
 from tests.personas import PASSWORD
 from tests.support.mail_sender import URL, signature_headers
 from tests.support.sender import SECRET
@@ -34,27 +32,9 @@ REPLY = "Reset your SSO session, then sign in again."
 SCREENSHOT = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
-def wait_for(condition, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def post_raw(live_server, raw: bytes, webhook_id: str) -> int:
-    request = urllib.request.Request(
-        live_server.url + URL,
-        data=raw,
-        headers={**signature_headers(raw, webhook_id=webhook_id), "Content-Type": "message/rfc822"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    headers = {**signature_headers(raw, webhook_id=webhook_id), "Content-Type": "message/rfc822"}
+    return post(live_server.url + URL, raw, headers)
 
 
 def gmail_answer(sent: EmailMessage) -> bytes:

@@ -13,7 +13,6 @@ import datetime as dt
 import email
 import email.policy
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -32,21 +31,13 @@ from support.tasks import sla_alerts_send
 from tests import builders
 from tests.browser.session import sign_in
 from tests.chat_receiver import ChatReceiver
+from tests.live import wait_for
 from tests.personas import PASSWORD, staff_user
 from tests.records import active_contract
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MINE = "/admin/opsdesk/notification/"
-
-
-def wait_for(condition, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def emails(folder: Path) -> list[tuple[str, str]]:

@@ -1,10 +1,6 @@
 """The CRM's webhook against a live server, the real broker and a real Celery worker: a
 contract activated by a signed event gets its onboarding checklist from the worker."""
 
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 
@@ -13,6 +9,7 @@ from onboarding.models import Checklist
 from opsdesk.celery import app
 from support.models import WebhookEvent
 from tests.customers.crm_sender import CRM_SECRET, CRM_URL, account, contract, crm_signed
+from tests.live import post, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,26 +21,7 @@ def _secrets(settings):
 
 def deliver(live_server, payload, webhook_id) -> int:
     body, headers = crm_signed(payload, webhook_id=webhook_id)
-    request = urllib.request.Request(
-        live_server.url + CRM_URL,
-        data=body,
-        headers={**headers, "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def wait_for(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+    return post(live_server.url + CRM_URL, body, {**headers, "Content-Type": "application/json"})
 
 
 def test_a_contract_activated_by_the_crm_gets_its_checklist_from_the_worker(

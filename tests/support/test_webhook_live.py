@@ -1,8 +1,5 @@
 """The receiver against a live server, the real broker and a real Celery worker."""
 
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,6 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from opsdesk.celery import app
 from support.models import Ticket, WebhookEvent
 from support.tasks import events_sweep
+from tests.live import post, wait_for
 from tests.support.sender import SECRET, URL, signed, support_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,26 +20,7 @@ def _secrets(settings):
 
 
 def deliver(live_server, body, headers) -> int:
-    request = urllib.request.Request(
-        live_server.url + URL,
-        data=body,
-        headers={**headers, "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def wait_for(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+    return post(live_server.url + URL, body, {**headers, "Content-Type": "application/json"})
 
 
 def test_fifty_concurrent_deliveries_of_one_id_make_one_event_and_one_ticket(live_server, customer):
