@@ -554,7 +554,10 @@ def test_the_app_s_connections_run_without_postgres_jit():
     ],
 )
 def test_jit_is_turned_off_unless_the_database_url_says_otherwise(query, options):
-    env = {**deploy_env(), "DATABASE_URL": deploy_env()["DATABASE_URL"] + query}
+    url = deploy_env()["DATABASE_URL"]
+    if query and "?" in url:  # the embedded server's URL has a query of its own (host=)
+        query = "&" + query[1:]
+    env = {**deploy_env(), "DATABASE_URL": url + query}
     code = (
         "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
     )

@@ -90,7 +90,6 @@ def test_each_kind_reads_its_own_indexes(superuser, records):
         "customer_external_id_trgm",
         "customer_crm_id_trgm",
         "contact_email_trgm",
-        "contact_email_lower",
         "entitlement_code_bare_trgm",
         "entitlement_assignee_trgm",
         "entitlement_assignee_lower",
@@ -99,8 +98,13 @@ def test_each_kind_reads_its_own_indexes(superuser, records):
         "ticket_subject_trgm",
         "ticket_requester_email_trgm",
         "ticket_requester_email_lower",
-        "support_ticket_pkey",
     } <= read, sorted(read)
+    # Where two indexes hold the column, an empty table's costs tie and the planner reads
+    # either (seen both ways on fresh databases): a whole contact address, LOWER(email) or
+    # (customer, LOWER(email)); a ticket number, the primary key or the newest-first
+    # index that ends with it. At scale it reads the first (``bench search``).
+    assert read & {"contact_email_lower", "contact_email_unique_per_customer"}, sorted(read)
+    assert read & {"support_ticket_pkey", "ticket_newest"}, sorted(read)
 
 
 def test_a_search_costs_one_query_per_kind_one_per_kind_found_and_one_for_exact_hits(
