@@ -35,7 +35,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m devstack test $(PYTEST_ARGS)
 
-## `python -m bench [webhooks] [health] [reconcile] [pages] [history] [testtime]`, all unless
+## `python -m bench [webhooks] [health] [reconcile] [pages] [history] [crm_import] [testtime]`, all unless
 ## BENCH names some (`make bench BENCH="pages history"`); ONE markdown table of every
 ## measurement next to its reference, printed and written to var/bench/report-*.md (+ .json);
 ## non-zero exit when a target is missed. webhooks: intake under gunicorn vs a bare insert
@@ -43,7 +43,9 @@ test: $(STAMP)
 ## pages, history run on one demo database seeded once (seed_demo 10,000 customers x 365
 ## days + 1,000,000 tickets; BENCH_RESEED=1) and a 200-customer one: health and reconcile
 ## vs one SQL statement, pages: admin pages large vs small (BENCH_PAGE_RUNS), history: a
-## service write with vs without history. testtime: `make test`'s wall time in a copy.
+## service write with vs without history. crm_import: import_crm of 10,000 accounts and
+## 20,000 contracts into a fresh database, then again (< 60 s each; BENCH_CRM_ACCOUNTS).
+## testtime: `make test`'s wall time in a copy.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
 

@@ -2,7 +2,9 @@
 (``bench.__main__``); customer health and the digest (``bench.health``) and a month's
 billing reconciliation (``bench.reconcile``), each side by side with one hand-written SQL
 statement; admin pages at 10,000 customers and at 200 (``bench.pages``); a write with and
-without history (``bench.history``); ``make test``'s wall time (``bench.testtime``). One
+without history (``bench.history``); the CRM's initial load, ``import_crm`` of 10,000
+accounts and 20,000 contracts (``bench.crm_import``); ``make test``'s wall time
+(``bench.testtime``). One
 report of them all (``bench.report``); their data: ``bench.dataset``."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``python -m bench [webhooks] [health] [reconcile]`` (``make bench``): the benchmarks
 named, all of them without arguments; exits non-zero when one fails. ``health`` is in
-``bench.health``, ``reconcile`` in ``bench.reconcile``, ``search`` in ``bench.search``.
+``bench.health``, ``reconcile`` in ``bench.reconcile``, ``search`` in ``bench.search``,
+``crm_import`` in ``bench.crm_import``.
 
 ``webhooks``: sustained webhook intake against a bare insert. Serves opsdesk with
 gunicorn (sync workers, no access log) on a free local port and loads it with ``wrk``:
@@ -47,6 +48,7 @@ from standardwebhooks.webhooks import Webhook
 from bench import (
     QUEUE,
     RunFiles,
+    crm_import,
     database_server,
     health,
     history,
@@ -563,6 +565,7 @@ BENCHMARKS = {
     "pages": pages.main,
     "search": search.main,
     "history": history.main,
+    "crm_import": crm_import.main,
     "testtime": testtime.main,
 }
 

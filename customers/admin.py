@@ -20,6 +20,7 @@ from audit.admin import (
     SystemMadeMixin,
     choice_badge,
 )
+from customers import admin_crm_import  # noqa: F401  (the CRM imports' pages)
 from customers.access import customers_editable_by, user_may_edit_customer
 from customers.admin_trace import EntitlementTraceMixin, OrderTraceMixin
 from customers.admin_workflows import EntitlementWorkflowsMixin

@@ -295,25 +295,38 @@ def account_upsert(data: CrmAccount, *, actor: Actor) -> Upserted:
         if stale:
             return stale
         warnings: list[str] = []
-        values: dict[str, object] = {
-            "crm_id": data.crm_id,
-            "name": data.name,
-            "account_manager": _manager(data.account_manager_email, warnings),
-            "crm_updated_at": data.updated_at,
-        }
-        if data.tenant_id:
-            if customer is None or customer.external_id != data.tenant_id:
-                _tenant_free(data.tenant_id, customer)
-            values["external_id"] = data.tenant_id
-        if data.status:
-            values["status"] = data.status
-        if customer is None:
-            reason = f"CRM account {data.crm_id}, as of {_when(data.updated_at)}"
-        elif not crm_linked(customer):
-            reason = f"linked to CRM account {data.crm_id} by its {linked_by}"
-        else:
-            reason = f"CRM account {data.crm_id} changed, as of {_when(data.updated_at)}"
+        if data.tenant_id and (customer is None or customer.external_id != data.tenant_id):
+            _tenant_free(data.tenant_id, customer)
+        values = account_values(data, _manager(data.account_manager_email, warnings))
+        reason = account_reason(data, customer, linked_by=linked_by)
         return _write(customer or Customer(), values, reason=reason, warnings=warnings)
+
+
+def account_values(data: CrmAccount, manager) -> dict[str, object]:
+    """The customer's fields as the CRM account ``data`` sets them, its account manager
+    being ``manager`` (found from the CRM's address): an absent tenant id or status
+    leaves opsdesk's as it is. The webhook's take and the import's batches write these."""
+    values: dict[str, object] = {
+        "crm_id": data.crm_id,
+        "name": data.name,
+        "account_manager": manager,
+        "crm_updated_at": data.updated_at,
+    }
+    if data.tenant_id:
+        values["external_id"] = data.tenant_id
+    if data.status:
+        values["status"] = data.status
+    return values
+
+
+def account_reason(data: CrmAccount, customer: Customer | None, *, linked_by: str) -> str:
+    """The history's reason for taking ``data`` into ``customer`` (None: a new one), found
+    by its ``linked_by`` ("CRM id", "tenant id") when it was not linked yet."""
+    if customer is None:
+        return f"CRM account {data.crm_id}, as of {_when(data.updated_at)}"
+    if not crm_linked(customer):
+        return f"linked to CRM account {data.crm_id} by its {linked_by}"
+    return f"CRM account {data.crm_id} changed, as of {_when(data.updated_at)}"
 
 
 def contract_upsert(data: CrmContract, *, actor: Actor) -> Upserted:
@@ -335,24 +348,35 @@ def contract_upsert(data: CrmContract, *, actor: Actor) -> Upserted:
         stale = _stale(f"contract {data.crm_contract_id}", contract, data.updated_at)
         if stale:
             return stale
-        values = {
-            "crm_id": data.crm_contract_id,
-            "customer": customer,
-            "plan": data.plan,
-            "seats": data.seats,
-            "monthly_fee": data.monthly_fee,
-            "price_per_extra_seat": data.price_per_extra_seat,
-            "currency": data.currency,
-            "start_date": data.start_date,
-            "end_date": data.end_date,
-            "status": data.status,
-            # A set: the CRM's order of them means nothing.
-            "integrations": sorted(set(data.integrations)),
-            "crm_updated_at": data.updated_at,
-        }
-        verb = "changed" if crm_linked(contract) else "linked" if contract else "created"
-        reason = f"CRM contract {data.crm_contract_id} {verb}, as of {_when(data.updated_at)}"
+        values = contract_values(data, customer)
+        reason = contract_reason(data, contract)
         return _write(contract or Contract(), values, reason=reason, warnings=[])
+
+
+def contract_values(data: CrmContract, customer: Customer) -> dict[str, object]:
+    """The contract's fields as the CRM contract ``data`` of ``customer`` sets them. The
+    webhook's take and the import's batches write these."""
+    return {
+        "crm_id": data.crm_contract_id,
+        "customer": customer,
+        "plan": data.plan,
+        "seats": data.seats,
+        "monthly_fee": data.monthly_fee,
+        "price_per_extra_seat": data.price_per_extra_seat,
+        "currency": data.currency,
+        "start_date": data.start_date,
+        "end_date": data.end_date,
+        "status": data.status,
+        # A set: the CRM's order of them means nothing.
+        "integrations": sorted(set(data.integrations)),
+        "crm_updated_at": data.updated_at,
+    }
+
+
+def contract_reason(data: CrmContract, contract: Contract | None) -> str:
+    """The history's reason for taking ``data`` into ``contract`` (None: a new one)."""
+    verb = "changed" if crm_linked(contract) else "linked" if contract else "created"
+    return f"CRM contract {data.crm_contract_id} {verb}, as of {_when(data.updated_at)}"
 
 
 # --- A waiting contract's case: its account by hand --------------------------------------

@@ -460,3 +460,84 @@ class UsageDaily(AuditedModel):
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
+
+
+class CrmImport(AuditedModel):
+    """One import of the CRM's accounts and contracts from CSV exports
+    (``customers.crm_import``, docs/contracts/crm.md#pull): uploaded on its page (the files
+    kept here until the worker has read them) or run as ``import_crm``. What became of each
+    file's rows, and the rows rejected or taken with a warning, by line."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        # Every row read; some were rejected (their lines are in ``notes``), the others taken.
+        ROWS_REJECTED = "rows_rejected", "Rows rejected"
+        # Stopped: a file refused as a whole (nothing taken) or an error (``error``).
+        FAILED = "failed", "Failed"
+
+    accounts_file_name = models.CharField(max_length=255)
+    contracts_file_name = models.CharField(max_length=255, blank=True)
+    # The uploaded files, as received, until the worker has read them; the command reads
+    # its files from disk. Not in the history: what their rows did is.
+    accounts_csv = models.BinaryField(editable=False, blank=True, default=b"")
+    contracts_csv = models.BinaryField(editable=False, blank=True, default=b"")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who uploaded the files; empty for import_crm.",
+    )
+    started_by = models.CharField(
+        max_length=200, blank=True, help_text="Who the history names (the upload's person)."
+    )
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    stage = models.CharField(max_length=100, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Saved at every step: how the sweep tells a run whose worker died.
+    updated_at = models.DateTimeField(auto_now=True)
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Per file: rows created, changed, unchanged, stale."
+    )
+    rejected = models.PositiveIntegerField(default=0, help_text="Rows rejected.")
+    warnings = models.PositiveIntegerField(default=0, help_text="Rows taken with a warning.")
+    notes = models.JSONField(
+        default=list, blank=True, help_text="The rows rejected or taken with a warning."
+    )
+    error = models.TextField(blank=True, help_text="Why the import stopped.")
+
+    history = audited_history(excluded_fields=["accounts_csv", "contracts_csv"])
+
+    class Meta:
+        verbose_name = "CRM import"
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["queued", "running", "succeeded", "rows_rejected", "failed"]
+                ),
+                name="crmimport_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="crmimport_progress_percent"
+            ),
+        ]
+        indexes = [
+            # The sweep: imports queued or running (a handful among all imports ever).
+            models.Index(
+                fields=["status"],
+                condition=Q(status__in=["queued", "running"]),
+                name="crmimport_unfinished",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        files = " and ".join(filter(None, [self.accounts_file_name, self.contracts_file_name]))
+        return f"CRM import of {files or 'files'} ({self.get_status_display().lower()})"

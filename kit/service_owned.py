@@ -31,6 +31,9 @@ SERVICE_OWNED: dict[str, frozenset[str] | str] = {
     "customers.entitlement": ALL,
     # Reported by the product (usage.daily); a superuser may still correct a day.
     "customers.usagedaily": frozenset(),
+    # Each import of the CRM's exports, written by customers.crm_import (the upload page,
+    # the worker, import_crm).
+    "customers.crmimport": ALL,
     # Tickets: status, priority (and its deadlines), assignee and tags change through
     # support.tickets (the actions of the ticket page and the queue); the service levels
     # are support.ticket_sla's; what came from a product event is the event's.

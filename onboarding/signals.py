@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models.signals import post_init, post_save
 
 from customers.models import Contract
+from customers.signals import contracts_saved
 from kit.publish import publish_after_commit
 
 
@@ -36,6 +37,16 @@ def follow_contract(sender, instance, created, raw=False, **kwargs):
         publish_after_commit("onboarding.checklist_sync", instance.pk)
 
 
+def follow_contracts(sender, contracts, **kwargs):
+    """Contracts a bulk path wrote (``customers.signals.contracts_saved``): each followed
+    as its own save would have been."""
+    for contract, created in contracts:
+        follow_contract(sender, contract, created)
+
+
 def connect() -> None:
     post_init.connect(remember_loaded_state, sender=Contract, dispatch_uid="onboarding.loaded")
     post_save.connect(follow_contract, sender=Contract, dispatch_uid="onboarding.follow")
+    contracts_saved.connect(
+        follow_contracts, sender=Contract, dispatch_uid="onboarding.follow_bulk"
+    )

@@ -676,6 +676,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 300,
         "options": {"expires": 240},
     },
+    # Uploaded CRM imports whose run was lost (customers.crm_import: broker down, worker died).
+    "sweep-crm-imports": {
+        "task": "customers.crm_imports_sweep",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
     # Stored inbound email whose processing is due (a lost enqueue, a backed-off retry).
     "sweep-inbound-email": {
         "task": "support.inbound_sweep",

@@ -47,6 +47,16 @@ SIDEBAR = [
             ("Orders", "shopping_cart", "customers", "order"),
             ("Products", "inventory_2", "customers", "product"),
             ("Daily usage", "monitoring", "customers", "usagedaily"),
+            # Whoever may take CRM records by hand uploads the CRM's exports and follows
+            # them (customers.crm_import): the permission its pages check.
+            (
+                "CRM imports",
+                "upload_file",
+                "customers",
+                "crmimport",
+                "changelist",
+                "customers.link_crm_account",
+            ),
         ],
     ),
     (

@@ -24,7 +24,7 @@ from webtest.forms import Form as WebTestForm
 from audit.admin import AuditedModelAdmin
 from audit.context import acting_as
 from billing.models import Invoice, InvoiceImport, ReconciliationRun
-from customers.models import Contract
+from customers.models import Contract, CrmImport
 from onboarding.services import checklist_generate
 from opsdesk.models import DigestDelivery, HealthSignal, HealthSweep, SavedView
 from support.models import Macro, TriageRule
@@ -94,6 +94,7 @@ def world(db, manager, other_manager, superuser, templates, sla_policies):
     with acting_as("test:fixture"):
         ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         InvoiceImport.objects.create(file_name="invoices.csv", status="succeeded", created=1)
+        CrmImport.objects.create(accounts_file_name="accounts.csv", status="succeeded")
         TriageRule.objects.create(name="VIP first")
         Macro.objects.create(name="Escalate", set_queue="escalations")
         builders.problem(tickets=[builders.ticket()])

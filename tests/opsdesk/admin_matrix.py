@@ -68,6 +68,15 @@ MODELS = {
     "customers_order": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     "customers_entitlement": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
     "customers_usagedaily": model_pages(changelist=ALL, add=NOBODY, change=ALL, delete=NO_DELETE),
+    # Each import of the CRM's exports, made by the import: whoever may take CRM records
+    # by hand (customers.link_crm_account: ops leads) uploads and follows them.
+    "customers_crmimport": model_pages(
+        changelist=staff(403, 403, 200),
+        add=NOBODY,
+        change=staff(403, 403, 200),
+        delete=NOBODY,
+        history=staff(403, 403, 200),
+    ),
     # Tickets are support's work; everyone reads them.
     "support_tag": model_pages(
         changelist=ALL, add=staff(403, 403, 403), change=ALL, delete=staff(403, 403, 403)
@@ -214,6 +223,9 @@ VIEWS = {
     "customers_entitlement_revoke_detail": staff(403, 403, 200),
     "customers_entitlement_reissue_detail": staff(403, 403, 200),
     "customers_entitlement_transfer_detail": staff(403, 403, 200),
+    # The CRM's exports: uploaded by ops leads, who download an import's rejected rows.
+    "customers_crmimport_upload": staff(403, 403, 200),
+    "customers_crmimport_notes": staff(403, 403, 200),
     # Account migration: ops leads only.
     "customers_customer_migrate_account": staff(403, 403, 200),
     # The exception inbox: everyone reads it; ops leads work it.

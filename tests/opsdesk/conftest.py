@@ -9,7 +9,15 @@ from django.contrib.auth.models import Group
 
 from audit.context import acting_as
 from billing.models import InvoiceImport, ReconciliationRun
-from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
+from customers.models import (
+    Contact,
+    Contract,
+    CrmImport,
+    Entitlement,
+    Order,
+    Product,
+    UsageDaily,
+)
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
@@ -47,6 +55,22 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         run = ReconciliationRun.objects.create(month=dt.date(2026, 10, 1))
         invoice_import = InvoiceImport.objects.create(
             file_name="invoices.csv", status=InvoiceImport.Status.SUCCEEDED, created=1
+        )
+        crm_import = CrmImport.objects.create(
+            accounts_file_name="accounts.csv",
+            status=CrmImport.Status.ROWS_REJECTED,
+            progress=100,
+            counts={"accounts": {"created": 1, "changed": 0, "unchanged": 0, "stale": 0}},
+            rejected=1,
+            notes=[
+                {
+                    "file": "accounts",
+                    "line": 3,
+                    "crm_id": "001X",
+                    "rejected": True,
+                    "message": "name: Field required",
+                }
+            ],
         )
         rule = TriageRule.objects.create(name="VIP first")
         # Applicable to the other customer's ticket by whoever works tickets.
@@ -110,6 +134,7 @@ def world(db, agent, manager, ops_lead, superuser, customer, templates):
         "customers_order": order,
         "customers_entitlement": entitlement,
         "customers_usagedaily": UsageDaily.objects.filter(customer=other).first(),
+        "customers_crmimport": crm_import,
         "support_tag": Tag.objects.get(name="vip"),
         "support_ticket": ticket,
         "support_webhookevent": event,

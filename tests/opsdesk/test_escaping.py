@@ -24,7 +24,7 @@ from django.utils.html import escape
 from audit.context import acting_as, acting_as_user
 from billing.models import Invoice, InvoiceImport
 from customers.admin_workflows import WORKFLOWS
-from customers.models import Entitlement, Order
+from customers.models import CrmImport, Entitlement, Order
 from onboarding.services import checklist_generate
 from opsdesk.audit_log.selectors import AUDITED_APPS
 from opsdesk.casework.resolutions import RESOLUTIONS
@@ -372,6 +372,25 @@ def world(superuser, manager, agent, customer, templates, sla_policies, settings
         # A failed import: its file name and error on its pages and the freshness panel.
         InvoiceImport.objects.create(
             file_name="export.csv", status=InvoiceImport.Status.FAILED, rejected=1, error="line 2"
+        )
+        # A CRM import with rows rejected: its file names, rows and messages on its pages.
+        CrmImport.objects.create(
+            accounts_file_name="accounts.csv",
+            contracts_file_name="contracts.csv",
+            status=CrmImport.Status.ROWS_REJECTED,
+            progress=100,
+            counts={"accounts": {"created": 1, "changed": 0, "unchanged": 0, "stale": 0}},
+            rejected=1,
+            notes=[
+                {
+                    "file": "accounts",
+                    "line": 2,
+                    "crm_id": "001X",
+                    "rejected": True,
+                    "message": "name: Field required",
+                }
+            ],
+            error="line 2",
         )
         # Its name and filters made hostile: on the queue, the sidebar and its own pages.
         SavedView.objects.create(

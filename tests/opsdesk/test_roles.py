@@ -568,6 +568,29 @@ def test_the_freshness_panel_is_in_the_sidebar_of_whoever_may_open_it(
     assert client.get("/admin/freshness/").status_code == (200 if shown else 403)
 
 
+@pytest.mark.parametrize(
+    ("persona", "shown"),
+    [("agent", False), ("manager", False), ("ops_lead", True), ("superuser", True)],
+)
+def test_the_crm_imports_are_in_the_sidebar_of_whoever_may_upload_them(
+    client, request, persona, shown
+):
+    """Its entry names the permission its pages check (customers.link_crm_account)."""
+    from django.test import RequestFactory
+
+    from opsdesk.shell.admin_site import navigation
+
+    user = request.getfixturevalue(persona)
+    factory = RequestFactory().get("/admin/")
+    factory.user = user
+    customers = next(group for group in navigation(factory) if group["title"] == "Customers")
+    titles = [item["title"] for item in customers["items"]]
+    assert ("CRM imports" in titles) is shown
+    client.force_login(user)
+    for url in ("/admin/customers/crmimport/", "/admin/customers/crmimport/upload/"):
+        assert client.get(url).status_code == (200 if shown else 403)
+
+
 def test_the_invoice_imports_are_in_the_billing_section(superuser):
     from django.test import RequestFactory
 

@@ -39,7 +39,15 @@ from django.utils.datastructures import MultiValueDict
 
 from audit.context import acting_as
 from billing.models import InvoiceImport, ReconciliationRun
-from customers.models import Contact, Contract, Entitlement, Order, Product, UsageDaily
+from customers.models import (
+    Contact,
+    Contract,
+    CrmImport,
+    Entitlement,
+    Order,
+    Product,
+    UsageDaily,
+)
 from kit import roles
 from onboarding.models import ChecklistTask, ChecklistTemplate
 from onboarding.services import checklist_generate
@@ -239,6 +247,9 @@ def world(db, superuser, customer, templates, sla_policies):
         invoice_import = InvoiceImport.objects.create(
             file_name="invoices.csv", status=InvoiceImport.Status.FAILED, rejected=1
         )
+        crm_import = CrmImport.objects.create(
+            accounts_file_name="accounts.csv", status=CrmImport.Status.SUCCEEDED
+        )
         rule = TriageRule.objects.create(name="VIP first")
         macro = Macro.objects.create(name="Escalate", set_queue="escalations")
         email = builders.inbound_email(ticket=other.tickets.get())
@@ -276,6 +287,7 @@ def world(db, superuser, customer, templates, sla_policies):
         "customers/order/": Order.objects.get(customer=other),
         "customers/entitlement/": Entitlement.objects.filter(customer=other).first(),
         "customers/usagedaily/": UsageDaily.objects.filter(customer=other).first(),
+        "customers/crmimport/": crm_import,
         "support/tag/": Tag.objects.get(name="vip"),
         "support/ticket/": other.tickets.get(),
         "support/webhookevent/": WebhookEvent.objects.first(),

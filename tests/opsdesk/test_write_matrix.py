@@ -59,6 +59,8 @@ MODEL_WRITERS = {
     "customers_order": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
     "customers_entitlement": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=SUPERUSER),
     "customers_usagedaily": writes(add=NOBODY_WRITES, change=SUPERUSER, delete=SUPERUSER),
+    # An import's record is what happened, kept: nobody changes or deletes it by hand.
+    "customers_crmimport": writes(add=NOBODY_WRITES, change=NOBODY_WRITES, delete=NOBODY_WRITES),
     "support_tag": writes(add=SUPERUSER, change=SUPERUSER, delete=SUPERUSER),
     "support_ticket": writes(add=SUPPORT_AND_UP, change=SUPPORT_AND_UP, delete=SUPERUSER),
     # The world's event made its ticket: deleting it is refused (PROTECT).
@@ -154,6 +156,9 @@ VIEW_WRITERS = {
     "support_case_recheck": OPS_AND_UP,
     "support_case_resolve": OPS_AND_UP,
     "billing_invoice_upload": OPS_AND_UP,
+    # Uploading stores the files and queues their import; the rejected rows download.
+    "customers_crmimport_upload": OPS_AND_UP,
+    "customers_crmimport_notes": NOBODY_WRITES,
     "billing_reconciliationrun_start": OPS_AND_UP,
     "onboarding_checklisttask_done": EVERY_ROLE,
     "onboarding_checklisttask_reopen": NOBODY_WRITES,  # the world's task is not done
@@ -251,6 +256,11 @@ def invoice_csv() -> SimpleUploadedFile:
     return SimpleUploadedFile("nov.csv", (header + line).encode(), content_type="text/csv")
 
 
+def crm_accounts_csv() -> SimpleUploadedFile:
+    rows = "crm_id,name,updated_at\n001Dn00000New,New Co,2026-11-21T09:29:41Z\n"
+    return SimpleUploadedFile("accounts.csv", rows.encode(), content_type="text/csv")
+
+
 def form_fields(html: bytes, path: str) -> list[tuple[str, str]]:
     """The fields a browser submits with the page's POST form for ``path`` (the admin's
     change form first); none when the page has no such form. WebTest parses the forms."""
@@ -332,6 +342,8 @@ def plausible_body(key: str, url: str, objects: dict, admin_client: Client) -> d
     body.update(post_only_bodies(objects).get(key, {}))
     if key == "billing_invoice_upload":
         body["file"] = invoice_csv  # a fresh file for every request
+    if key == "customers_crmimport_upload":
+        body["accounts"] = crm_accounts_csv
     return body
 
 
