@@ -82,9 +82,10 @@ class CrmImportAdmin(SystemMadeMixin, AuditedModelAdmin):
         "contracts_counts",
         "rejected",
         "warnings",
-        "started_by",
+        "started_by_label",
     ]
     list_filter = ["status"]
+    list_select_related = ["requested_by"]
     search_fields = ["accounts_file_name", "contracts_file_name"]
     search_help_text = "File name"
     change_list_template = "customers/crmimport_change_list.html"
@@ -254,6 +255,10 @@ class CrmImportAdmin(SystemMadeMixin, AuditedModelAdmin):
     @display(description="Files")
     def files(self, obj):
         return " + ".join(filter(None, [obj.accounts_file_name, obj.contracts_file_name]))
+
+    @display(description="Started by", ordering="started_by")
+    def started_by_label(self, obj):
+        return obj.started_by_name
 
     @display(description="Progress")
     def progress_label(self, obj):

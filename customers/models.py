@@ -11,6 +11,7 @@ from django.db.models.functions import Lower, Replace, Upper
 from django.utils import timezone
 
 from audit.models import AuditedModel, audited_history
+from kit.people import actor_name
 from kit.text import count_of
 
 CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
@@ -537,6 +538,11 @@ class CrmImport(AuditedModel):
                 name="crmimport_unfinished",
             ),
         ]
+
+    @property
+    def started_by_name(self) -> str:
+        """Who started it as pages name people: the uploader by name, else the command."""
+        return actor_name(self.started_by, self.requested_by)
 
     def __str__(self) -> str:
         files = " and ".join(filter(None, [self.accounts_file_name, self.contracts_file_name]))

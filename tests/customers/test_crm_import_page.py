@@ -88,6 +88,7 @@ def test_an_ops_leads_upload_is_stored_queued_then_run_in_their_name(
     assert (taken.history_actor, taken.history_user) == ("olga", ops_lead)
     assert Contract.objects.get().history.get().history_user == ops_lead
     html = page(client, record)
+    assert " · by Olga · " in html and "by olga" not in html  # by name, not username
     assert 'http-equiv="refresh"' not in html
     assert 'aria-valuenow="100"' in html
     assert '<td>Accounts</td><td class="num">1</td>' in html
