@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from unfold.decorators import display
 
@@ -27,6 +26,7 @@ from customers.crm_import import (
 )
 from customers.models import CrmImport
 from kit.csv_export import export_lines
+from kit.dates import moment_text
 
 NOWRAP = '<span style="white-space:nowrap">{}</span>'
 UNFINISHED = (CrmImport.Status.QUEUED, CrmImport.Status.RUNNING)
@@ -250,7 +250,7 @@ class CrmImportAdmin(SystemMadeMixin, AuditedModelAdmin):
 
     @display(description="Received", ordering="received_at")
     def received_label(self, obj):
-        return format_html(NOWRAP, f"{timezone.localtime(obj.received_at):%d %b %Y %H:%M}")
+        return format_html(NOWRAP, moment_text(obj.received_at))
 
     @display(description="Files")
     def files(self, obj):

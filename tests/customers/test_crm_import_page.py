@@ -14,6 +14,7 @@ from django.urls import reverse
 from audit.context import acting_as
 from customers import crm_import as importing
 from customers.models import Contract, CrmImport, Customer
+from kit.dates import moment_text
 from tests.customers.crm_files import (
     ACCOUNT,
     ACCOUNTS_HEADER,
@@ -89,6 +90,9 @@ def test_an_ops_leads_upload_is_stored_queued_then_run_in_their_name(
     assert Contract.objects.get().history.get().history_user == ops_lead
     html = page(client, record)
     assert " · by Olga · " in html and "by olga" not in html  # by name, not username
+    listed = client.get(reverse("admin:customers_crmimport_changelist")).content.decode()
+    assert f">{moment_text(record.received_at)}<" in listed  # the one date style
+    assert ">Olga<" in listed
     assert 'http-equiv="refresh"' not in html
     assert 'aria-valuenow="100"' in html
     assert '<td>Accounts</td><td class="num">1</td>' in html
