@@ -182,7 +182,9 @@ class Upserted:
 Actor = Any  # a history label ("webhook:<id>", "command:import_crm") or a person
 
 
-def _acting(actor: Actor):
+def taking_as(actor: Actor):
+    """The history's actor for a take: a label as given, or a person once their
+    ``customers.link_crm_account`` is checked (``PermissionDenied`` without it)."""
     if isinstance(actor, str):
         return acting_as(actor)
     require_permission(actor, LINK, PermissionDenied)
@@ -202,7 +204,7 @@ def _when(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _stale(what: str, record, updated_at: dt.datetime) -> Upserted | None:
+def stale_take(what: str, record, updated_at: dt.datetime) -> Upserted | None:
     """The answer when the CRM's change of ``updated_at`` is older than the one taken."""
     if record is None or record.crm_updated_at is None or updated_at >= record.crm_updated_at:
         return None
@@ -213,12 +215,14 @@ def _stale(what: str, record, updated_at: dt.datetime) -> Upserted | None:
     return Upserted(record, "stale", warnings=(warning,))
 
 
-def _stored(record: models.Model, name: str) -> object:
+def stored_value(record: models.Model, name: str) -> object:
+    """``record``'s value of field ``name`` as stored (a foreign key's id)."""
     field = record._meta.get_field(name)
     return getattr(record, field.attname)
 
 
-def _wanted(value: object) -> object:
+def comparable_value(value: object) -> object:
+    """``value`` as ``stored_value`` gives it: a record's id, anything else as it is."""
     return value.pk if isinstance(value, models.Model) else value
 
 
@@ -227,7 +231,9 @@ def _write(record, values: dict, *, reason: str, warnings: list[str]) -> Upserte
     contract signals onboarding follows), or leave it when nothing differs."""
     created = record.pk is None
     changed = tuple(
-        name for name, value in values.items() if created or _stored(record, name) != _wanted(value)
+        name
+        for name, value in values.items()
+        if created or stored_value(record, name) != comparable_value(value)
     )
     if not changed:
         return Upserted(record, "unchanged", warnings=tuple(warnings))
@@ -238,7 +244,7 @@ def _write(record, values: dict, *, reason: str, warnings: list[str]) -> Upserte
     return Upserted(record, "created" if created else "changed", changed, tuple(warnings))
 
 
-def _manager(email: str | None, warnings: list[str]):
+def manager_by_email(email: str | None, warnings: list[str]):
     """The active staff member with that email (any case), or None with a warning."""
     if not email:
         return None
@@ -277,7 +283,7 @@ def account_upsert(data: CrmAccount, *, actor: Actor) -> Upserted:
     changes nothing. ``actor`` names who the history says took it: a label, or a person
     holding ``customers.link_crm_account``.
     """
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), taking_as(actor):
         _lock("crm-account", data.crm_id)
         customer = Customer.objects.select_for_update().filter(crm_id=data.crm_id).first()
         linked_by = "CRM id"
@@ -291,13 +297,13 @@ def account_upsert(data: CrmAccount, *, actor: Actor) -> Upserted:
                     f"tenant id {data.tenant_id} is {customer}'s, which is CRM account "
                     f"{customer.crm_id}, not {data.crm_id}"
                 )
-        stale = _stale(f"account {data.crm_id}", customer, data.updated_at)
+        stale = stale_take(f"account {data.crm_id}", customer, data.updated_at)
         if stale:
             return stale
         warnings: list[str] = []
         if data.tenant_id and (customer is None or customer.external_id != data.tenant_id):
             _tenant_free(data.tenant_id, customer)
-        values = account_values(data, _manager(data.account_manager_email, warnings))
+        values = account_values(data, manager_by_email(data.account_manager_email, warnings))
         reason = account_reason(data, customer, linked_by=linked_by)
         return _write(customer or Customer(), values, reason=reason, warnings=warnings)
 
@@ -339,13 +345,13 @@ def contract_upsert(data: CrmContract, *, actor: Actor) -> Upserted:
     (``onboarding.signals``). An account opsdesk has not received is
     ``CrmAccountUnknown`` and changes nothing: the contract waits.
     """
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), taking_as(actor):
         _lock("crm-contract", data.crm_contract_id)
         customer = Customer.objects.filter(crm_id=data.crm_account_id).first()
         if customer is None:
             raise CrmAccountUnknown(data)
         contract = Contract.objects.select_for_update().filter(crm_id=data.crm_contract_id).first()
-        stale = _stale(f"contract {data.crm_contract_id}", contract, data.updated_at)
+        stale = stale_take(f"contract {data.crm_contract_id}", contract, data.updated_at)
         if stale:
             return stale
         values = contract_values(data, customer)
@@ -387,7 +393,7 @@ def account_link(*, customer: Customer, crm_id: str, by) -> Customer:
     is that CRM account), with history. Its fields stay opsdesk's until the CRM sends the
     account. Idempotent; a customer that is another CRM account, or a CRM id that is
     another customer's, is a ``CrmError``. ``by`` holds ``customers.link_crm_account``."""
-    with transaction.atomic(), _acting(by):
+    with transaction.atomic(), taking_as(by):
         _lock("crm-account", crm_id)
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if customer.crm_id == crm_id:
@@ -410,7 +416,7 @@ def account_create(*, crm_id: str, name: str, tenant_id: str = "", by) -> Custom
     name, tenant_id = name.strip(), tenant_id.strip()
     if not name:
         raise CrmError("Say what the customer is called.")
-    with transaction.atomic(), _acting(by):
+    with transaction.atomic(), taking_as(by):
         _lock("crm-account", crm_id)
         holder = Customer.objects.filter(crm_id=crm_id).first()
         if holder is not None:

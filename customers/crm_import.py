@@ -47,17 +47,17 @@ from customers.crm import (
     CrmAccountUnknown,
     CrmContract,
     CrmError,
-    _acting,
-    _manager,
-    _stale,
-    _stored,
-    _wanted,
     account_reason,
     account_upsert,
     account_values,
+    comparable_value,
     contract_reason,
     contract_upsert,
     contract_values,
+    manager_by_email,
+    stale_take,
+    stored_value,
+    taking_as,
 )
 from customers.models import Contract, CrmImport, Customer
 from customers.signals import contracts_saved
@@ -319,7 +319,7 @@ def crm_import(
     result = ImportResult(contracts=FileResult(CONTRACTS.kind) if contracts is not None else None)
     done = 0
     managers = _Managers()
-    with _acting(actor):
+    with taking_as(actor):
         for crm_file, text in files:
             header = headers[crm_file.kind]
             file_result = result.contracts if crm_file is CONTRACTS else result.accounts
@@ -428,7 +428,8 @@ def _apply(record, values: dict, *, reason: str) -> str:
     """What ``customers.crm``'s write does to ``record``, without its save: ``created``,
     ``changed`` (``values`` set on it) or ``unchanged``."""
     created = record.pk is None
-    if not created and all(_stored(record, name) == _wanted(v) for name, v in values.items()):
+    same = all(stored_value(record, name) == comparable_value(v) for name, v in values.items())
+    if not created and same:
         return "unchanged"
     for name, value in values.items():
         setattr(record, name, value)
@@ -437,7 +438,7 @@ def _apply(record, values: dict, *, reason: str) -> str:
 
 
 class _Managers:
-    """``customers.crm._manager`` once per address for the whole import."""
+    """``customers.crm.manager_by_email`` once per address for the whole import."""
 
     def __init__(self) -> None:
         self._found: dict[str, tuple[object, tuple[str, ...]]] = {}
@@ -445,7 +446,7 @@ class _Managers:
     def __call__(self, email: str, warnings: list[str]):
         if email not in self._found:
             said: list[str] = []
-            self._found[email] = (_manager(email, said), tuple(said))
+            self._found[email] = (manager_by_email(email, said), tuple(said))
         manager, said = self._found[email]
         warnings.extend(said)
         return manager
@@ -480,7 +481,7 @@ def _accounts_batch(batch, actor, managers: _Managers) -> list[_Taken]:
 
     for line, row in batch:
         customer = found.get(row.crm_id)
-        stale = _stale(f"account {row.crm_id}", customer, row.updated_at)
+        stale = stale_take(f"account {row.crm_id}", customer, row.updated_at)
         if stale:
             taken.append(_Taken(line, row.crm_id, "stale", stale.warnings))
             continue
@@ -580,7 +581,7 @@ def _contracts_batch(batch, actor, rejected_accounts: dict[str, int]) -> list[_T
             taken.append(_Taken(line, row.crm_contract_id, "rejected", (why,)))
             continue
         contract = found.get(row.crm_contract_id)
-        stale = _stale(f"contract {row.crm_contract_id}", contract, row.updated_at)
+        stale = stale_take(f"contract {row.crm_contract_id}", contract, row.updated_at)
         if stale:
             taken.append(_Taken(line, row.crm_contract_id, "stale", stale.warnings))
             continue
