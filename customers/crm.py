@@ -191,12 +191,17 @@ def taking_as(actor: Actor):
     return acting_as_user(actor)
 
 
-def _lock(kind: str, crm_id: str) -> None:
-    """Serialise the takes of one CRM record: a retry racing the first delivery waits for
-    it and finds the record, instead of failing on its unique CRM id."""
+def take_locks(kind: str, crm_ids: list[str]) -> None:
+    """Serialise the takes of CRM records (until the transaction ends): a retry racing
+    the first delivery waits for it and finds the record, instead of failing on its
+    unique CRM id. Several at once (an import's batch) in one order, so two takers
+    cannot deadlock."""
+    keys = sorted(f"{kind}:{crm_id}" for crm_id in crm_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{kind}:{crm_id}"]
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)",
+            [keys],
         )
 
 
@@ -284,7 +289,7 @@ def account_upsert(data: CrmAccount, *, actor: Actor) -> Upserted:
     holding ``customers.link_crm_account``.
     """
     with transaction.atomic(), taking_as(actor):
-        _lock("crm-account", data.crm_id)
+        take_locks("crm-account", [data.crm_id])
         customer = Customer.objects.select_for_update().filter(crm_id=data.crm_id).first()
         linked_by = "CRM id"
         if customer is None and data.tenant_id:
@@ -346,7 +351,7 @@ def contract_upsert(data: CrmContract, *, actor: Actor) -> Upserted:
     ``CrmAccountUnknown`` and changes nothing: the contract waits.
     """
     with transaction.atomic(), taking_as(actor):
-        _lock("crm-contract", data.crm_contract_id)
+        take_locks("crm-contract", [data.crm_contract_id])
         customer = Customer.objects.filter(crm_id=data.crm_account_id).first()
         if customer is None:
             raise CrmAccountUnknown(data)
@@ -394,7 +399,7 @@ def account_link(*, customer: Customer, crm_id: str, by) -> Customer:
     account. Idempotent; a customer that is another CRM account, or a CRM id that is
     another customer's, is a ``CrmError``. ``by`` holds ``customers.link_crm_account``."""
     with transaction.atomic(), taking_as(by):
-        _lock("crm-account", crm_id)
+        take_locks("crm-account", [crm_id])
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if customer.crm_id == crm_id:
             return customer
@@ -417,7 +422,7 @@ def account_create(*, crm_id: str, name: str, tenant_id: str = "", by) -> Custom
     if not name:
         raise CrmError("Say what the customer is called.")
     with transaction.atomic(), taking_as(by):
-        _lock("crm-account", crm_id)
+        take_locks("crm-account", [crm_id])
         holder = Customer.objects.filter(crm_id=crm_id).first()
         if holder is not None:
             raise CrmError(f"CRM account {crm_id} is {holder} already")

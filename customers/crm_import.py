@@ -35,13 +35,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
 from audit.bulk import bulk_create_with_history, bulk_update_with_history, update_with_history
 from audit.context import require_permission
 from customers.crm import (
+    CRM_OWNED,
     LINK,
     CrmAccount,
     CrmAccountUnknown,
@@ -57,6 +58,7 @@ from customers.crm import (
     manager_by_email,
     stale_take,
     stored_value,
+    take_locks,
     taking_as,
 )
 from customers.models import Contract, CrmImport, Customer
@@ -405,18 +407,6 @@ def _take(batch, together, alone, actor, context) -> list[_Taken]:
         return [alone(line, row, actor, context) for line, row in batch]
 
 
-def _locks(kind: str, crm_ids: list[str]) -> None:
-    """The locks ``customers.crm`` takes one CRM record at a time, for a batch of them in
-    one statement (in one order, so two imports cannot deadlock)."""
-    keys = sorted(f"{kind}:{crm_id}" for crm_id in crm_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
-            " FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n)",
-            [keys],
-        )
-
-
 def _with_crm_id(records):
     """``records`` that have a CRM id: said in the query, so that PostgreSQL may look a
     batch's ids up in the unique index of CRM ids, which holds only those (more than 100
@@ -452,12 +442,12 @@ class _Managers:
         return manager
 
 
-CUSTOMER_FIELDS = ["crm_id", "name", "account_manager", "crm_updated_at", "external_id", "status"]
+CUSTOMER_FIELDS = [*CRM_OWNED[Customer], "crm_updated_at"]
 
 
 def _accounts_batch(batch, actor, managers: _Managers) -> list[_Taken]:
     """``account_upsert`` of each row, in a few queries for the batch."""
-    _locks("crm-account", [row.crm_id for _, row in batch])
+    take_locks("crm-account", [row.crm_id for _, row in batch])
     found = {
         customer.crm_id: customer
         for customer in _with_crm_id(Customer.objects.select_for_update())
@@ -540,25 +530,12 @@ def _unknown_account(row: CrmContract, rejected: dict[str, int]) -> str:
     )
 
 
-CONTRACT_FIELDS = [
-    "crm_id",
-    "customer",
-    "plan",
-    "seats",
-    "monthly_fee",
-    "price_per_extra_seat",
-    "currency",
-    "start_date",
-    "end_date",
-    "status",
-    "integrations",
-    "crm_updated_at",
-]
+CONTRACT_FIELDS = [*CRM_OWNED[Contract], "crm_updated_at"]
 
 
 def _contracts_batch(batch, actor, rejected_accounts: dict[str, int]) -> list[_Taken]:
     """``contract_upsert`` of each row, in a few queries for the batch."""
-    _locks("crm-contract", [row.crm_contract_id for _, row in batch])
+    take_locks("crm-contract", [row.crm_contract_id for _, row in batch])
     customers = {
         customer.crm_id: customer
         for customer in _with_crm_id(Customer.objects).filter(

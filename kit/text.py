@@ -43,3 +43,9 @@ def count_of(count: int, singular: str, plural: str | None = None) -> str:
     -> "3 seats", ``(0, "seat")`` -> "0 seats" (``plural`` when not singular + "s").
     Templates use Django's ``pluralize`` filter the same way."""
     return f"{count:,} {ngettext(singular, plural or singular + 's', count)}"
+
+
+def capped_text(count: int, cap: int) -> str:
+    """A count that was stopped past ``cap`` (``kit.admin.capped_count``): "1,000+" once it
+    passed the cap, else the count ("1,234")."""
+    return f"{cap:,}+" if count > cap else f"{count:,}"

@@ -34,6 +34,7 @@ from django.db import connection
 from django.urls import reverse
 
 from billing.models import InvoiceImport
+from kit.text import capped_text
 from support.models import InboundEmail, WebhookEvent
 from support.reporting import duration_text
 
@@ -169,19 +170,19 @@ class SourceFreshness:
 
     @property
     def deliveries_day_text(self) -> str:
-        return _capped(self.deliveries_day, DELIVERIES_CAP)
+        return capped_text(self.deliveries_day, DELIVERIES_CAP)
 
     @property
     def deliveries_week_text(self) -> str:
-        return _capped(self.deliveries_week, DELIVERIES_CAP)
+        return capped_text(self.deliveries_week, DELIVERIES_CAP)
 
     @property
     def failed_text(self) -> str:
-        return _capped(self.failed, BACKLOG_CAP)
+        return capped_text(self.failed, BACKLOG_CAP)
 
     @property
     def pending_text(self) -> str:
-        return "" if self.pending is None else _capped(self.pending, BACKLOG_CAP)
+        return "" if self.pending is None else capped_text(self.pending, BACKLOG_CAP)
 
 
 def _ordinal(number: int) -> str:
@@ -189,10 +190,6 @@ def _ordinal(number: int) -> str:
         "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
     )
     return f"{number}{suffix}"
-
-
-def _capped(count: int, cap: int) -> str:
-    return f"{cap:,}+" if count > cap else f"{count:,}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import Lag, RowNumber
 
 from customers.models import Customer
-from kit.people import person_name
+from kit.people import actor_name, person_name
 from kit.text import count_of
 from opsdesk.health.models import HealthSignal, HealthSweep
 from opsdesk.health.signals import may_handle
@@ -75,20 +75,6 @@ def age_text(days: int) -> str:
 
 def _handler(signal: HealthSignal) -> str:
     return person_name(signal.acknowledged_by) if signal.acknowledged_by_id else ""
-
-
-def _actor(row) -> str:
-    """Who made a history row: a person by their name ("task:… for <name>" for what ran
-    on their behalf), a task or command as recorded (as ``audit.timeline`` names them)."""
-    label, user = row.history_actor, row.history_user
-    if user is None:
-        return label
-    username = user.get_username()
-    if label == username:
-        return person_name(user)
-    if label.endswith(f" for {username}"):
-        return label[: -len(username)] + person_name(user)
-    return label
 
 
 def _changes(open_signals, *, shown: int) -> dict[int, list]:
@@ -157,7 +143,7 @@ def customer_signals(
         lines = [
             HistoryLine(
                 at=change.history_date,
-                actor=_actor(change),
+                actor=actor_name(change.history_actor, change.history_user),
                 reason=change.history_change_reason or "",
                 state=states.get(change.state, change.state),
             )

@@ -20,6 +20,7 @@ from billing.models import ReconciliationRun
 from customers.models import Contract, Customer
 from kit.admin import capped_count
 from kit.months import add_months, month_start
+from kit.text import capped_text
 from onboarding.models import ChecklistTask
 from opsdesk.health.flags import CustomerHealth, customer_health
 from opsdesk.health.models import HealthSignal
@@ -56,7 +57,7 @@ class Tally:
     @property
     def figure(self) -> str:
         """The count as shown: "999+" once it passes the cap."""
-        return f"{TALLY_CAP}+" if self.count > TALLY_CAP else str(self.count)
+        return capped_text(self.count, TALLY_CAP)
 
 
 def _url(name: str, params: dict | None = None, *args) -> str:

@@ -30,6 +30,7 @@ from billing.models import Invoice
 from customers.codes import redemption_code_bare
 from customers.models import Contact, Customer, Entitlement, Order, bare_code
 from kit.indexed_search import holding, holdings
+from kit.text import capped_text
 from support.models import Ticket
 
 MAX_LENGTH = 200
@@ -290,7 +291,7 @@ class Group:
 
     @property
     def count_text(self) -> str:
-        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
+        return capped_text(self.count, COUNT_CAP)
 
 
 def search(*, user, query: Query, cap: int = GROUP_CAP) -> list[Group]:
