@@ -34,6 +34,7 @@ from support.problems import (
 from support.webhooks import event_process, event_receive
 from tests import builders
 from tests.concurrency import at_once
+from tests.publishing import publish_thread_done
 from tests.support.sender import SECRET, signed
 
 pytestmark = pytest.mark.django_db
@@ -335,6 +336,7 @@ def test_an_update_is_one_reply_per_open_ticket_with_a_requester(
         (w.jo.pk, "reply", "jo@acme.com", "We found the cause; a fix ships today.", agent),
         (w.ann.pk, "reply", "ann@globex.example", "We found the cause; a fix ships today.", agent),
     ]
+    publish_thread_done()  # the after-commit publishes run on kit.publish's thread
     assert sorted(published) == sorted(("support.reply_send", [c.pk]) for c in replies)
     for comment in replies:
         row = comment.history.get()
@@ -359,6 +361,7 @@ def test_an_update_after_the_recipients_changed_is_refused_and_sends_nothing(
         problem_update_send(problem=problem, body="Fixed.", by=agent, previewed=token)
 
     assert not TicketComment.objects.exists()
+    publish_thread_done()
     assert published == []
 
 
